@@ -1,0 +1,1301 @@
+/**
+ * The dump scanner: a resumable byte-level state machine over mysqldump /
+ * mariadb-dump and pg_dump plain output. It is fed Buffers of any size, keeps
+ * only the unfinished value (never a whole line or statement), decodes only
+ * the columns it is asked for, and returns rows in batches per table.
+ *
+ * No stream in here: {@link createDumpTokenizer} is the thin stream adapter.
+ */
+import { UmamiAggregateError, where } from '../errors.js';
+import {
+  BACKSLASH, BACKTICK, ByteBuf, COLON, COMMA, CR, DASH, DOLLAR, DOT, DQUOTE, HASH, LF, LPAREN, QUOTE, RPAREN,
+  SEMI, SLASH, STAR, TAB, hexValue, isSpace,
+} from './bytes.js';
+import {
+  type Dialect, type InsertHeader, parseCopy, parseCreateTable, parseInsertHeader, parseSetting,
+} from './statements.js';
+
+/** One row: values in column order; `null` is SQL NULL; `undefined` a column that was not decoded. */
+export type Row = Array<string | null | undefined>;
+
+/** What is known about a table whose rows are being read. */
+export interface TableInfo {
+  /** Unqualified table name as in the dump (`website_event`). */
+  table: string;
+  /** Schema (pg_dump) or database (`USE db`, `db`.`t`) qualifier, if any. */
+  schema: string | null;
+  /** Column names in row order, from the INSERT/COPY column list or the CREATE TABLE. Empty when unknown. */
+  columns: string[];
+  /** Column types from the CREATE TABLE (lower case, e.g. `timestamp`), parallel to `columns`; `''` when unknown. */
+  types: string[];
+  /** Which SQL dialect the dump is written in. */
+  dialect: Dialect;
+  /** The session time zone the dump set (`SET TIME_ZONE='+00:00'`), or null when it set none. */
+  timeZone: string | null;
+}
+
+/**
+ * A batch of rows of one table, as produced by the tokenizer. A batch with no
+ * rows announces a table (its CREATE TABLE was read).
+ */
+export interface RowBatch extends TableInfo {
+  rows: Row[];
+  /** Byte offset in the (decompressed) input at which each row starts. */
+  offsets: number[];
+}
+
+export interface ScannerOptions {
+  /** `auto` (default) recognises the dump tool from the content. */
+  dialect?: Dialect | 'auto';
+  /**
+   * Chooses what to decode when a table's data starts: `true` every column,
+   * `false` none (rows are scanned and counted but not returned), or a mask
+   * with `true` for each column to decode. Default: every column of every table.
+   */
+  select?: (table: TableInfo) => boolean | boolean[];
+  /** Largest single value in bytes; default 16 MiB. */
+  maxValueBytes?: number;
+  /** Rows per batch at most; default 2048. */
+  batchRows?: number;
+}
+
+// States of the machine.
+const T_START = 0; // between statements
+const T_TEXT = 1; // inside a statement's text
+const T_LINE_COMMENT = 2;
+const T_BLOCK_COMMENT = 3;
+const T_SQ = 4; // 'string' inside statement text
+const T_DQ = 5; // "identifier"
+const T_BQ = 6; // `identifier`
+const T_DOLLAR = 7; // $tag$ body $tag$
+const T_LINECMD = 8; // DELIMITER …, \restrict …: to the end of the line
+const V_BETWEEN = 10; // VALUES list, between rows
+const V_VALUE = 11; // before a value
+const V_STR = 12; // inside a quoted value
+const V_BARE = 13; // inside an unquoted value
+const V_AFTER = 14; // after a value
+const V_CAST = 15; // after `::` (pg --inserts casts)
+const V_INTRO = 16; // after `_binary ` waiting for the quote
+const C_SKIP = 20; // rest of the `COPY … FROM stdin;` line
+const C_LINE = 21; // start of a COPY data line
+const C_FIELD = 22; // inside a COPY field
+
+// Kinds of quoted value.
+const STR_PLAIN = 0;
+const STR_BITS = 1; // b'0101'
+const STR_HEX = 2; // x'4F2A'
+
+const MAX_STATEMENT_TEXT = 4 << 20;
+
+interface DataTarget {
+  info: TableInfo;
+  /** null: table not selected; rows are scanned but not built. */
+  mask: boolean[] | null;
+}
+
+export class DumpScanner {
+  readonly options: Required<Omit<ScannerOptions, 'select'>> & Pick<ScannerOptions, 'select'>;
+
+  /** Absolute offset of the first byte of the buffer being scanned. */
+  private base = 0;
+  /** Bytes fed so far. */
+  bytes = 0;
+  /** Rows scanned, selected or not. */
+  rowsRead = 0;
+  /** Dialect in use; `auto` until the content tells. */
+  dialect: Dialect | null;
+  /** The time zone set by the dump (`SET TIME_ZONE`). */
+  timeZone: string | null = null;
+  private standardStrings = true;
+  private database: string | null = null;
+
+  private state = T_START;
+  private carry: Buffer | null = null;
+  private atStart = true;
+
+  // statement text
+  private readonly stmt = new ByteBuf(1024);
+  private stmtStart = 0;
+  private stmtOverflow = false;
+  private stmtIgnore = false;
+  private parenDepth = 0;
+  private condComment = 0; // 1 inside /*! … */, 2 when it opened the statement
+  private commentDepth = 0;
+  private stringBackslash = false;
+  private dollarTag: Buffer | null = null;
+  private lineCmd: 'delimiter' | 'meta' = 'meta';
+  private readonly lineText = new ByteBuf(64);
+  private delimiter: Buffer = Buffer.from(';');
+  private commentSniff = false;
+
+  // tables
+  private readonly shapes = new Map<string, { columns: string[]; types: string[] }>();
+  private readonly headerCache = new Map<string, DataTarget>();
+  private target: DataTarget | null = null;
+
+  // current row / value
+  private row: Row | null = null;
+  private col = 0;
+  private rowOffset = 0;
+  private dec = false;
+  private readonly acc = new ByteBuf(256);
+  private accUsed = false;
+  private valBytes = 0;
+  private strKind = STR_PLAIN;
+  private strBackslash = false;
+  private castDepth = 0;
+  private fieldNull = false;
+
+  // output
+  private batch: RowBatch | null = null;
+  private batchInfo: TableInfo | null = null;
+  private out: RowBatch[] = [];
+
+  constructor(options: ScannerOptions = {}) {
+    this.options = {
+      dialect: options.dialect ?? 'auto',
+      select: options.select,
+      maxValueBytes: options.maxValueBytes ?? 16 * 1024 * 1024,
+      batchRows: options.batchRows ?? 2048,
+    };
+    this.dialect = this.options.dialect === 'auto' ? null : this.options.dialect;
+  }
+
+  /** Current position in the input, for error messages and checkpoints. */
+  get offset(): number {
+    return this.bytes;
+  }
+
+  /** Scans a chunk; returns the batches completed so far. */
+  write(chunk: Buffer): RowBatch[] {
+    this.bytes += chunk.length;
+    let buf = chunk;
+    if (this.carry) {
+      buf = Buffer.concat([this.carry, chunk]);
+      this.carry = null;
+    }
+    this.scan(buf, false);
+    return this.take();
+  }
+
+  /** Signals the end of input; throws if the input stopped inside a statement. */
+  end(): RowBatch[] {
+    const buf = this.carry;
+    this.carry = null;
+    if (buf) this.scan(buf, true);
+    this.finish();
+    return this.take();
+  }
+
+  private take(): RowBatch[] {
+    this.flushBatch();
+    const out = this.out;
+    this.out = [];
+    return out;
+  }
+
+  private flushBatch(): void {
+    if (this.batch && this.batch.rows.length > 0) this.out.push(this.batch);
+    this.batch = null;
+  }
+
+  private get stringDialect(): Dialect {
+    return this.dialect ?? 'mysql';
+  }
+
+  private setDialect(d: Dialect): void {
+    if (this.dialect === null) this.dialect = d;
+  }
+
+  // ───────────────────────────── errors ─────────────────────────────
+
+  private fail(code: 'UA_UNEXPECTED_END' | 'UA_SYNTAX' | 'UA_VALUE_TOO_LARGE', what: string, offset: number): never {
+    const table = this.target && this.state >= V_BETWEEN ? this.target.info.table : undefined;
+    const context = { table, offset };
+    throw new UmamiAggregateError(code, `${what}${where(context)}`, context);
+  }
+
+  private finish(): void {
+    const end = this.bytes;
+    switch (this.state) {
+      case T_START:
+      case T_LINE_COMMENT:
+        return;
+      case T_LINECMD:
+        this.endLineCommand();
+        return;
+      case T_TEXT:
+        if (this.condComment) this.fail('UA_UNEXPECTED_END', 'unexpected end of input inside a comment', end);
+        this.completeStatement();
+        return;
+      case T_BLOCK_COMMENT:
+        this.fail('UA_UNEXPECTED_END', 'unexpected end of input inside a comment', end);
+      case T_SQ:
+      case T_DQ:
+      case T_BQ:
+      case T_DOLLAR:
+        this.fail('UA_UNEXPECTED_END', 'unexpected end of input inside a quoted string of a statement', end);
+      case V_STR:
+        this.fail('UA_UNEXPECTED_END', 'unexpected end of input inside a string', end);
+      case V_BETWEEN:
+        this.fail('UA_UNEXPECTED_END', 'unexpected end of input: INSERT statement not terminated', end);
+      case C_SKIP:
+      case C_LINE:
+      case C_FIELD:
+        this.fail('UA_UNEXPECTED_END', 'unexpected end of input inside COPY data (no \\. line)', end);
+      default:
+        this.fail('UA_UNEXPECTED_END', 'unexpected end of input inside a row', end);
+    }
+  }
+
+  // ───────────────────────────── the machine ─────────────────────────────
+
+  /**
+   * Scans buf. When a decision needs bytes beyond the end of buf (a `''`, an
+   * escape, a comment opener), the rest of buf is carried over to the next
+   * write, unless `final`, when the end of input decides.
+   */
+  private scan(buf: Buffer, final: boolean): void {
+    const n = buf.length;
+    let i = 0;
+    if (this.atStart) {
+      if (n < 3 && !final) {
+        this.carry = buf;
+        return;
+      }
+      this.atStart = false;
+      if (buf[0] === 0xef && buf[1] === 0xbb && buf[2] === 0xbf) i = 3;
+    }
+    this.base = this.bytes - n;
+    // Bytes of the value or field in progress start at 0 of a new buffer.
+    let runStart = 0;
+
+    while (i < n) {
+      switch (this.state) {
+        case T_START: {
+          const c = buf[i];
+          if (isSpace(c) || c === SEMI) {
+            i++;
+            break;
+          }
+          if (c === DASH || c === SLASH) {
+            if (i + 16 >= n && !final) return this.carryFrom(buf, i);
+            if (c === DASH && buf[i + 1] === DASH) {
+              i = this.openLineComment(buf, i);
+              break;
+            }
+            if (c === SLASH && buf[i + 1] === STAR) {
+              i = this.openBlockComment(buf, i, true);
+              break;
+            }
+          }
+          if (c === HASH && this.stringDialect === 'mysql') {
+            this.state = T_LINE_COMMENT;
+            i++;
+            break;
+          }
+          if (c === BACKSLASH) {
+            // psql meta-command: \restrict, \unrestrict, \connect
+            this.setDialect('postgres');
+            this.lineCmd = 'meta';
+            this.lineText.reset();
+            this.state = T_LINECMD;
+            i++;
+            break;
+          }
+          this.beginStatement(i);
+          break;
+        }
+
+        case T_TEXT: {
+          const c = buf[i];
+          if (c === this.delimiter[0]) {
+            const d = this.delimiter;
+            if (d.length === 1 || (i + d.length <= n && buf.compare(d, 0, d.length, i, i + d.length) === 0)) {
+              i += d.length;
+              this.completeStatement();
+              break;
+            }
+            if (i + d.length > n && !final) return this.carryFrom(buf, i);
+          }
+          if (c === QUOTE) {
+            this.appendStmt(c);
+            this.state = T_SQ;
+            this.stringBackslash = this.textStringHasBackslashEscapes();
+            i++;
+          } else if (c === DQUOTE) {
+            this.appendStmt(c);
+            this.state = T_DQ;
+            i++;
+          } else if (c === BACKTICK) {
+            this.setDialect('mysql');
+            this.appendStmt(c);
+            this.state = T_BQ;
+            i++;
+          } else if (c === DASH || c === SLASH || c === STAR || c === HASH) {
+            if (i + (c === SLASH ? 16 : 2) >= n && !final) return this.carryFrom(buf, i);
+            const d = buf[i + 1];
+            if (c === DASH && d === DASH && (this.stringDialect === 'postgres' || i + 2 >= n || isSpace(buf[i + 2]) || buf[i + 2] < 0x20)) {
+              i = this.openLineComment(buf, i);
+            } else if (c === SLASH && d === STAR) {
+              i = this.openBlockComment(buf, i, false);
+            } else if (c === STAR && d === SLASH && this.condComment) {
+              const opened = this.condComment === 2;
+              this.condComment = 0;
+              i += 2;
+              if (opened) this.completeStatement();
+            } else if (c === HASH && this.stringDialect === 'mysql') {
+              this.state = T_LINE_COMMENT;
+              i++;
+            } else {
+              this.appendStmt(c);
+              i++;
+            }
+          } else if (c === DOLLAR && this.stringDialect === 'postgres') {
+            const r = this.tryDollarQuote(buf, i, final);
+            if (r < 0) return this.carryFrom(buf, i);
+            i = r;
+          } else if (c === LPAREN) {
+            if (this.parenDepth === 0 && !this.stmtIgnore && this.stmtIsInsertBeforeValues()) {
+              i++;
+              this.startValues(i - 1);
+              runStart = i;
+            } else {
+              this.parenDepth++;
+              this.appendStmt(c);
+              i++;
+            }
+          } else if (c === RPAREN) {
+            if (this.parenDepth > 0) this.parenDepth--;
+            this.appendStmt(c);
+            i++;
+          } else if (isSpace(c)) {
+            if (this.stmt.len === 9 && this.stmtIs('delimiter')) {
+              this.lineCmd = 'delimiter';
+              this.lineText.reset();
+              this.stmt.reset();
+              this.state = T_LINECMD;
+            } else {
+              this.appendStmt(c);
+            }
+            i++;
+          } else {
+            this.appendStmt(c);
+            i++;
+          }
+          break;
+        }
+
+        case T_LINE_COMMENT: {
+          const nl = buf.indexOf(LF, i);
+          const end = nl < 0 ? n : nl;
+          if (this.commentSniff) this.lineText.push(buf, i, Math.min(end, i + 200));
+          if (nl < 0) {
+            i = n;
+          } else {
+            if (this.commentSniff) this.sniffComment();
+            this.state = this.stmt.len > 0 || this.condComment ? T_TEXT : T_START;
+            i = nl + 1;
+          }
+          break;
+        }
+
+        case T_BLOCK_COMMENT: {
+          const c = buf[i];
+          if (c === STAR || c === SLASH) {
+            if (i + 1 >= n && !final) return this.carryFrom(buf, i);
+            if (c === STAR && buf[i + 1] === SLASH) {
+              i += 2;
+              if (--this.commentDepth === 0) this.state = this.stmt.len > 0 ? T_TEXT : T_START;
+              break;
+            }
+            if (c === SLASH && buf[i + 1] === STAR && this.stringDialect === 'postgres') {
+              this.commentDepth++;
+              i += 2;
+              break;
+            }
+          }
+          i++;
+          break;
+        }
+
+        case T_SQ: {
+          const c = buf[i];
+          if (c === BACKSLASH && this.stringBackslash) {
+            if (i + 1 >= n && !final) return this.carryFrom(buf, i);
+            this.appendStmt(c);
+            if (i + 1 < n) this.appendStmt(buf[i + 1]);
+            i += 2;
+          } else if (c === QUOTE) {
+            if (i + 1 >= n && !final) return this.carryFrom(buf, i);
+            this.appendStmt(c);
+            if (buf[i + 1] === QUOTE) {
+              this.appendStmt(QUOTE);
+              i += 2;
+            } else {
+              this.state = T_TEXT;
+              i++;
+            }
+          } else {
+            this.appendStmt(c);
+            i++;
+          }
+          break;
+        }
+
+        case T_DQ:
+        case T_BQ: {
+          const c = buf[i];
+          const q = this.state === T_DQ ? DQUOTE : BACKTICK;
+          if (c === q) {
+            if (i + 1 >= n && !final) return this.carryFrom(buf, i);
+            this.appendStmt(c);
+            if (buf[i + 1] === q) {
+              this.appendStmt(q);
+              i += 2;
+            } else {
+              this.state = T_TEXT;
+              i++;
+            }
+          } else {
+            this.appendStmt(c);
+            i++;
+          }
+          break;
+        }
+
+        case T_DOLLAR: {
+          const tag = this.dollarTag!;
+          const c = buf[i];
+          if (c === DOLLAR) {
+            if (i + tag.length > n && !final) return this.carryFrom(buf, i);
+            if (buf.compare(tag, 0, tag.length, i, i + tag.length) === 0) {
+              this.appendStmtRange(buf, i, i + tag.length);
+              i += tag.length;
+              this.state = T_TEXT;
+              this.dollarTag = null;
+              break;
+            }
+          }
+          this.appendStmt(c);
+          i++;
+          break;
+        }
+
+        case T_LINECMD: {
+          const nl = buf.indexOf(LF, i);
+          const end = nl < 0 ? n : nl;
+          if (this.lineText.len < 1024) this.lineText.push(buf, i, Math.min(end, i + 1024));
+          if (nl < 0) {
+            i = n;
+          } else {
+            i = nl + 1;
+            this.endLineCommand();
+          }
+          break;
+        }
+
+        case V_BETWEEN: {
+          const c = buf[i];
+          if (isSpace(c) || c === COMMA) {
+            i++;
+          } else if (c === LPAREN) {
+            this.startRow(i);
+            i++;
+            this.state = V_VALUE;
+          } else if (c === this.delimiter[0]) {
+            i++;
+            this.endData();
+            this.state = T_START;
+          } else if ((c >= 0x41 && c <= 0x5a) || (c >= 0x61 && c <= 0x7a)) {
+            // ON DUPLICATE KEY UPDATE …, RETURNING …: the rest of the statement is read and ignored.
+            this.endData();
+            this.stmt.reset();
+            this.stmtOverflow = false;
+            this.stmtIgnore = true;
+            this.parenDepth = 0;
+            this.state = T_TEXT;
+          } else {
+            this.fail('UA_SYNTAX', `unexpected ${showByte(c)} between rows`, this.base + i);
+          }
+          break;
+        }
+
+        case V_VALUE: {
+          const c = buf[i];
+          if (isSpace(c)) {
+            i++;
+          } else if (c === QUOTE) {
+            i++;
+            this.openString(STR_PLAIN, this.stringDialect === 'mysql' || !this.standardStrings);
+            runStart = i;
+          } else if (c === RPAREN && this.col === 0) {
+            i++;
+            this.endRow();
+          } else if (c === COMMA || c === RPAREN) {
+            this.fail('UA_SYNTAX', `missing value before ${showByte(c)}`, this.base + i);
+          } else {
+            this.dec = this.target!.mask !== null && this.target!.mask[this.col] === true;
+            this.accUsed = false;
+            this.valBytes = 0;
+            this.state = V_BARE;
+            runStart = i;
+          }
+          break;
+        }
+
+        case V_STR: {
+          // The hot loop: find the closing quote, handling '' and escapes.
+          const bs = this.strBackslash;
+          let j = i;
+          for (;;) {
+            if (j >= n) {
+              this.saveRun(buf, runStart, n);
+              i = n;
+              break;
+            }
+            const c = buf[j];
+            if (c === QUOTE) {
+              if (j + 1 >= n && !final) {
+                this.saveRun(buf, runStart, j);
+                return this.carryFrom(buf, j);
+              }
+              if (j + 1 < n && buf[j + 1] === QUOTE) {
+                // '' is one quote: keep the first, skip the second.
+                this.saveRun(buf, runStart, j + 1);
+                runStart = j + 2;
+                j += 2;
+                continue;
+              }
+              this.endString(buf, runStart, j);
+              i = j + 1;
+              this.state = V_AFTER;
+              break;
+            }
+            if (c === BACKSLASH && bs) {
+              const need = this.strKind === STR_PLAIN && this.stringDialect === 'postgres' ? 10 : 2;
+              if (j + need > n && !final) {
+                this.saveRun(buf, runStart, j);
+                return this.carryFrom(buf, j);
+              }
+              this.saveRun(buf, runStart, j);
+              j = this.stringDialect === 'postgres' ? this.pgEscape(buf, j, n) : this.mysqlEscape(buf, j, n);
+              runStart = j;
+              continue;
+            }
+            j++;
+          }
+          break;
+        }
+
+        case V_BARE: {
+          let j = i;
+          let c = 0;
+          while (j < n) {
+            c = buf[j];
+            if (c === COMMA || c === RPAREN || c === QUOTE || c === COLON || isSpace(c)) break;
+            j++;
+          }
+          if (j >= n) {
+            this.saveBare(buf, runStart, n);
+            i = n;
+            break;
+          }
+          i = this.endBare(buf, runStart, j, c);
+          if ((this.state as number) === V_STR) runStart = i;
+          break;
+        }
+
+        case V_INTRO: {
+          const c = buf[i];
+          if (isSpace(c)) {
+            i++;
+          } else if (c === QUOTE) {
+            i++;
+            this.openString(STR_PLAIN, this.stringDialect === 'mysql' || !this.standardStrings, true);
+            runStart = i;
+          } else {
+            this.fail('UA_SYNTAX', `expected a string after a character set introducer, got ${showByte(c)}`, this.base + i);
+          }
+          break;
+        }
+
+        case V_AFTER: {
+          const c = buf[i];
+          if (c === COMMA) {
+            i++;
+            this.state = V_VALUE;
+          } else if (c === RPAREN) {
+            i++;
+            this.endRow();
+          } else if (isSpace(c)) {
+            i++;
+          } else if (c === COLON) {
+            this.castDepth = 0;
+            this.state = V_CAST;
+            i++;
+          } else {
+            this.fail('UA_SYNTAX', `unexpected ${showByte(c)} after a value`, this.base + i);
+          }
+          break;
+        }
+
+        case V_CAST: {
+          const c = buf[i];
+          if (c === LPAREN) this.castDepth++;
+          else if (c === RPAREN && this.castDepth > 0) this.castDepth--;
+          else if ((c === COMMA || c === RPAREN) && this.castDepth === 0) {
+            this.state = V_AFTER;
+            break;
+          } else if (c === QUOTE) {
+            this.fail('UA_SYNTAX', 'unexpected quote in a type cast', this.base + i);
+          }
+          i++;
+          break;
+        }
+
+        case C_SKIP: {
+          const nl = buf.indexOf(LF, i);
+          if (nl < 0) {
+            i = n;
+          } else {
+            i = nl + 1;
+            this.state = C_LINE;
+          }
+          break;
+        }
+
+        case C_LINE: {
+          const c = buf[i];
+          if (c === BACKSLASH) {
+            if (i + 3 > n && !final) return this.carryFrom(buf, i);
+            if (buf[i + 1] === DOT && (i + 2 >= n || buf[i + 2] === LF || (buf[i + 2] === CR && buf[i + 3] === LF))) {
+              this.endData();
+              this.state = T_START;
+              i += 2;
+              break;
+            }
+          }
+          this.startRow(i);
+          this.startField();
+          this.state = C_FIELD;
+          runStart = i;
+          break;
+        }
+
+        case C_FIELD: {
+          // The hot loop of COPY: fields end at TAB, rows at LF.
+          let j = i;
+          for (;;) {
+            if (j >= n) {
+              this.saveRun(buf, runStart, n);
+              i = n;
+              break;
+            }
+            const c = buf[j];
+            if (c === TAB) {
+              this.endField(buf, runStart, j);
+              j++;
+              runStart = j;
+              this.startField();
+              continue;
+            }
+            if (c === LF) {
+              this.endField(buf, runStart, j);
+              this.endRow();
+              i = j + 1;
+              this.state = C_LINE;
+              break;
+            }
+            if (c === BACKSLASH) {
+              if (j + 4 > n && !final) {
+                this.saveRun(buf, runStart, j);
+                return this.carryFrom(buf, j);
+              }
+              if (buf[j + 1] === 0x4e /* N */ && this.valBytes === 0 && j === runStart && !this.accUsed) {
+                const after = buf[j + 2];
+                if (j + 2 >= n || after === TAB || after === LF) {
+                  this.fieldNull = true;
+                  j += 2;
+                  runStart = j;
+                  continue;
+                }
+              }
+              this.saveRun(buf, runStart, j);
+              j = this.copyEscape(buf, j, n);
+              runStart = j;
+              continue;
+            }
+            j++;
+          }
+          break;
+        }
+
+        default:
+          throw new Error(`scanner in unknown state ${this.state}`);
+      }
+    }
+  }
+
+  private carryFrom(buf: Buffer, i: number): void {
+    // Only a handful of bytes: a lookahead that did not fit.
+    this.carry = buf.subarray(i);
+  }
+
+  // ───────────────────────────── statements ─────────────────────────────
+
+  private beginStatement(i: number): void {
+    this.stmt.reset();
+    this.stmtStart = this.base + i;
+    this.stmtOverflow = false;
+    this.stmtIgnore = false;
+    this.parenDepth = 0;
+    this.condComment = 0;
+    this.state = T_TEXT;
+  }
+
+  private appendStmt(c: number): void {
+    if (this.stmt.len < MAX_STATEMENT_TEXT) this.stmt.pushByte(c);
+    else this.stmtOverflow = true;
+  }
+
+  private appendStmtRange(buf: Buffer, s: number, e: number): void {
+    if (this.stmt.len + (e - s) <= MAX_STATEMENT_TEXT) this.stmt.push(buf, s, e);
+    else this.stmtOverflow = true;
+  }
+
+  private stmtIs(word: string): boolean {
+    const b = this.stmt.buf;
+    if (this.stmt.len !== word.length) return false;
+    for (let k = 0; k < word.length; k++) if ((b[k] | 0x20) !== word.charCodeAt(k)) return false;
+    return true;
+  }
+
+  private stmtStartsWith(word: string): boolean {
+    const b = this.stmt.buf;
+    if (this.stmt.len < word.length) return false;
+    for (let k = 0; k < word.length; k++) if ((b[k] | 0x20) !== word.charCodeAt(k)) return false;
+    const next = b[word.length];
+    return this.stmt.len === word.length || !isIdentByte(next);
+  }
+
+  /** True when the statement is an INSERT/REPLACE whose text so far ends with VALUES. */
+  private stmtIsInsertBeforeValues(): boolean {
+    if (!(this.stmtStartsWith('insert') || this.stmtStartsWith('replace'))) return false;
+    const b = this.stmt.buf;
+    let e = this.stmt.len;
+    while (e > 0 && isSpace(b[e - 1])) e--;
+    for (const word of ['values', 'value']) {
+      const s = e - word.length;
+      if (s <= 0) continue;
+      let ok = !isIdentByte(b[s - 1]);
+      for (let k = 0; ok && k < word.length; k++) if ((b[s + k] | 0x20) !== word.charCodeAt(k)) ok = false;
+      if (ok) return true;
+    }
+    return false;
+  }
+
+  /** Whether a quote just opened in statement text takes backslash escapes. */
+  private textStringHasBackslashEscapes(): boolean {
+    if (this.stringDialect === 'mysql') return true;
+    if (!this.standardStrings) return true;
+    const b = this.stmt.buf;
+    const k = this.stmt.len - 2; // the byte before the quote just appended
+    return k >= 0 && (b[k] === 0x45 || b[k] === 0x65) && (k === 0 || !isIdentByte(b[k - 1]));
+  }
+
+  private openLineComment(buf: Buffer, i: number): number {
+    this.state = T_LINE_COMMENT;
+    this.commentSniff = this.dialect === null;
+    if (this.commentSniff) this.lineText.reset();
+    return i + 2;
+  }
+
+  private openBlockComment(buf: Buffer, i: number, atStart: boolean): number {
+    // Conditional comments /*!40101 … */ and /*M!100100 … */ hold SQL.
+    let j = i + 2;
+    if (buf[j] === 0x4d /* M */ && buf[j + 1] === 0x21) j++;
+    if (buf[j] === 0x21 /* ! */) {
+      this.setDialect('mysql');
+      j++;
+      while (j < buf.length && buf[j] >= 0x30 && buf[j] <= 0x39) j++;
+      if (atStart) {
+        this.beginStatement(j);
+        this.condComment = 2;
+      } else {
+        this.condComment = 1;
+      }
+      this.state = T_TEXT;
+      return j;
+    }
+    this.commentDepth = 1;
+    this.state = T_BLOCK_COMMENT;
+    return i + 2;
+  }
+
+  /** At a `$` in PostgreSQL text: opens a dollar quote if one starts here. -1: need more bytes. */
+  private tryDollarQuote(buf: Buffer, i: number, final: boolean): number {
+    const prev = this.stmt.len > 0 ? this.stmt.buf[this.stmt.len - 1] : 0x20;
+    if (isIdentByte(prev)) {
+      this.appendStmt(DOLLAR);
+      return i + 1;
+    }
+    let j = i + 1;
+    while (j < buf.length && j - i < 64) {
+      const c = buf[j];
+      if (c === DOLLAR) {
+        this.dollarTag = Buffer.from(buf.subarray(i, j + 1));
+        this.appendStmtRange(buf, i, j + 1);
+        this.state = T_DOLLAR;
+        return j + 1;
+      }
+      const ok = (c >= 0x41 && c <= 0x5a) || (c >= 0x61 && c <= 0x7a) || c === 0x5f || c >= 0x80 || (j > i + 1 && c >= 0x30 && c <= 0x39);
+      if (!ok) break;
+      j++;
+    }
+    if (j >= buf.length && !final && j - i < 64) return -1;
+    this.appendStmt(DOLLAR);
+    return i + 1;
+  }
+
+  private endLineCommand(): void {
+    const text = this.lineText.toString().trim();
+    this.lineText.reset();
+    if (this.lineCmd === 'delimiter') {
+      if (text.length > 0) this.delimiter = Buffer.from(text.split(/\s+/)[0]);
+    } else {
+      const m = /^connect\s+(?:-reuse-previous=\S+\s+)?("(?:[^"]|"")*"|\S+)/.exec(text);
+      if (m) this.database = m[1].replace(/^"|"$/g, '');
+    }
+    this.state = this.stmt.len > 0 ? T_TEXT : T_START;
+  }
+
+  private sniffComment(): void {
+    const text = this.lineText.latin1();
+    this.lineText.reset();
+    if (/PostgreSQL database dump|Dumped (from|by) (database version|pg_dump)/.test(text)) this.setDialect('postgres');
+    else if (/(MySQL|MariaDB) dump|Server version/.test(text)) this.setDialect('mysql');
+    this.commentSniff = false;
+  }
+
+  private completeStatement(): void {
+    const ignore = this.stmtIgnore || this.stmtOverflow;
+    this.state = T_START;
+    this.condComment = 0;
+    if (ignore || this.stmt.len === 0) {
+      this.stmt.reset();
+      return;
+    }
+    const text = this.stmt.toString();
+    this.stmt.reset();
+    this.analyze(text);
+  }
+
+  private analyze(text: string): void {
+    const head = text.trimStart().slice(0, 32).toUpperCase();
+    const dialect = this.stringDialect;
+    if (head.startsWith('CREATE')) {
+      const shape = parseCreateTable(text, dialect);
+      if (shape) {
+        this.shapes.set(this.key(shape.schema, shape.table), { columns: shape.columns, types: shape.types });
+        this.headerCache.clear();
+        // An empty batch announces the table, so readers learn of tables that hold no rows.
+        this.flushBatch();
+        this.out.push({
+          table: shape.table,
+          schema: shape.schema ?? this.database,
+          columns: shape.columns,
+          types: shape.types,
+          dialect: this.stringDialect,
+          timeZone: this.timeZone,
+          rows: [],
+          offsets: [],
+        });
+      }
+    } else if (head.startsWith('COPY')) {
+      const target = this.lookupTarget(text, () => parseCopy(text));
+      if (target) {
+        this.setDialect('postgres');
+        this.target = target;
+        this.state = C_SKIP;
+      }
+    } else if (head.startsWith('SET') || head.startsWith('USE') || head.startsWith('SELECT PG_CATALOG')) {
+      if (/^SET\s+(STANDARD_CONFORMING_STRINGS|CLIENT_ENCODING|STATEMENT_TIMEOUT)|^SELECT PG_CATALOG/.test(head)) this.setDialect('postgres');
+      const s = parseSetting(text, dialect);
+      if (s?.kind === 'time_zone') this.timeZone = s.value;
+      else if (s?.kind === 'standard_conforming_strings') this.standardStrings = s.value;
+      else if (s?.kind === 'use') this.database = s.value;
+    } else if (head.startsWith('LOCK TABLES')) {
+      this.setDialect('mysql');
+    }
+  }
+
+  private key(schema: string | null, table: string): string {
+    return `${schema ?? this.database ?? ''}\u0000${table}`;
+  }
+
+  /** The table a data statement writes to; headers repeat, so they are cached by their text. */
+  private lookupTarget(text: string, parse: () => InsertHeader | null): DataTarget | null {
+    const cached = this.headerCache.get(text);
+    if (cached && cached.info.timeZone === this.timeZone && cached.info.dialect === this.stringDialect) return cached;
+    const header = parse();
+    if (!header) return null;
+    const target = this.resolveTarget(header);
+    this.headerCache.set(text, target);
+    return target;
+  }
+
+  private resolveTarget(header: InsertHeader): DataTarget {
+    const shape = this.shapes.get(this.key(header.schema, header.table));
+    let columns = header.columns ?? shape?.columns ?? [];
+    let types: string[];
+    if (header.columns && shape) {
+      types = header.columns.map((c) => {
+        const k = shape.columns.indexOf(c);
+        return k < 0 ? '' : shape.types[k];
+      });
+    } else {
+      types = shape?.types ?? columns.map(() => '');
+    }
+    columns = columns.slice();
+    const info: TableInfo = {
+      table: header.table,
+      schema: header.schema ?? this.database,
+      columns,
+      types,
+      dialect: this.stringDialect,
+      timeZone: this.timeZone,
+    };
+    const sel = this.options.select ? this.options.select(info) : true;
+    const mask = sel === false ? null : sel === true ? columns.map(() => true) : sel;
+    return { info, mask };
+  }
+
+  private startValues(at: number): void {
+    const text = this.stmt.toString();
+    this.stmt.reset();
+    const target = this.lookupTarget(text, () => parseInsertHeader(text, this.stringDialect));
+    if (!target) {
+      // Not an INSERT we can read: skip the statement.
+      this.stmtIgnore = true;
+      this.parenDepth = 1;
+      this.state = T_TEXT;
+      return;
+    }
+    this.target = target;
+    this.startRow(at);
+    this.state = V_VALUE;
+  }
+
+  private endData(): void {
+    this.target = null;
+  }
+
+  // ───────────────────────────── rows and values ─────────────────────────────
+
+  private startRow(i: number): void {
+    const t = this.target!;
+    this.rowOffset = this.base + i;
+    this.col = 0;
+    this.row = t.mask === null ? null : new Array(t.info.columns.length);
+  }
+
+  private endRow(): void {
+    this.rowsRead++;
+    const row = this.row;
+    this.state = this.state === C_FIELD ? C_LINE : V_BETWEEN;
+    if (row === null) return;
+    if (this.col !== row.length) row.length = this.col;
+    let batch = this.batch;
+    const info = this.target!.info;
+    if (batch === null || batch.rows.length >= this.options.batchRows || this.batchInfo !== info) {
+      this.flushBatch();
+      batch = this.batch = { ...info, rows: [], offsets: [] };
+      this.batchInfo = info;
+    }
+    batch.rows.push(row);
+    batch.offsets.push(this.rowOffset);
+    this.row = null;
+  }
+
+  private openString(kind: number, backslash: boolean, keepDec = false): void {
+    if (!keepDec) {
+      this.dec = this.target!.mask !== null && this.target!.mask[this.col] === true;
+      this.accUsed = false;
+      this.valBytes = 0;
+    }
+    this.strKind = kind;
+    this.strBackslash = backslash;
+    this.state = V_STR;
+  }
+
+  /** Keeps bytes [s, e) of the value in progress (across a chunk end or before an escape). */
+  private saveRun(buf: Buffer, s: number, e: number): void {
+    if (e <= s) return;
+    this.valBytes += e - s;
+    if (this.valBytes > this.options.maxValueBytes) this.tooLarge(this.base + e);
+    if (this.dec) {
+      this.acc.push(buf, s, e);
+      this.accUsed = true;
+    }
+  }
+
+  /** Unquoted tokens are kept whole even when not decoded: their text decides what follows. */
+  private saveBare(buf: Buffer, s: number, e: number): void {
+    this.valBytes += e - s;
+    if (this.valBytes > this.options.maxValueBytes) this.tooLarge(this.base + e);
+    this.acc.push(buf, s, e);
+    this.accUsed = true;
+  }
+
+  private tooLarge(offset: number): never {
+    this.fail('UA_VALUE_TOO_LARGE', `a value is larger than maxValueBytes (${this.options.maxValueBytes} bytes)`, offset);
+  }
+
+  private storeValue(v: string | null): void {
+    const row = this.row;
+    if (row !== null) row[this.col] = v;
+    this.col++;
+  }
+
+  private endString(buf: Buffer, s: number, e: number): void {
+    if (this.valBytes + (e - s) > this.options.maxValueBytes) this.tooLarge(this.base + e);
+    if (!this.dec) {
+      this.col++;
+      return;
+    }
+    let v: string;
+    if (this.strKind === STR_PLAIN) {
+      if (this.accUsed) {
+        this.acc.push(buf, s, e);
+        v = this.acc.toString();
+        this.acc.reset();
+      } else {
+        v = buf.toString('utf8', s, e);
+      }
+    } else {
+      this.acc.push(buf, s, e);
+      v = this.strKind === STR_HEX ? hexToString(this.acc.latin1()) : bitsToString(this.acc.latin1());
+      this.acc.reset();
+    }
+    this.accUsed = false;
+    this.storeValue(v);
+  }
+
+  /** An unquoted value ended at e with terminator c; returns where scanning goes on. */
+  private endBare(buf: Buffer, s: number, e: number, c: number): number {
+    let token: string;
+    if (this.accUsed) {
+      this.acc.push(buf, s, e);
+      token = this.acc.latin1();
+      this.acc.reset();
+      this.accUsed = false;
+    } else {
+      token = buf.toString("latin1", s, e);
+    }
+    if (c === QUOTE) {
+      // A prefix glued to a string: _binary'…', b'0101', x'4F', E'…', N'…'
+      const p = token.toLowerCase();
+      const pg = this.stringDialect === 'postgres';
+      if (p === 'b') this.openString(STR_BITS, false, true);
+      else if (p === 'x') this.openString(STR_HEX, false, true);
+      else if (p === 'e' && pg) this.openString(STR_PLAIN, true, true);
+      else if (p === 'n' || p.startsWith('_')) this.openString(STR_PLAIN, !pg || !this.standardStrings, true);
+      else this.fail('UA_SYNTAX', `unexpected quote after ${JSON.stringify(token.slice(0, 20))}`, this.base + e);
+      return e + 1;
+    }
+    if (token.charCodeAt(0) === 0x5f /* _ */ && isSpace(c)) {
+      this.state = V_INTRO;
+      return e;
+    }
+    if (this.dec) {
+      let v: string | null = token;
+      if (token.length === 4 && (token === 'NULL' || token.toUpperCase() === 'NULL')) v = null;
+      else if (token.length > 2 && token.charCodeAt(0) === 0x30 && (token.charCodeAt(1) | 0x20) === 0x78) v = hexToString(token.slice(2));
+      this.storeValue(v);
+    } else {
+      this.col++;
+    }
+    if (c === COMMA) {
+      this.state = V_VALUE;
+      return e + 1;
+    }
+    if (c === RPAREN) {
+      this.endRow();
+      return e + 1;
+    }
+    this.state = V_AFTER;
+    return e;
+  }
+
+  /** Decodes a MySQL escape at buf[j] (a backslash); returns the index after it. */
+  private mysqlEscape(buf: Buffer, j: number, n: number): number {
+    if (j + 1 >= n) return n; // backslash at the very end of input: dropped; the string is unterminated anyway
+    const e = buf[j + 1];
+    if (this.dec) {
+      const acc = this.acc;
+      this.accUsed = true;
+      switch (e) {
+        case 0x30: acc.pushByte(0); break; // \0
+        case 0x6e: acc.pushByte(LF); break; // \n
+        case 0x72: acc.pushByte(CR); break; // \r
+        case 0x74: acc.pushByte(TAB); break; // \t
+        case 0x62: acc.pushByte(0x08); break; // \b
+        case 0x5a: acc.pushByte(0x1a); break; // \Z
+        case 0x25: // \% and \_ keep their backslash
+        case 0x5f:
+          acc.pushByte(BACKSLASH);
+          acc.pushByte(e);
+          break;
+        default:
+          acc.pushByte(e);
+      }
+    }
+    this.valBytes += 2;
+    return j + 2;
+  }
+
+  /** Decodes a PostgreSQL E'…' (or standard_conforming_strings=off) escape at buf[j]. */
+  private pgEscape(buf: Buffer, j: number, n: number): number {
+    if (j + 1 >= n) return n;
+    const e = buf[j + 1];
+    let k = j + 2;
+    let byte = -1;
+    let codepoint = -1;
+    switch (e) {
+      case 0x62: byte = 0x08; break;
+      case 0x66: byte = 0x0c; break;
+      case 0x6e: byte = LF; break;
+      case 0x72: byte = CR; break;
+      case 0x74: byte = TAB; break;
+      case 0x78: { // \xh or \xhh
+        let v = -1;
+        for (let d = 0; d < 2 && k < n && hexValue(buf[k]) >= 0; d++, k++) v = (v < 0 ? 0 : v * 16) + hexValue(buf[k]);
+        byte = v < 0 ? 0x78 : v;
+        break;
+      }
+      case 0x75: // \uXXXX
+      case 0x55: { // \UXXXXXXXX
+        const len = e === 0x75 ? 4 : 8;
+        let v = 0;
+        let ok = k + len <= n;
+        for (let d = 0; ok && d < len; d++) {
+          const h = hexValue(buf[k + d]);
+          if (h < 0) ok = false;
+          else v = v * 16 + h;
+        }
+        if (ok) {
+          codepoint = v;
+          k += len;
+        } else {
+          byte = e;
+        }
+        break;
+      }
+      default:
+        if (e >= 0x30 && e <= 0x37) { // \o, \oo, \ooo
+          let v = e - 0x30;
+          for (let d = 0; d < 2 && k < n && buf[k] >= 0x30 && buf[k] <= 0x37; d++, k++) v = v * 8 + (buf[k] - 0x30);
+          byte = v & 0xff;
+        } else {
+          byte = e;
+        }
+    }
+    if (this.dec) {
+      this.accUsed = true;
+      if (codepoint >= 0) {
+        const s = Buffer.from(String.fromCodePoint(codepoint), 'utf8');
+        this.acc.push(s, 0, s.length);
+      } else {
+        this.acc.pushByte(byte);
+      }
+    }
+    this.valBytes += k - j;
+    return k;
+  }
+
+  // ───────────────────────────── COPY fields ─────────────────────────────
+
+  private startField(): void {
+    this.dec = this.target!.mask !== null && this.target!.mask[this.col] === true;
+    this.accUsed = false;
+    this.valBytes = 0;
+    this.fieldNull = false;
+  }
+
+  private endField(buf: Buffer, s: number, e: number): void {
+    if (this.fieldNull) {
+      this.storeValue(null);
+      return;
+    }
+    if (this.valBytes + (e - s) > this.options.maxValueBytes) this.tooLarge(this.base + e);
+    if (!this.dec) {
+      this.col++;
+      return;
+    }
+    let v: string;
+    if (this.accUsed) {
+      this.acc.push(buf, s, e);
+      v = this.acc.toString();
+      this.acc.reset();
+    } else {
+      v = buf.toString('utf8', s, e);
+    }
+    this.accUsed = false;
+    this.storeValue(v);
+  }
+
+  /** Decodes a COPY text-format escape at buf[j]; returns the index after it. */
+  private copyEscape(buf: Buffer, j: number, n: number): number {
+    if (j + 1 >= n) return n;
+    const e = buf[j + 1];
+    let k = j + 2;
+    let byte: number;
+    switch (e) {
+      case 0x62: byte = 0x08; break;
+      case 0x66: byte = 0x0c; break;
+      case 0x6e: byte = LF; break;
+      case 0x72: byte = CR; break;
+      case 0x74: byte = TAB; break;
+      case 0x76: byte = 0x0b; break;
+      case 0x78: {
+        let v = -1;
+        for (let d = 0; d < 2 && k < n && hexValue(buf[k]) >= 0; d++, k++) v = (v < 0 ? 0 : v * 16) + hexValue(buf[k]);
+        byte = v < 0 ? 0x78 : v;
+        break;
+      }
+      default:
+        if (e >= 0x30 && e <= 0x37) {
+          let v = e - 0x30;
+          for (let d = 0; d < 2 && k < n && buf[k] >= 0x30 && buf[k] <= 0x37; d++, k++) v = v * 8 + (buf[k] - 0x30);
+          byte = v & 0xff;
+        } else {
+          byte = e;
+        }
+    }
+    if (this.dec) {
+      this.acc.pushByte(byte);
+      this.accUsed = true;
+    }
+    this.valBytes += k - j;
+    return k;
+  }
+}
+
+function isIdentByte(c: number): boolean {
+  return (c >= 0x30 && c <= 0x39) || (c >= 0x41 && c <= 0x5a) || (c >= 0x61 && c <= 0x7a) || c === 0x5f || c === 0x24 || c >= 0x80;
+}
+
+function showByte(c: number): string {
+  return c >= 0x20 && c < 0x7f ? `'${String.fromCharCode(c)}'` : `byte 0x${c.toString(16).padStart(2, '0')}`;
+}
+
+function hexToString(hex: string): string {
+  return Buffer.from(hex.length % 2 ? '0' + hex : hex, 'hex').toString('utf8');
+}
+
+function bitsToString(bits: string): string {
+  let v = 0n;
+  for (const ch of bits) v = v * 2n + (ch === '1' ? 1n : 0n);
+  return v.toString();
+}

@@ -1,0 +1,207 @@
+/**
+ * Stage 1, the stream: Buffer chunks of a dump in (plain or gzip), batches of
+ * rows out. Recognises the input from its first bytes, decompresses gzip in
+ * the stream and hands the bytes to the {@link DumpScanner}.
+ */
+import { Transform, type TransformCallback } from 'node:stream';
+import zlib from 'node:zlib';
+import { UmamiAggregateError, invalidOption } from '../errors.js';
+import { MAGIC_BYTES, SNIFF_BYTES, detectCompression, detectTextFormat, type TextFormat } from './detect.js';
+import { DumpScanner, type RowBatch, type ScannerOptions } from './scanner.js';
+
+/** Anything that turns decoded bytes into row batches. */
+export interface RowSource {
+  write(chunk: Buffer): RowBatch[];
+  end(): RowBatch[];
+  readonly rowsRead: number;
+}
+
+export type InputFormat = 'auto' | 'sql' | 'json' | 'ndjson';
+
+export interface DumpTokenizerOptions extends ScannerOptions {
+  /** `auto` (default) recognises SQL, a JSON array or NDJSON from the content. */
+  format?: InputFormat;
+  /** Builds the reader of JSON input; set by the pipeline when JSON support is wanted. */
+  jsonSource?: (format: 'json' | 'ndjson') => RowSource;
+}
+
+/**
+ * The tokenizer stream. Besides the batches it exposes counters that grow
+ * as it reads: `bytesRead` (input bytes, compressed if the input is),
+ * `bytesDecoded` (bytes after decompression) and `rowsRead`.
+ */
+export class DumpTokenizer extends Transform {
+  bytesRead = 0;
+  bytesDecoded = 0;
+  compression: 'gzip' | 'none' | null = null;
+  format: TextFormat | null = null;
+
+  private readonly opts: DumpTokenizerOptions;
+  private head: Buffer[] = [];
+  private headLength = 0;
+  private textHead: Buffer[] = [];
+  private textHeadLength = 0;
+  private source: RowSource | null = null;
+  private gunzip: zlib.Gunzip | null = null;
+  private failed = false;
+
+  constructor(options: DumpTokenizerOptions = {}) {
+    super({ readableObjectMode: true, readableHighWaterMark: 16 });
+    validateTokenizerOptions(options);
+    this.opts = options;
+  }
+
+  get rowsRead(): number {
+    return this.source?.rowsRead ?? 0;
+  }
+
+  /** `mysql` or `postgres` once an SQL dump has shown which; null before or for JSON. */
+  get dialect(): string | null {
+    return this.source instanceof DumpScanner ? this.source.dialect : null;
+  }
+
+  override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
+    if (!Buffer.isBuffer(chunk)) chunk = Buffer.from(chunk as unknown as string);
+    this.bytesRead += chunk.length;
+    try {
+      if (this.compression === null) {
+        this.head.push(chunk);
+        this.headLength += chunk.length;
+        if (this.headLength < MAGIC_BYTES) return cb();
+        chunk = this.openInput();
+      }
+      this.route(chunk, cb);
+    } catch (err) {
+      cb(err as Error);
+    }
+  }
+
+  override _flush(cb: TransformCallback): void {
+    try {
+      if (this.compression === null) {
+        if (this.headLength === 0) {
+          throw new UmamiAggregateError('UA_EMPTY_INPUT', 'the input is empty (0 bytes)', { offset: 0 });
+        }
+        this.route(this.openInput(), (err) => (err ? cb(err) : this.finish(cb)));
+        return;
+      }
+      this.finish(cb);
+    } catch (err) {
+      cb(err as Error);
+    }
+  }
+
+  private openInput(): Buffer {
+    const first = Buffer.concat(this.head);
+    this.head = [];
+    this.compression = detectCompression(first);
+    if (this.compression === 'gzip') {
+      const gunzip = zlib.createGunzip();
+      gunzip.on('data', (d: Buffer) => {
+        if (this.failed) return;
+        try {
+          this.decoded(d);
+        } catch (err) {
+          this.fail(err as Error);
+        }
+      });
+      gunzip.on('error', (err) => {
+        this.fail(new UmamiAggregateError('UA_CORRUPT_COMPRESSION', `the gzip input cannot be decompressed: ${err.message}`, { offset: this.bytesRead }, { cause: err }));
+      });
+      this.gunzip = gunzip;
+    }
+    return first;
+  }
+
+  private fail(err: Error): void {
+    if (this.failed) return;
+    this.failed = true;
+    this.destroy(err);
+  }
+
+  private route(chunk: Buffer, cb: TransformCallback): void {
+    if (this.gunzip) {
+      this.gunzip.write(chunk, () => cb());
+    } else {
+      this.decoded(chunk);
+      cb();
+    }
+  }
+
+  private finish(cb: TransformCallback): void {
+    const done = (): void => {
+      if (this.failed) return;
+      try {
+        if (this.source === null) this.openSource(true);
+        if (this.source === null) {
+          throw new UmamiAggregateError('UA_EMPTY_INPUT', 'the input holds no data after decompression', { offset: 0 });
+        }
+        for (const b of this.source.end()) this.push(b);
+        cb();
+      } catch (err) {
+        cb(err as Error);
+      }
+    };
+    if (this.gunzip) {
+      this.gunzip.once('end', done);
+      this.gunzip.end();
+    } else {
+      done();
+    }
+  }
+
+  /** Decoded (decompressed) bytes: sniffed once, then scanned. */
+  private decoded(chunk: Buffer): void {
+    this.bytesDecoded += chunk.length;
+    if (this.source === null) {
+      this.textHead.push(chunk);
+      this.textHeadLength += chunk.length;
+      if (this.textHeadLength < SNIFF_BYTES) return;
+      this.openSource(false);
+      return;
+    }
+    for (const b of this.source.write(chunk)) this.push(b);
+  }
+
+  private openSource(atEnd: boolean): void {
+    if (this.textHeadLength === 0) {
+      if (atEnd) return;
+    }
+    const head = Buffer.concat(this.textHead);
+    this.textHead = [];
+    const format = this.opts.format && this.opts.format !== 'auto' ? this.opts.format : detectTextFormat(head);
+    this.format = format;
+    if (format === 'sql') {
+      this.source = new DumpScanner(this.opts);
+    } else {
+      if (!this.opts.jsonSource) {
+        throw new UmamiAggregateError('UA_NOT_SQL_DUMP', 'not an SQL dump: the input is JSON', { offset: 0 });
+      }
+      this.source = this.opts.jsonSource(format);
+    }
+    for (const b of this.source.write(head)) this.push(b);
+  }
+}
+
+function validateTokenizerOptions(o: DumpTokenizerOptions): void {
+  if (o.format !== undefined && !['auto', 'sql', 'json', 'ndjson'].includes(o.format)) {
+    throw invalidOption('format', "one of 'auto', 'sql', 'json', 'ndjson'", o.format);
+  }
+  if (o.dialect !== undefined && !['auto', 'mysql', 'postgres'].includes(o.dialect)) {
+    throw invalidOption('dialect', "one of 'auto', 'mysql', 'postgres'", o.dialect);
+  }
+  if (o.maxValueBytes !== undefined && !(Number.isInteger(o.maxValueBytes) && o.maxValueBytes > 0)) {
+    throw invalidOption('maxValueBytes', 'a positive integer', o.maxValueBytes);
+  }
+  if (o.batchRows !== undefined && !(Number.isInteger(o.batchRows) && o.batchRows > 0)) {
+    throw invalidOption('batchRows', 'a positive integer', o.batchRows);
+  }
+  if (o.select !== undefined && typeof o.select !== 'function') {
+    throw invalidOption('select', 'a function', o.select);
+  }
+}
+
+/** Stage 1: a Transform from dump bytes (plain or gzip) to {@link RowBatch}es. */
+export function createDumpTokenizer(options: DumpTokenizerOptions = {}): DumpTokenizer {
+  return new DumpTokenizer(options);
+}
