@@ -1,0 +1,465 @@
+/**
+ * Stage 2: rows of Umami tables in, typed events and website records out.
+ * Columns are found by name; a row that cannot be read (wrong number of
+ * values, a bad timestamp or event type) is rejected and counted, not fatal.
+ */
+import { Transform, type TransformCallback } from 'node:stream';
+import { UmamiAggregateError, invalidOption } from '../errors.js';
+import { TimeZone, parseFixedOffset } from '../aggregate/timezone.js';
+import type { RowBatch, TableInfo } from '../dump/scanner.js';
+import { SchemaDetector, roleOf, type TableRole } from './schema.js';
+import { parseTimestamp } from './time.js';
+
+/** One Umami event (a page view or a custom event). */
+export interface UmamiEvent {
+  /**
+   * The website as the dump names it: the website uuid (v2, v3), or the
+   * integer `website_id` as text (v1; {@link UmamiWebsite.id} maps it).
+   */
+  websiteId: string;
+  /** The session (visitor) id; distinct values are unique visitors. */
+  sessionId: string;
+  /** The visit id (v2 ≥ 2.? only), when asked for with `fields: ['visitId']`. */
+  visitId: string | null;
+  /** UTC instant in epoch milliseconds. */
+  createdAt: number;
+  /** 1 page view, 2 custom event (Umami's event_type). */
+  eventType: number;
+  /** Page path without query string. */
+  urlPath: string;
+  /** Referring host, or null. */
+  referrerDomain: string | null;
+  /** Host name the event was recorded on (v2 ≥ 2.20 on the event, older v2 from its session), or null. */
+  hostname: string | null;
+  /** Custom event name, when asked for with `fields: ['eventName']`. */
+  eventName: string | null;
+  /** Byte offset of the row in the (decompressed) input. */
+  offset: number;
+}
+
+/** A website of the dump. */
+export interface UmamiWebsite {
+  /** The value events carry in {@link UmamiEvent.websiteId}. */
+  id: string;
+  /** The website's uuid (equal to `id` except in v1 dumps). */
+  uuid: string;
+  name: string | null;
+  domain: string | null;
+}
+
+export interface EventBatch {
+  kind: 'events';
+  events: UmamiEvent[];
+}
+
+export interface WebsiteBatch {
+  kind: 'websites';
+  websites: UmamiWebsite[];
+}
+
+/** What the event parser emits: events, and websites as they are read. */
+export type ParsedBatch = EventBatch | WebsiteBatch;
+
+export type RejectReason = 'column_count' | 'bad_timestamp' | 'bad_event_type' | 'missing_value';
+
+export interface RejectedExample {
+  table: string;
+  offset: number;
+  detail: string;
+}
+
+/** Rejected rows per reason, with the first few examples. */
+export type RejectionSummary = Partial<Record<RejectReason, { count: number; examples: RejectedExample[] }>>;
+
+export interface EventParserOptions {
+  /**
+   * Zone of timestamps that carry no offset and were not declared UTC by the
+   * dump (MySQL dumps made with --skip-tz-utc). Default `UTC`.
+   */
+  sourceTimezone?: string;
+  /** More rejected rows than this fail the import (UA_TOO_MANY_REJECTED). Default 1000. */
+  maxRejected?: number;
+  /** Optional event fields to decode: `visitId`, `eventName`. */
+  fields?: Array<'visitId' | 'eventName'>;
+}
+
+const EXAMPLES = 5;
+
+type Handler = (batch: RowBatch, out: ParsedBatch[]) => void;
+
+/** The pure core of stage 2. */
+export class EventParser {
+  readonly detector = new SchemaDetector();
+  readonly rejected: RejectionSummary = {};
+  rejectedCount = 0;
+  events = 0;
+  pageViews = 0;
+
+  private readonly sourceZone: TimeZone;
+  private readonly maxRejected: number;
+  private readonly wantVisit: boolean;
+  private readonly wantName: boolean;
+  private readonly handlers = new WeakMap<readonly string[], Handler | null>();
+  /** Older v2 keeps the hostname on the session: session id → hostname. */
+  private readonly sessionHosts = new Map<string, string>();
+  private readonly hostNames = new Map<string, string>();
+
+  constructor(options: EventParserOptions = {}) {
+    if (options.maxRejected !== undefined && !(Number.isInteger(options.maxRejected) && options.maxRejected >= 0)) {
+      throw invalidOption('maxRejected', 'a non-negative integer', options.maxRejected);
+    }
+    if (options.fields !== undefined && (!Array.isArray(options.fields) || options.fields.some((f) => f !== 'visitId' && f !== 'eventName'))) {
+      throw invalidOption('fields', "an array of 'visitId', 'eventName'", options.fields);
+    }
+    this.sourceZone = TimeZone.of(options.sourceTimezone ?? 'UTC', 'sourceTimezone');
+    this.maxRejected = options.maxRejected ?? 1000;
+    this.wantVisit = options.fields?.includes('visitId') ?? false;
+    this.wantName = options.fields?.includes('eventName') ?? false;
+  }
+
+  /** For the tokenizer: which columns of a table to decode (false: skip the table). */
+  readonly select = (info: TableInfo): boolean | boolean[] => {
+    const role = roleOf(info.table, info.columns);
+    if (role === null) return false;
+    const wanted = new Set(this.columnsFor(role, info.columns));
+    return info.columns.map((c) => wanted.has(c));
+  };
+
+  private columnsFor(role: TableRole, columns: readonly string[]): string[] {
+    switch (role) {
+      case 'website':
+        return ['website_id', 'website_uuid', 'name', 'domain'];
+      case 'session':
+        return columns.includes('hostname') ? ['session_id', 'hostname'] : [];
+      case 'website_event': {
+        const c = ['website_id', 'session_id', 'created_at', 'url_path', 'referrer_domain', 'event_type', 'hostname'];
+        if (this.wantVisit) c.push('visit_id');
+        if (this.wantName) c.push('event_name');
+        return c;
+      }
+      case 'pageview':
+        return ['website_id', 'session_id', 'created_at', 'url', 'referrer'];
+      case 'event':
+        return this.wantName ? ['website_id', 'session_id', 'created_at', 'url', 'event_name'] : ['website_id', 'session_id', 'created_at', 'url'];
+    }
+  }
+
+  /** Parses one batch of rows, appending what it yields to out. */
+  parse(batch: RowBatch, out: ParsedBatch[]): void {
+    this.detector.see(batch.table, batch.columns);
+    if (batch.rows.length === 0) return;
+    let handler = this.handlers.get(batch.columns);
+    if (handler === undefined) {
+      handler = this.makeHandler(batch);
+      this.handlers.set(batch.columns, handler);
+    }
+    if (handler) handler(batch, out);
+  }
+
+  /** Throws UA_NO_UMAMI_TABLES when the input held no Umami event table. */
+  finish(): void {
+    if (!this.detector.hasEventTable) {
+      const seen = [...this.detector.tables.keys()];
+      throw new UmamiAggregateError(
+        'UA_NO_UMAMI_TABLES',
+        seen.length === 0
+          ? 'the dump holds no tables at all; is it an Umami database dump?'
+          : `the dump holds no Umami tables (website_event, or pageview for Umami v1); tables seen: ${seen.slice(0, 12).join(', ')}${seen.length > 12 ? ', …' : ''}`,
+      );
+    }
+  }
+
+  private reject(reason: RejectReason, table: string, offset: number, detail: string): void {
+    this.rejectedCount++;
+    let r = this.rejected[reason];
+    if (!r) r = this.rejected[reason] = { count: 0, examples: [] };
+    r.count++;
+    if (r.examples.length < EXAMPLES) r.examples.push({ table, offset, detail });
+    if (this.rejectedCount > this.maxRejected) {
+      throw new UmamiAggregateError(
+        'UA_TOO_MANY_REJECTED',
+        `more than ${this.maxRejected} rows rejected (last: ${reason.replace(/_/g, ' ')} in \`${table}\` at byte ${offset}: ${detail})`,
+        { table, offset, rejected: this.rejected },
+      );
+    }
+  }
+
+  /** The zone of offset-less timestamps in a table. */
+  private zoneOf(info: TableInfo, column: string): TimeZone {
+    if (info.dialect === 'mysql' && info.timeZone !== null) {
+      const k = info.columns.indexOf(column);
+      const type = info.types[k] ?? '';
+      // mysqldump converts TIMESTAMP columns to the session zone it set; DATETIME is never converted.
+      if (type === '' || type.startsWith('timestamp')) {
+        if (parseFixedOffset(info.timeZone) !== null) return TimeZone.of(info.timeZone);
+        try {
+          return TimeZone.of(info.timeZone);
+        } catch {
+          return this.sourceZone;
+        }
+      }
+    }
+    return this.sourceZone;
+  }
+
+  private intern(host: string): string {
+    const seen = this.hostNames.get(host);
+    if (seen !== undefined) return seen;
+    this.hostNames.set(host, host);
+    return host;
+  }
+
+  private makeHandler(info: RowBatch): Handler | null {
+    const role = roleOf(info.table, info.columns);
+    const cols = info.columns;
+    const ix = (name: string): number => cols.indexOf(name);
+    const width = cols.length;
+    const table = info.table;
+    switch (role) {
+      case 'website': {
+        const v1 = ix('website_uuid') >= 0;
+        const iId = ix('website_id');
+        const iUuid = v1 ? ix('website_uuid') : iId;
+        const iName = ix('name');
+        const iDomain = ix('domain');
+        if (iId < 0) return null;
+        return (batch, out) => {
+          const websites: UmamiWebsite[] = [];
+          for (let r = 0; r < batch.rows.length; r++) {
+            const row = batch.rows[r];
+            if (row.length !== width) {
+              this.reject('column_count', table, batch.offsets[r], `${row.length} values for ${width} columns`);
+              continue;
+            }
+            const id = row[iId];
+            const uuid = row[iUuid];
+            if (id == null || uuid == null) {
+              this.reject('missing_value', table, batch.offsets[r], 'website_id is NULL');
+              continue;
+            }
+            websites.push({ id, uuid, name: iName >= 0 ? (row[iName] ?? null) : null, domain: iDomain >= 0 ? (row[iDomain] ?? null) : null });
+          }
+          if (websites.length > 0) out.push({ kind: 'websites', websites });
+        };
+      }
+      case 'session': {
+        const iId = ix('session_id');
+        const iHost = ix('hostname');
+        if (iId < 0 || iHost < 0) return null;
+        return (batch) => {
+          for (const row of batch.rows) {
+            const id = row[iId];
+            const host = row[iHost];
+            if (row.length === width && id != null && host != null && host !== '') this.sessionHosts.set(id, this.intern(host));
+          }
+        };
+      }
+      case 'website_event':
+        return this.eventHandler(info);
+      case 'pageview':
+      case 'event':
+        return this.v1Handler(info, role === 'pageview' ? 1 : 2);
+      default:
+        return null;
+    }
+  }
+
+  private eventHandler(info: RowBatch): Handler | null {
+    const cols = info.columns;
+    const width = cols.length;
+    const table = info.table;
+    const iSite = cols.indexOf('website_id');
+    const iSession = cols.indexOf('session_id');
+    const iTime = cols.indexOf('created_at');
+    const iPath = cols.indexOf('url_path');
+    const iRef = cols.indexOf('referrer_domain');
+    const iType = cols.indexOf('event_type');
+    const iHost = cols.indexOf('hostname');
+    const iVisit = this.wantVisit ? cols.indexOf('visit_id') : -1;
+    const iName = this.wantName ? cols.indexOf('event_name') : -1;
+    if (iSite < 0 || iSession < 0 || iTime < 0) return null;
+    const zone = this.zoneOf(info, 'created_at');
+    const sessionHosts = this.sessionHosts;
+    return (batch, out) => {
+      const rows = batch.rows;
+      const offsets = batch.offsets;
+      const events: UmamiEvent[] = [];
+      for (let r = 0; r < rows.length; r++) {
+        const row = rows[r];
+        if (row.length !== width) {
+          this.reject('column_count', table, offsets[r], `${row.length} values for ${width} columns`);
+          continue;
+        }
+        const websiteId = row[iSite];
+        const sessionId = row[iSession];
+        const time = row[iTime];
+        if (websiteId == null || sessionId == null || time == null) {
+          this.reject('missing_value', table, offsets[r], `${websiteId == null ? 'website_id' : sessionId == null ? 'session_id' : 'created_at'} is NULL`);
+          continue;
+        }
+        const createdAt = parseTimestamp(time, zone);
+        if (createdAt !== createdAt) {
+          this.reject('bad_timestamp', table, offsets[r], `created_at ${JSON.stringify(time.slice(0, 40))}`);
+          continue;
+        }
+        let eventType = 1;
+        if (iType >= 0) {
+          const t = row[iType];
+          eventType = t == null ? -1 : t.length === 1 ? t.charCodeAt(0) - 48 : /^\d+$/.test(t) ? Number(t) : -1;
+          if (eventType < 0 || eventType > 9) {
+            this.reject('bad_event_type', table, offsets[r], `event_type ${JSON.stringify(t)}`);
+            continue;
+          }
+        }
+        let hostname: string | null = iHost >= 0 ? (row[iHost] ?? null) : (sessionHosts.get(sessionId) ?? null);
+        if (hostname === '') hostname = null;
+        events.push({
+          websiteId,
+          sessionId,
+          visitId: iVisit >= 0 ? (row[iVisit] ?? null) : null,
+          createdAt,
+          eventType,
+          urlPath: iPath >= 0 ? (row[iPath] ?? '') : '',
+          referrerDomain: iRef >= 0 ? (row[iRef] ?? null) : null,
+          hostname,
+          eventName: iName >= 0 ? (row[iName] ?? null) : null,
+          offset: offsets[r],
+        });
+        this.events++;
+        if (eventType === 1) this.pageViews++;
+      }
+      if (events.length > 0) out.push({ kind: 'events', events });
+    };
+  }
+
+  /** Umami v1: `pageview` (url with query string, full referrer URL) and `event`. */
+  private v1Handler(info: RowBatch, eventType: number): Handler | null {
+    const cols = info.columns;
+    const width = cols.length;
+    const table = info.table;
+    const iSite = cols.indexOf('website_id');
+    const iSession = cols.indexOf('session_id');
+    const iTime = cols.indexOf('created_at');
+    const iUrl = cols.indexOf('url');
+    const iRef = cols.indexOf('referrer');
+    const iName = this.wantName ? cols.indexOf('event_name') : -1;
+    if (iSite < 0 || iSession < 0 || iTime < 0) return null;
+    const zone = this.zoneOf(info, 'created_at');
+    return (batch, out) => {
+      const events: UmamiEvent[] = [];
+      for (let r = 0; r < batch.rows.length; r++) {
+        const row = batch.rows[r];
+        if (row.length !== width) {
+          this.reject('column_count', table, batch.offsets[r], `${row.length} values for ${width} columns`);
+          continue;
+        }
+        const websiteId = row[iSite];
+        const sessionId = row[iSession];
+        const time = row[iTime];
+        if (websiteId == null || sessionId == null || time == null) {
+          this.reject('missing_value', table, batch.offsets[r], 'website_id, session_id or created_at is NULL');
+          continue;
+        }
+        const createdAt = parseTimestamp(time, zone);
+        if (createdAt !== createdAt) {
+          this.reject('bad_timestamp', table, batch.offsets[r], `created_at ${JSON.stringify(time.slice(0, 40))}`);
+          continue;
+        }
+        const ref = iRef >= 0 ? row[iRef] : null;
+        events.push({
+          websiteId,
+          sessionId,
+          visitId: null,
+          createdAt,
+          eventType,
+          urlPath: pathOfUrl(iUrl >= 0 ? (row[iUrl] ?? '') : ''),
+          referrerDomain: ref ? hostOfUrl(ref) : null,
+          hostname: null,
+          eventName: iName >= 0 ? (row[iName] ?? null) : null,
+          offset: batch.offsets[r],
+        });
+        this.events++;
+        if (eventType === 1) this.pageViews++;
+      }
+      if (events.length > 0) out.push({ kind: 'events', events });
+    };
+  }
+}
+
+/** The path of a URL or path, without query string or fragment. */
+export function pathOfUrl(url: string): string {
+  let start = 0;
+  const scheme = url.indexOf('://');
+  if (scheme > 0 && scheme < 12) {
+    const slash = url.indexOf('/', scheme + 3);
+    if (slash < 0) return '/';
+    start = slash;
+  }
+  let end = url.length;
+  const q = url.indexOf('?', start);
+  if (q >= 0) end = q;
+  const h = url.indexOf('#', start);
+  if (h >= 0 && h < end) end = h;
+  return start === 0 && end === url.length ? url : url.slice(start, end);
+}
+
+/** The host of a referrer URL (`https://user@t.co:443/x` → `t.co`), lower case; null if none. */
+export function hostOfUrl(url: string): string | null {
+  let start = url.indexOf('://');
+  start = start < 0 ? (url.startsWith('//') ? 2 : 0) : start + 3;
+  let end = url.length;
+  for (let k = start; k < url.length; k++) {
+    const c = url.charCodeAt(k);
+    if (c === 47 /* / */ || c === 63 /* ? */ || c === 35 /* # */) {
+      end = k;
+      break;
+    }
+  }
+  let host = url.slice(start, end);
+  const at = host.lastIndexOf('@');
+  if (at >= 0) host = host.slice(at + 1);
+  if (host.startsWith('[')) {
+    const close = host.indexOf(']');
+    host = close > 0 ? host.slice(0, close + 1) : host;
+  } else {
+    const colon = host.indexOf(':');
+    if (colon >= 0) host = host.slice(0, colon);
+  }
+  host = host.toLowerCase();
+  return host === '' ? null : host;
+}
+
+/** Stage 2 as a stream: {@link RowBatch}es in, {@link ParsedBatch}es out. */
+export class EventParserStream extends Transform {
+  readonly parser: EventParser;
+
+  constructor(options: EventParserOptions = {}) {
+    super({ objectMode: true, highWaterMark: 16 });
+    this.parser = new EventParser(options);
+  }
+
+  override _transform(batch: RowBatch, _enc: BufferEncoding, cb: TransformCallback): void {
+    const out: ParsedBatch[] = [];
+    try {
+      this.parser.parse(batch, out);
+    } catch (err) {
+      return cb(err as Error);
+    }
+    for (const b of out) this.push(b);
+    cb();
+  }
+
+  override _flush(cb: TransformCallback): void {
+    try {
+      this.parser.finish();
+      cb();
+    } catch (err) {
+      cb(err as Error);
+    }
+  }
+}
+
+/** Stage 2: a Transform from row batches to event and website batches. */
+export function createEventParser(options: EventParserOptions = {}): EventParserStream {
+  return new EventParserStream(options);
+}
