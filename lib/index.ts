@@ -1,0 +1,40 @@
+/**
+ * umami-aggregate: stream an Umami database dump into hourly, daily and
+ * monthly aggregates. Four composable stages and the pipeline that wires them.
+ */
+export { createDumpTokenizer, DumpTokenizer } from './dump/tokenizer.js';
+export type { DumpTokenizerOptions, InputFormat, RowSource } from './dump/tokenizer.js';
+export { DumpScanner } from './dump/scanner.js';
+export type { Row, RowBatch, ScannerOptions, TableInfo } from './dump/scanner.js';
+export type { Dialect } from './dump/statements.js';
+
+export { createEventParser, EventParser, EventParserStream } from './umami/parser.js';
+export type {
+  EventBatch,
+  EventParserOptions,
+  ParsedBatch,
+  RejectedExample,
+  RejectionSummary,
+  RejectReason,
+  UmamiEvent,
+  UmamiWebsite,
+  WebsiteBatch,
+} from './umami/parser.js';
+
+export { createAggregator, Aggregator, AggregatorStream } from './aggregate/aggregator.js';
+export type { AggregatorOptions, BucketBatch, BucketRow, Granularity } from './aggregate/aggregator.js';
+export { VisitorSketch, EXACT_LIMIT, hash53 } from './aggregate/distinct.js';
+export type { TopEntry } from './aggregate/toplist.js';
+
+export { createUpserter, Upserter, BucketWriter } from './store/upserter.js';
+export type { FlushInfo, UpserterOptions } from './store/upserter.js';
+export { migrate, MIGRATIONS_TABLE } from './store/migrations.js';
+export { listImports, getImport } from './store/ledger.js';
+export type { ImportMode, ImportRecord, ImportStatus } from './store/ledger.js';
+export type { ResolveSite, SiteInfo } from './store/sites.js';
+
+export { createImportPipeline, ImportPipeline } from './pipeline.js';
+export type { ImportOptions, ImportSummary } from './pipeline.js';
+
+export { ERROR_CODES, UmamiAggregateError, isUmamiAggregateError } from './errors.js';
+export type { ErrorCode, ErrorContext } from './errors.js';

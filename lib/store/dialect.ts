@@ -1,0 +1,111 @@
+/**
+ * The few places where SQLite, PostgreSQL and MySQL/MariaDB differ for this
+ * library's statements. Everything from a dump is bound as a parameter; only
+ * table and column names (constants of this library) are ever SQL text.
+ */
+import type { Knex } from 'knex';
+
+export type DialectName = 'sqlite' | 'postgres' | 'mysql';
+
+export function dialectOf(knex: Knex): DialectName {
+  const client = String((knex.client as { config?: { client?: unknown } }).config?.client ?? knex.client.dialect ?? '');
+  const name = client.toLowerCase();
+  if (name.includes('sqlite')) return 'sqlite';
+  if (name.includes('pg') || name.includes('postgres')) return 'postgres';
+  if (name.includes('mysql') || name.includes('maria')) return 'mysql';
+  throw new Error(`unsupported knex client ${client}`);
+}
+
+export class Dialect {
+  readonly name: DialectName;
+
+  constructor(name: DialectName) {
+    this.name = name;
+  }
+
+  id(name: string): string {
+    return this.name === 'mysql' ? `\`${name}\`` : `"${name}"`;
+  }
+
+  /** Bind parameters per statement, at most. */
+  get maxParams(): number {
+    return this.name === 'postgres' ? 65535 : this.name === 'sqlite' ? 32766 : 65535;
+  }
+
+  /** Bytes of bound values per statement, at most (MySQL inlines values; keep well under max_allowed_packet). */
+  get maxStatementBytes(): number {
+    return this.name === 'mysql' ? 4 << 20 : 64 << 20;
+  }
+
+  /** Selects a DATETIME/DATE column as the text this library writes. */
+  textOf(column: string, kind: 'datetime' | 'date' | 'text'): string {
+    const c = this.id(column);
+    if (kind === 'text' || this.name === 'sqlite') return c;
+    if (this.name === 'postgres') return kind === 'datetime' ? `to_char(${c}, 'YYYY-MM-DD HH24:MI:SS')` : `to_char(${c}, 'YYYY-MM-DD')`;
+    return kind === 'datetime' ? `DATE_FORMAT(${c}, '%Y-%m-%d %H:%i:%s')` : `DATE_FORMAT(${c}, '%Y-%m-%d')`;
+  }
+
+  get forUpdate(): string {
+    return this.name === 'sqlite' ? '' : ' FOR UPDATE';
+  }
+
+  /** `INSERT … VALUES …` that overwrites the listed columns when the key exists. */
+  upsert(table: string, columns: readonly string[], key: readonly string[], update: readonly string[], rows: number): string {
+    const row = `(${columns.map(() => '?').join(', ')})`;
+    const values = new Array<string>(rows).fill(row).join(', ');
+    let sql = `INSERT INTO ${this.id(table)} (${columns.map((c) => this.id(c)).join(', ')}) VALUES ${values}`;
+    if (this.name === 'mysql') {
+      sql += ` ON DUPLICATE KEY UPDATE ${update.map((c) => `${this.id(c)} = VALUES(${this.id(c)})`).join(', ')}`;
+    } else {
+      sql += ` ON CONFLICT (${key.map((c) => this.id(c)).join(', ')}) DO UPDATE SET ${update.map((c) => `${this.id(c)} = excluded.${this.id(c)}`).join(', ')}`;
+    }
+    return sql;
+  }
+
+  /** Plain multi-row INSERT. */
+  insert(table: string, columns: readonly string[], rows: number): string {
+    const row = `(${columns.map(() => '?').join(', ')})`;
+    return `INSERT INTO ${this.id(table)} (${columns.map((c) => this.id(c)).join(', ')}) VALUES ${new Array<string>(rows).fill(row).join(', ')}`;
+  }
+
+  /** Whether an error is a conflict worth retrying the transaction for. */
+  isRetryable(err: unknown): boolean {
+    const e = err as { code?: string; errno?: number; sqlState?: string };
+    if (!e) return false;
+    switch (this.name) {
+      case 'postgres':
+        return e.code === '40P01' || e.code === '40001' || e.code === '23505';
+      case 'mysql':
+        return e.errno === 1213 || e.errno === 1205 || e.errno === 1062 || e.code === 'ER_LOCK_DEADLOCK' || e.code === 'ER_DUP_ENTRY';
+      case 'sqlite':
+        return typeof e.code === 'string' && (e.code.startsWith('SQLITE_BUSY') || e.code.startsWith('SQLITE_LOCKED') || e.code === 'SQLITE_CONSTRAINT_UNIQUE' || e.code === 'SQLITE_CONSTRAINT_PRIMARYKEY');
+    }
+  }
+}
+
+/** `YYYY-MM-DD HH:MM:SS` in UTC: the form every timestamp column of this library is written in. */
+export function nowText(): string {
+  return new Date().toISOString().slice(0, 19).replace('T', ' ');
+}
+
+/** JSON columns come back parsed (pg, some mysql2) or as text (SQLite, MariaDB). */
+export function readJson<T>(v: unknown, fallback: T): T {
+  if (v === null || v === undefined) return fallback;
+  if (typeof v === 'string') {
+    try {
+      return JSON.parse(v) as T;
+    } catch {
+      return fallback;
+    }
+  }
+  if (Buffer.isBuffer(v)) return readJson(v.toString('utf8'), fallback);
+  return v as T;
+}
+
+/** Counts come back as numbers, strings (pg bigint) or BigInt (mariadb). */
+export function readInt(v: unknown): number {
+  if (typeof v === 'number') return v;
+  if (typeof v === 'bigint') return Number(v);
+  if (typeof v === 'string') return Number(v);
+  return 0;
+}

@@ -1,0 +1,435 @@
+/**
+ * Stage 4: buckets in, rows upserted into the aggregate tables through Knex.
+ *
+ * For each flush, rows are sorted by (site, bucket), the existing rows of a
+ * batch are read (and locked where the database can), merged in JS, and
+ * written back with multi-row statements whose values are all bound
+ * parameters. In `replace` mode a row written by an earlier import is
+ * replaced; a row already written by this import is merged with, never
+ * replaced. In `merge` mode counts are always added.
+ *
+ * Atomic (default): the whole import is one transaction, committed in
+ * `_final` after the last batch; `_destroy` rolls it back. Not atomic: each
+ * flush is its own transaction, retried with jittered backoff on deadlocks,
+ * serialization failures and SQLITE_BUSY.
+ */
+import { Writable } from 'node:stream';
+import type { Knex } from 'knex';
+import { UmamiAggregateError, invalidOption } from '../errors.js';
+import { VisitorSketch } from '../aggregate/distinct.js';
+import type { BucketBatch, BucketRow, Granularity } from '../aggregate/aggregator.js';
+import { type TopEntry, mergeTop } from '../aggregate/toplist.js';
+import type { ParsedBatch } from '../umami/parser.js';
+import { Dialect, dialectOf, nowText, readInt, readJson } from './dialect.js';
+import { type ImportMode, type LedgerUpdate, ledgerRow, startImport, updateImport } from './ledger.js';
+import { AGGREGATE_TABLES } from './migrations.js';
+import { type ResolveSite, SiteDirectory } from './sites.js';
+
+export interface UpserterOptions {
+  /** The target database. */
+  knex: Knex;
+  /** Rows per INSERT statement (capped by the database's parameter limit). Default 1000. */
+  batchSize?: number;
+  /** `replace` (default): the import is the truth for the buckets it holds. `merge`: add to what is there. */
+  mode?: ImportMode;
+  /** One transaction for the whole import (default true). */
+  atomic?: boolean;
+  /** The ledger row of this import; when absent the upserter creates one. */
+  importId?: number;
+  /** Maps websites onto the host's own site ids instead of `analytics_sites`. */
+  resolveSite?: ResolveSite;
+  /** Entries kept when top lists are merged. Default 50. */
+  topN?: number;
+  /**
+   * Called inside each flush's transaction (not atomic) with the flush just
+   * written; what it returns is stored in the import's ledger row, so the
+   * checkpoint commits together with the aggregates.
+   */
+  checkpoint?: (batch: BucketBatch) => LedgerUpdate;
+  /** Called after each flush is written (and committed, when not atomic). */
+  onFlush?: (info: FlushInfo) => void;
+  /** Attempts per flush transaction on conflicts (not atomic). Default 8. */
+  retries?: number;
+}
+
+/** Reported after each flush. */
+export interface FlushInfo {
+  rows: Record<Granularity, number>;
+  durationMs: number;
+  retries: number;
+  final: boolean;
+}
+
+interface StoredRow {
+  pageViews: number;
+  topPages: TopEntry[];
+  referrers: TopEntry[];
+  sketch: Buffer | null;
+  importId: number | null;
+}
+
+interface KeyedRow {
+  siteId: number;
+  row: BucketRow;
+}
+
+const GRANULARITIES: Granularity[] = ['hour', 'day', 'month'];
+const WRITE_COLUMNS = ['site_id', '', 'page_views', 'unique_visitors', 'top_pages', 'referrers', 'visitors_sketch', 'import_id', 'created_at', 'updated_at'];
+const UPDATE_COLUMNS = ['page_views', 'unique_visitors', 'top_pages', 'referrers', 'visitors_sketch', 'import_id', 'updated_at'];
+
+function topJson(list: readonly TopEntry[], key: 'path' | 'domain'): string {
+  return JSON.stringify(list.map(([name, c]) => ({ [key]: name, page_views: c })));
+}
+
+function readTop(v: unknown, key: 'path' | 'domain'): TopEntry[] {
+  const list = readJson<Array<Record<string, unknown>>>(v, []);
+  if (!Array.isArray(list)) return [];
+  return list.map((e) => [String(e[key]), readInt(e.page_views)] as TopEntry);
+}
+
+function compareKeys(a: KeyedRow, b: KeyedRow): number {
+  return a.siteId - b.siteId || (a.row.bucket < b.row.bucket ? -1 : a.row.bucket > b.row.bucket ? 1 : 0);
+}
+
+/** The pure(ish) core of stage 4: writes one flush inside a transaction. */
+export class BucketWriter {
+  readonly dialect: Dialect;
+  readonly sites: SiteDirectory;
+  readonly mode: ImportMode;
+  readonly topN: number;
+  readonly batchSize: number;
+  rowsWritten: Record<Granularity, number> = { hour: 0, day: 0, month: 0 };
+
+  constructor(knex: Knex, options: { mode: ImportMode; topN: number; batchSize: number; resolveSite?: ResolveSite }) {
+    this.dialect = new Dialect(dialectOf(knex));
+    this.sites = new SiteDirectory(this.dialect, options.resolveSite);
+    this.mode = options.mode;
+    this.topN = options.topN;
+    this.batchSize = options.batchSize;
+  }
+
+  /** Writes every row of a flush; returns rows per granularity. */
+  async write(trx: Knex, batch: BucketBatch, importId: number): Promise<Record<Granularity, number>> {
+    const websiteIds = new Set<string>();
+    for (const g of GRANULARITIES) for (const r of batch[g]) websiteIds.add(r.websiteId);
+    const siteIds = await this.sites.resolve(trx, websiteIds);
+    const counts: Record<Granularity, number> = { hour: 0, day: 0, month: 0 };
+    const now = nowText();
+    for (const g of GRANULARITIES) {
+      const keyed = batch[g].map((row) => ({ siteId: siteIds.get(row.websiteId)!, row }));
+      keyed.sort(compareKeys);
+      const rows = this.combineDuplicates(keyed);
+      counts[g] = rows.length;
+      for (let i = 0; i < rows.length; ) {
+        const end = this.chunkEnd(rows, i);
+        await this.writeChunk(trx, g, rows.slice(i, end), importId, now);
+        i = end;
+      }
+    }
+    return counts;
+  }
+
+  /** Two websites mapped onto one site give one row per bucket. */
+  private combineDuplicates(rows: KeyedRow[]): KeyedRow[] {
+    const out: KeyedRow[] = [];
+    for (const r of rows) {
+      const last = out[out.length - 1];
+      if (last && last.siteId === r.siteId && last.row.bucket === r.row.bucket) {
+        last.row = mergeRows(last.row, r.row, this.topN);
+      } else {
+        out.push(r);
+      }
+    }
+    return out;
+  }
+
+  /** Rows per statement: the batch size, the parameter limit and (MySQL) the statement size. */
+  private chunkEnd(rows: KeyedRow[], start: number): number {
+    const maxRows = Math.min(this.batchSize, Math.floor(this.dialect.maxParams / WRITE_COLUMNS.length));
+    let bytes = 0;
+    let i = start;
+    while (i < rows.length && i - start < maxRows) {
+      const r = rows[i].row;
+      bytes += 200 + (r.visitors.isExact ? 16 * r.visitors.estimate() : 24_000) + 64 * (r.topPages.length + r.referrers.length);
+      if (bytes > this.dialect.maxStatementBytes && i > start) break;
+      i++;
+    }
+    return i;
+  }
+
+  private async writeChunk(trx: Knex, g: Granularity, rows: KeyedRow[], importId: number, now: string): Promise<void> {
+    const spec = AGGREGATE_TABLES[g];
+    const existing = await this.selectExisting(trx, g, rows);
+    const inserts: unknown[] = [];
+    const updates: unknown[] = [];
+    let nInsert = 0;
+    let nUpdate = 0;
+    for (const { siteId, row } of rows) {
+      const stored = existing.get(`${siteId}\u0000${row.bucket}`);
+      let pageViews = row.pageViews;
+      let sketch = row.visitors;
+      let topPages = row.topPages;
+      let referrers = row.referrers;
+      if (stored && (this.mode === 'merge' || stored.importId === importId)) {
+        pageViews += stored.pageViews;
+        const merged = VisitorSketch.deserialize(stored.sketch);
+        merged.merge(sketch);
+        sketch = merged;
+        topPages = mergeTop(stored.topPages, topPages, this.topN);
+        referrers = mergeTop(stored.referrers, referrers, this.topN);
+      }
+      const values = [
+        siteId,
+        row.bucket,
+        pageViews,
+        sketch.estimate(),
+        topJson(topPages, 'path'),
+        topJson(referrers, 'domain'),
+        sketch.serialize(),
+        importId,
+        now,
+        now,
+      ];
+      if (stored) {
+        updates.push(...values);
+        nUpdate++;
+      } else {
+        inserts.push(...values);
+        nInsert++;
+      }
+    }
+    const columns = WRITE_COLUMNS.map((c) => c || spec.column);
+    if (nInsert > 0) await trx.raw(this.dialect.insert(spec.table, columns, nInsert), inserts as Knex.RawBinding[]);
+    if (nUpdate > 0) {
+      await trx.raw(this.dialect.upsert(spec.table, columns, ['site_id', spec.column], UPDATE_COLUMNS, nUpdate), updates as Knex.RawBinding[]);
+    }
+    this.rowsWritten[g] += rows.length;
+  }
+
+  /** The stored rows of these keys, locked for update where the database can. */
+  private async selectExisting(trx: Knex, g: Granularity, rows: KeyedRow[]): Promise<Map<string, StoredRow>> {
+    const spec = AGGREGATE_TABLES[g];
+    const d = this.dialect;
+    const out = new Map<string, StoredRow>();
+    for (let i = 0; i < rows.length; ) {
+      const siteId = rows[i].siteId;
+      let j = i;
+      while (j < rows.length && rows[j].siteId === siteId) j++;
+      const buckets = rows.slice(i, j).map((r) => r.row.bucket);
+      const sql =
+        `SELECT ${d.textOf(spec.column, spec.kind)} AS bucket, page_views, top_pages, referrers, visitors_sketch, import_id ` +
+        `FROM ${d.id(spec.table)} WHERE site_id = ? AND ${d.id(spec.column)} IN (${buckets.map(() => '?').join(', ')})` +
+        ` ORDER BY ${d.id(spec.column)}${d.forUpdate}`;
+      const result = await trx.raw(sql, [siteId, ...buckets]);
+      for (const r of rowsOf(result)) {
+        out.set(`${siteId}\u0000${String(r.bucket)}`, {
+          pageViews: readInt(r.page_views),
+          topPages: readTop(r.top_pages, 'path'),
+          referrers: readTop(r.referrers, 'domain'),
+          sketch: r.visitors_sketch ? Buffer.from(r.visitors_sketch as Uint8Array) : null,
+          importId: r.import_id === null || r.import_id === undefined ? null : readInt(r.import_id),
+        });
+      }
+      i = j;
+    }
+    return out;
+  }
+}
+
+function mergeRows(a: BucketRow, b: BucketRow, topN: number): BucketRow {
+  const visitors = VisitorSketch.empty();
+  visitors.merge(a.visitors);
+  visitors.merge(b.visitors);
+  return {
+    websiteId: a.websiteId,
+    bucket: a.bucket,
+    pageViews: a.pageViews + b.pageViews,
+    visitors,
+    topPages: mergeTop(a.topPages, b.topPages, topN),
+    referrers: mergeTop(a.referrers, b.referrers, topN),
+  };
+}
+
+/** Rows of a knex.raw result on every dialect. */
+export function rowsOf(result: unknown): Array<Record<string, unknown>> {
+  if (Array.isArray(result)) {
+    // mysql2: [rows, fields]; better-sqlite3: rows
+    if (result.length === 2 && Array.isArray(result[0]) && Array.isArray(result[1])) return result[0] as Array<Record<string, unknown>>;
+    return result as Array<Record<string, unknown>>;
+  }
+  const r = result as { rows?: Array<Record<string, unknown>> };
+  return r.rows ?? [];
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
+
+function databaseError(err: unknown, what: string): UmamiAggregateError {
+  if (err instanceof UmamiAggregateError) return err;
+  const e = err as { message?: string; code?: unknown; errno?: unknown };
+  const msg = (e?.message ?? String(err)).split('\n')[0].slice(0, 500);
+  return new UmamiAggregateError('UA_DATABASE', `${what}: ${msg}`, { dbCode: e?.code ?? e?.errno }, { cause: err });
+}
+
+/** Stage 4 as a stream: a Writable of {@link BucketBatch}es (and website batches). */
+export class Upserter extends Writable {
+  readonly writer: BucketWriter;
+  readonly knex: Knex;
+  readonly atomic: boolean;
+  importId: number | null;
+  /** Flushes written. */
+  flushes = 0;
+  /** Transactions retried after a conflict. */
+  retried = 0;
+  private trx: Knex.Transaction | null = null;
+  private readonly opts: UpserterOptions;
+  private readonly ownsImport: boolean;
+  private pending: BucketBatch | null = null;
+  private committed = false;
+
+  constructor(options: UpserterOptions) {
+    super({ objectMode: true, highWaterMark: 2 });
+    validateUpserterOptions(options);
+    this.opts = options;
+    this.knex = options.knex;
+    this.atomic = options.atomic ?? true;
+    this.importId = options.importId ?? null;
+    this.ownsImport = options.importId === undefined;
+    this.writer = new BucketWriter(options.knex, {
+      mode: options.mode ?? 'replace',
+      topN: options.topN ?? 50,
+      batchSize: options.batchSize ?? 1000,
+      resolveSite: options.resolveSite,
+    });
+  }
+
+  get rowsWritten(): Record<Granularity, number> {
+    return this.writer.rowsWritten;
+  }
+
+  override _write(batch: ParsedBatch | BucketBatch, _enc: BufferEncoding, cb: (err?: Error | null) => void): void {
+    if (batch.kind === 'websites') {
+      this.writer.sites.add(batch.websites);
+      return cb();
+    }
+    if (batch.kind !== 'buckets') return cb();
+    this.writeFlush(batch).then(() => cb(), (err) => cb(err));
+  }
+
+  override _final(cb: (err?: Error | null) => void): void {
+    this.finalize().then(() => cb(), (err) => cb(err));
+  }
+
+  override _destroy(err: Error | null, cb: (err?: Error | null) => void): void {
+    const trx = this.trx;
+    this.trx = null;
+    if (!trx || this.committed) return cb(err);
+    trx.rollback().then(
+      () => cb(err),
+      () => cb(err),
+    );
+  }
+
+  private async ensureImport(): Promise<number> {
+    if (this.importId === null) {
+      this.importId = await startImport(this.knex, { source: 'createUpserter', mode: this.writer.mode, inputKey: null, bytesTotal: null });
+    }
+    return this.importId;
+  }
+
+  private async writeFlush(batch: BucketBatch): Promise<void> {
+    const importId = await this.ensureImport();
+    // Rows of websites known only later (Umami v1 ids before the website table) wait for the next flush.
+    if (this.pending) batch = concatBatches(this.pending, batch);
+    this.pending = null;
+    if (!batch.final) {
+      const [ready, waiting] = splitResolvable(batch, (id) => this.writer.sites.isResolvable(id));
+      if (waiting) this.pending = waiting;
+      batch = ready;
+    }
+    const started = Date.now();
+    let attempts = 0;
+    let rows: Record<Granularity, number>;
+    if (this.atomic) {
+      if (!this.trx) this.trx = await this.knex.transaction();
+      try {
+        rows = await this.writer.write(this.trx, batch, importId);
+      } catch (err) {
+        throw databaseError(err, 'writing aggregates failed');
+      }
+    } else {
+      const maxAttempts = this.opts.retries ?? 8;
+      for (;;) {
+        attempts++;
+        try {
+          rows = await this.knex.transaction(async (trx) => {
+            const written = await this.writer.write(trx, batch, importId);
+            if (batch.final) await this.writer.sites.saveAll(trx);
+            const update = this.opts.checkpoint?.(batch);
+            if (update) await trx('analytics_imports').where({ id: importId }).update(ledgerRow(update));
+            return written;
+          });
+          break;
+        } catch (err) {
+          this.writer.sites.reset();
+          if (attempts >= maxAttempts || !this.writer.dialect.isRetryable(err)) throw databaseError(err, 'writing aggregates failed');
+          this.retried++;
+          await sleep(Math.min(2000, 20 * 2 ** attempts) * (0.5 + Math.random()));
+        }
+      }
+    }
+    this.flushes++;
+    this.opts.onFlush?.({ rows: rows!, durationMs: Date.now() - started, retries: Math.max(0, attempts - 1), final: batch.final });
+  }
+
+  private async finalize(): Promise<void> {
+    if (this.pending) {
+      const p = this.pending;
+      this.pending = null;
+      await this.writeFlush({ ...p, final: true });
+    }
+    if (this.atomic) {
+      try {
+        if (!this.trx) this.trx = await this.knex.transaction();
+        await this.writer.sites.saveAll(this.trx);
+        await this.trx.commit();
+        this.committed = true;
+      } catch (err) {
+        throw databaseError(err, 'committing the import failed');
+      }
+    }
+    if (this.ownsImport && this.importId !== null) {
+      await updateImport(this.knex, this.importId, { status: 'completed', finishedAt: nowText() });
+    }
+  }
+}
+
+function concatBatches(a: BucketBatch, b: BucketBatch): BucketBatch {
+  return { ...b, hour: [...a.hour, ...b.hour], day: [...a.day, ...b.day], month: [...a.month, ...b.month] };
+}
+
+function splitResolvable(batch: BucketBatch, ok: (id: string) => boolean): [BucketBatch, BucketBatch | null] {
+  let all = true;
+  for (const g of GRANULARITIES) for (const r of batch[g]) if (!ok(r.websiteId)) all = false;
+  if (all) return [batch, null];
+  const ready: BucketBatch = { ...batch, hour: [], day: [], month: [] };
+  const waiting: BucketBatch = { ...batch, hour: [], day: [], month: [] };
+  for (const g of GRANULARITIES) for (const r of batch[g]) (ok(r.websiteId) ? ready : waiting)[g].push(r);
+  return [ready, waiting];
+}
+
+function validateUpserterOptions(o: UpserterOptions): void {
+  if (!o || typeof o !== 'object' || !o.knex || typeof (o.knex as unknown as { raw?: unknown }).raw !== 'function') {
+    throw invalidOption('knex', 'a Knex instance', o?.knex);
+  }
+  if (o.batchSize !== undefined && !(Number.isInteger(o.batchSize) && o.batchSize > 0)) throw invalidOption('batchSize', 'a positive integer', o.batchSize);
+  if (o.mode !== undefined && o.mode !== 'replace' && o.mode !== 'merge') throw invalidOption('mode', "'replace' or 'merge'", o.mode);
+  if (o.topN !== undefined && !(Number.isInteger(o.topN) && o.topN > 0)) throw invalidOption('topN', 'a positive integer', o.topN);
+  if (o.resolveSite !== undefined && typeof o.resolveSite !== 'function') throw invalidOption('resolveSite', 'a function', o.resolveSite);
+}
+
+/** Stage 4: a Writable that upserts bucket batches through Knex. */
+export function createUpserter(options: UpserterOptions): Upserter {
+  return new Upserter(options);
+}
