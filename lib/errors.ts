@@ -5,6 +5,8 @@
  */
 export const ERROR_CODES = {
   UA_INVALID_OPTION: 'an option has a wrong type or value',
+  UA_USAGE: 'the command line cannot be understood',
+  UA_INPUT_UNREADABLE: 'the input file cannot be opened or read',
   UA_EMPTY_INPUT: 'the input holds no bytes',
   UA_NOT_SQL_DUMP: 'the input is neither an SQL dump nor JSON events',
   UA_UNSUPPORTED_COMPRESSION: 'the input is compressed with a format that is not decoded in the stream',

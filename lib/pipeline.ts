@@ -92,13 +92,12 @@ export class ImportPipeline extends Writable {
   private completed = false;
 
   constructor(options: ImportOptions) {
-    super({ highWaterMark: 1 << 20 });
+    // Every stage validates its options here, before any work is scheduled.
     validate(options);
-    this.options = options;
-    this.parser = new EventParserStream({ sourceTimezone: options.sourceTimezone, maxRejected: options.maxRejected });
-    this.tokenizer = new DumpTokenizer({ select: this.parser.parser.select, maxValueBytes: options.maxValueBytes, format: options.format });
-    this.aggregator = new AggregatorStream({ timezone: options.timezone, topN: options.topN, maxBuckets: options.maxBuckets });
-    this.upserter = new Upserter({
+    const parser = new EventParserStream({ sourceTimezone: options.sourceTimezone, maxRejected: options.maxRejected });
+    const tokenizer = new DumpTokenizer({ select: parser.parser.select, maxValueBytes: options.maxValueBytes, format: options.format });
+    const aggregator = new AggregatorStream({ timezone: options.timezone, topN: options.topN, maxBuckets: options.maxBuckets });
+    const upserter = new Upserter({
       knex: options.knex,
       batchSize: options.batchSize,
       mode: options.mode,
@@ -107,6 +106,12 @@ export class ImportPipeline extends Writable {
       resolveSite: options.resolveSite,
       importId: 0,
     });
+    super({ highWaterMark: 1 << 20 });
+    this.options = options;
+    this.parser = parser;
+    this.tokenizer = tokenizer;
+    this.aggregator = aggregator;
+    this.upserter = upserter;
   }
 
   get importId(): number | null {
@@ -202,6 +207,11 @@ export class ImportPipeline extends Writable {
     this.finishedAt ??= Date.now();
     if (this.completed && !err) return cb(null);
     const cause = err ?? new UmamiAggregateError('UA_ABORTED', 'the import was aborted');
+    if (!this.done) {
+      // Never started (migrations or the ledger failed): nothing to roll back.
+      for (const s of [this.tokenizer, this.parser, this.aggregator, this.upserter]) s.destroy();
+      return cb(err);
+    }
     if (!this.tokenizer.destroyed) this.tokenizer.destroy(cause);
     const settle = async (): Promise<void> => {
       if (this.done) await this.done.catch(() => {});

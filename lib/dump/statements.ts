@@ -140,6 +140,12 @@ export interface TableShape {
   types: string[];
 }
 
+/** Words that end a column's type and start its attributes. */
+const TYPE_STOP = new Set([
+  'NULL', 'NOT', 'DEFAULT', 'PRIMARY', 'UNIQUE', 'AUTO_INCREMENT', 'COLLATE', 'COMMENT', 'GENERATED', 'CHECK',
+  'REFERENCES', 'CONSTRAINT', 'ON', 'AS', 'INVISIBLE', 'VISIBLE', 'CHARSET',
+]);
+
 const CONSTRAINT_WORDS = new Set([
   'PRIMARY', 'KEY', 'UNIQUE', 'INDEX', 'CONSTRAINT', 'FOREIGN', 'CHECK', 'FULLTEXT', 'SPATIAL',
   'PERIOD', 'EXCLUDE', 'LIKE', 'SYSTEM',
@@ -186,6 +192,8 @@ export function parseCreateTable(text: string, dialect: Dialect): TableShape | n
           continue;
         }
         if (u.kind !== 'word') break;
+        const w = u.text.toUpperCase();
+        if (TYPE_STOP.has(w) || (w === 'CHARACTER' && isWord(tokens[k + 1], 'SET'))) break;
         typeTokens.push(u.text.toLowerCase());
       }
       types.push(typeTokens.join(' '));

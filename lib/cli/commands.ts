@@ -1,0 +1,289 @@
+/**
+ * The CLI's commands. Every failure becomes one line on stderr, never a stack trace.
+ */
+import fs from 'node:fs';
+import { createRequire } from 'node:module';
+import { pipeline } from 'node:stream/promises';
+import { type ParseArgsConfig, parseArgs } from 'node:util';
+import type { Knex } from 'knex';
+import { UmamiAggregateError, isUmamiAggregateError } from '../errors.js';
+import { type ImportOptions, type ImportSummary, createImportPipeline } from '../pipeline.js';
+import { listImports } from '../store/ledger.js';
+import { migrate } from '../store/migrations.js';
+import { DEFAULT_DB, openDatabase, redact } from './db.js';
+import { ProgressBar } from './progress.js';
+
+const USAGE = `Usage:
+  umami-aggregate import <file|-> [options]   aggregate an Umami dump (plain or gzipped) into the database
+  umami-aggregate imports [--db URL] [--json] list imports, newest first
+  umami-aggregate init [--db URL]             create or update the tables
+
+Import options:
+  --db URL               sqlite:PATH, postgres://…, mysql://… (default: $DATABASE_URL or ${DEFAULT_DB})
+  --timezone TZ          zone of days, months and local hours (default UTC)
+  --top N                entries kept in top_pages and referrers (default 50)
+  --batch-size N         rows per INSERT statement (default 1000)
+  --mode replace|merge   replace the buckets the dump holds (default) or add to them
+  --no-atomic            commit per flush instead of one transaction
+  --max-buckets N        flush partial aggregates when N hour buckets are held
+  --source-timezone TZ   zone of timestamps in dumps made with --skip-tz-utc (default UTC)
+  --max-rejected N       fail when more rows than N are rejected (default 1000)
+  --format F             auto (default), sql, json or ndjson
+  --json                 print the summary as JSON
+  --quiet                no progress bar and no summary
+`;
+
+interface Io {
+  stdout: NodeJS.WritableStream & { isTTY?: boolean };
+  stderr: NodeJS.WriteStream;
+  stdin: NodeJS.ReadableStream;
+  env: NodeJS.ProcessEnv;
+}
+
+const defaultIo: Io = { stdout: process.stdout, stderr: process.stderr, stdin: process.stdin, env: process.env };
+
+class UsageError extends Error {}
+
+function version(): string {
+  const require = createRequire(import.meta.url);
+  for (const p of ['../../../package.json', '../../package.json']) {
+    try {
+      return (require(p) as { version: string }).version;
+    } catch {
+      // try the next location
+    }
+  }
+  return 'unknown';
+}
+
+/** Runs the CLI with these arguments; resolves to the exit code. */
+export async function run(argv: string[], io: Io = defaultIo): Promise<number> {
+  const [command, ...rest] = argv;
+  try {
+    switch (command) {
+      case 'import':
+        return await importCommand(rest, io);
+      case 'imports':
+        return await importsCommand(rest, io);
+      case 'init':
+        return await initCommand(rest, io);
+      case '--version':
+      case '-v':
+        io.stdout.write(`${version()}\n`);
+        return 0;
+      case undefined:
+      case 'help':
+      case '--help':
+      case '-h':
+        io.stdout.write(USAGE);
+        return command === undefined ? 2 : 0;
+      default:
+        throw new UsageError(`unknown command ${JSON.stringify(command)}`);
+    }
+  } catch (err) {
+    return report(err, io);
+  }
+}
+
+function report(err: unknown, io: Io): number {
+  if (err instanceof UsageError) {
+    io.stderr.write(`umami-aggregate: ${err.message}\nRun 'umami-aggregate --help' for usage.\n`);
+    return 2;
+  }
+  if (isUmamiAggregateError(err)) {
+    io.stderr.write(`umami-aggregate: error ${err.code}: ${err.message}\n`);
+    return err.code === 'UA_INVALID_OPTION' || err.code === 'UA_USAGE' ? 2 : err.code === 'UA_ABORTED' ? 130 : 1;
+  }
+  const e = err as { message?: string; code?: string };
+  const msg = (e?.message ?? String(err)).split('\n')[0];
+  const dbCode = e?.code && /^(ECONNREFUSED|ENOTFOUND|ETIMEDOUT|28P01|3D000|ER_)/.test(e.code) ? 'UA_DATABASE' : null;
+  io.stderr.write(`umami-aggregate: error${dbCode ? ` ${dbCode}` : ''}: ${msg}\n`);
+  return 1;
+}
+
+function parse(args: string[], options: ParseArgsConfig['options']): { values: Record<string, unknown>; positionals: string[] } {
+  try {
+    return parseArgs({ args, options, allowPositionals: true, strict: true });
+  } catch (err) {
+    throw new UsageError((err as Error).message.split('\n')[0]);
+  }
+}
+
+function intOption(v: unknown, name: string, min = 1): number | undefined {
+  if (v === undefined) return undefined;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < min) throw new UsageError(`${name} must be an integer >= ${min}, got ${JSON.stringify(v)}`);
+  return n;
+}
+
+function databaseUrl(values: Record<string, unknown>, io: Io): string {
+  return (values.db as string | undefined) || io.env.DATABASE_URL || DEFAULT_DB;
+}
+
+async function withDatabase<T>(url: string, fn: (knex: Knex) => Promise<T>): Promise<T> {
+  const knex = openDatabase(url);
+  try {
+    return await fn(knex);
+  } catch (err) {
+    const e = err as { code?: string; message?: string };
+    if (!isUmamiAggregateError(err) && e?.code && /^(ECONNREFUSED|ENOTFOUND|ETIMEDOUT|EHOSTUNREACH|28P01|28000|3D000|ER_ACCESS_DENIED_ERROR|ER_BAD_DB_ERROR|SQLITE_CANTOPEN)$/.test(e.code)) {
+      throw new UmamiAggregateError('UA_DATABASE', `cannot connect to ${redact(url)}: ${(e.message ?? e.code).split('\n')[0]}`, { dbCode: e.code }, { cause: err });
+    }
+    throw err;
+  } finally {
+    await knex.destroy().catch(() => {});
+  }
+}
+
+const IMPORT_OPTIONS = {
+  db: { type: 'string' },
+  timezone: { type: 'string' },
+  top: { type: 'string' },
+  'batch-size': { type: 'string' },
+  mode: { type: 'string' },
+  'no-atomic': { type: 'boolean' },
+  'max-buckets': { type: 'string' },
+  'source-timezone': { type: 'string' },
+  'max-rejected': { type: 'string' },
+  format: { type: 'string' },
+  json: { type: 'boolean' },
+  quiet: { type: 'boolean' },
+} as const;
+
+async function importCommand(args: string[], io: Io): Promise<number> {
+  const { values, positionals } = parse(args, IMPORT_OPTIONS);
+  if (positionals.length !== 1) throw new UsageError(positionals.length === 0 ? 'import needs a file (or - for stdin)' : 'import takes one file');
+  const file = positionals[0];
+  const mode = values.mode as string | undefined;
+  if (mode !== undefined && mode !== 'replace' && mode !== 'merge') throw new UsageError(`--mode must be replace or merge, got ${JSON.stringify(mode)}`);
+  const format = values.format as string | undefined;
+  if (format !== undefined && !['auto', 'sql', 'json', 'ndjson'].includes(format)) throw new UsageError(`--format must be auto, sql, json or ndjson`);
+
+  let input: NodeJS.ReadableStream;
+  let bytesTotal: number | undefined;
+  if (file === '-') {
+    input = io.stdin;
+  } else {
+    try {
+      const st = fs.statSync(file);
+      if (!st.isFile()) throw Object.assign(new Error('not a regular file'), { code: 'EISDIR' });
+      bytesTotal = st.size;
+      fs.accessSync(file, fs.constants.R_OK);
+    } catch (err) {
+      throw new UmamiAggregateError('UA_INPUT_UNREADABLE', `cannot read ${file}: ${(err as { code?: string }).code ?? (err as Error).message}`);
+    }
+    input = fs.createReadStream(file, { highWaterMark: 1 << 20 });
+  }
+
+  const url = databaseUrl(values, io);
+  return withDatabase(url, async (knex) => {
+    const options: ImportOptions = {
+      knex,
+      source: file === '-' ? 'stdin' : file,
+      bytesTotal,
+      timezone: values.timezone as string | undefined,
+      topN: intOption(values.top, '--top'),
+      batchSize: intOption(values['batch-size'], '--batch-size'),
+      mode: mode as ImportOptions['mode'],
+      atomic: values['no-atomic'] ? false : undefined,
+      maxBuckets: intOption(values['max-buckets'], '--max-buckets'),
+      sourceTimezone: values['source-timezone'] as string | undefined,
+      maxRejected: intOption(values['max-rejected'], '--max-rejected', 0),
+      format: format as ImportOptions['format'],
+    };
+    const importer = createImportPipeline(options);
+    const showBar = !values.quiet && !values.json && io.stderr.isTTY === true;
+    const startedAt = Date.now();
+    const bar = showBar
+      ? new ProgressBar(io.stderr, () => {
+          const s = importer.summary;
+          return { bytesRead: s.bytesRead, bytesTotal: bytesTotal ?? null, events: s.events, startedAt };
+        })
+      : null;
+    bar?.start();
+    const abort = (): void => {
+      importer.destroy(new UmamiAggregateError('UA_ABORTED', 'the import was interrupted; nothing of it was committed'));
+    };
+    process.once('SIGINT', abort);
+    process.once('SIGTERM', abort);
+    try {
+      await pipeline(input, importer);
+    } finally {
+      bar?.stop();
+      process.removeListener('SIGINT', abort);
+      process.removeListener('SIGTERM', abort);
+    }
+    const summary = importer.summary;
+    if (values.json) io.stdout.write(`${JSON.stringify(summary, null, 2)}\n`);
+    else if (!values.quiet) io.stdout.write(formatSummary(summary, redact(url)));
+    return 0;
+  });
+}
+
+function n(v: number): string {
+  return v.toLocaleString('en-US');
+}
+
+export function formatSummary(s: ImportSummary, target: string): string {
+  const secs = s.durationMs / 1000;
+  const mbs = s.bytesRead / 1048576;
+  const kind = s.format === 'sql' ? `${s.dialect === 'postgres' ? 'pg_dump' : 'mysqldump'}${s.compression === 'gzip' ? ', gzip' : ''}` : `${s.format}${s.compression === 'gzip' ? ', gzip' : ''}`;
+  const lines = [
+    `Imported ${s.source} (${kind}, Umami ${s.umamiVersion}) into ${target} [import #${s.importId}, ${s.mode}]`,
+    `  ${n(s.rowsRead)} rows read, ${n(s.events)} events, ${n(s.pageViews)} page views, ${n(s.rejected)} rejected`,
+    `  ${n(s.bucketsWritten)} buckets written: ${n(s.buckets.hour)} hourly, ${n(s.buckets.day)} daily, ${n(s.buckets.month)} monthly`,
+    `  ${mbs.toFixed(1)} MB in ${secs.toFixed(2)} s (${(mbs / Math.max(secs, 0.001)).toFixed(1)} MB/s)`,
+  ];
+  for (const [reason, r] of Object.entries(s.rejections)) {
+    if (!r) continue;
+    const ex = r.examples.map((e) => `\`${e.table}\` at byte ${e.offset}: ${e.detail}`).join('; ');
+    lines.push(`  rejected (${reason.replace(/_/g, ' ')}): ${n(r.count)}, e.g. ${ex}`);
+  }
+  return lines.join('\n') + '\n';
+}
+
+async function importsCommand(args: string[], io: Io): Promise<number> {
+  const { values, positionals } = parse(args, { db: { type: 'string' }, json: { type: 'boolean' }, limit: { type: 'string' } });
+  if (positionals.length > 0) throw new UsageError('imports takes no arguments');
+  const limit = intOption(values.limit, '--limit') ?? 50;
+  return withDatabase(databaseUrl(values, io), async (knex) => {
+    await migrate(knex);
+    const rows = await listImports(knex, limit);
+    if (values.json) {
+      io.stdout.write(`${JSON.stringify(rows, null, 2)}\n`);
+      return 0;
+    }
+    if (rows.length === 0) {
+      io.stdout.write('no imports yet\n');
+      return 0;
+    }
+    const header = ['id', 'status', 'mode', 'started', 'events', 'page views', 'rejected', 'progress', 'source'];
+    const table = rows.map((r) => [
+      String(r.id),
+      r.status,
+      r.mode,
+      r.startedAt,
+      n(r.events),
+      n(r.pageViews),
+      n(r.rejected),
+      r.totalChunks ? `${r.chunksProcessed}/${r.totalChunks}` : r.bytesTotal ? `${Math.round((100 * r.bytesRead) / r.bytesTotal)}%` : '',
+      r.source + (r.error ? `  (${r.error.split('\n')[0].slice(0, 80)})` : ''),
+    ]);
+    const widths = header.map((h, i) => Math.max(h.length, ...table.map((row) => row[i].length)));
+    const line = (cells: string[]): string => cells.map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i]))).join('  ');
+    io.stdout.write(`${line(header)}\n${table.map(line).join('\n')}\n`);
+    return 0;
+  });
+}
+
+async function initCommand(args: string[], io: Io): Promise<number> {
+  const { values, positionals } = parse(args, { db: { type: 'string' } });
+  if (positionals.length > 0) throw new UsageError('init takes no arguments');
+  const url = databaseUrl(values, io);
+  return withDatabase(url, async (knex) => {
+    await migrate(knex);
+    io.stdout.write(`tables are up to date in ${redact(url)}\n`);
+    return 0;
+  });
+}
+
