@@ -1,0 +1,100 @@
+// The command line, run as a user runs it: a real process, real files.
+import { execFile } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import zlib from 'node:zlib';
+import t from 'tap';
+import knexFactory from 'knex';
+
+const run = promisify(execFile);
+const bin = path.join(import.meta.dirname, '..', 'dist', 'lib', 'cli', 'main.js');
+const samples = path.join(import.meta.dirname, 'fixtures', 'samples');
+
+async function cli(args, { cwd, input, env } = {}) {
+  return new Promise((resolve) => {
+    const child = execFile(process.execPath, [bin, ...args], { cwd, env: { ...process.env, DATABASE_URL: '', ...env }, maxBuffer: 1 << 24 }, (err, stdout, stderr) => {
+      resolve({ code: err ? err.code : 0, stdout, stderr });
+    });
+    if (input) child.stdin.end(input);
+    else child.stdin.end();
+  });
+}
+
+function tmp(t) {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ua-cli-'));
+  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+t.test('import writes ./analytics.sqlite by default and prints a summary', async (t) => {
+  const cwd = tmp(t);
+  const r = await cli(['import', path.join(samples, 'umami-v2-mariadb.sql')], { cwd });
+  t.equal(r.code, 0, r.stderr);
+  t.match(r.stdout, /3,006 events, 2,613 page views, 0 rejected/);
+  t.match(r.stdout, /1,128 hourly, 571 daily, 28 monthly/);
+  t.ok(fs.existsSync(path.join(cwd, 'analytics.sqlite')));
+  const knex = knexFactory({ client: 'better-sqlite3', connection: { filename: path.join(cwd, 'analytics.sqlite') }, useNullAsDefault: true });
+  t.teardown(() => knex.destroy());
+  const [{ n }] = await knex('analytics_daily').count({ n: '*' });
+  t.equal(Number(n), 571);
+});
+
+t.test('gzipped stdin, --json summary, --db and --timezone', async (t) => {
+  const cwd = tmp(t);
+  const gz = zlib.gzipSync(fs.readFileSync(path.join(samples, 'umami-v2-postgres.sql')));
+  const r = await cli(['import', '-', '--json', '--db', 'sqlite:./x.db', '--timezone', 'America/New_York', '--top', '5'], { cwd, input: gz });
+  t.equal(r.code, 0, r.stderr);
+  const s = JSON.parse(r.stdout);
+  t.match(s, { compression: 'gzip', dialect: 'postgres', umamiVersion: 'v2', events: 3006, pageViews: 2613, source: 'stdin' });
+  t.ok(fs.existsSync(path.join(cwd, 'x.db')));
+  const knex = knexFactory({ client: 'better-sqlite3', connection: { filename: path.join(cwd, 'x.db') }, useNullAsDefault: true });
+  t.teardown(() => knex.destroy());
+  const rows = await knex('analytics_monthly').select('top_pages');
+  t.ok(rows.every((r) => JSON.parse(r.top_pages).length <= 5), '--top 5 respected');
+});
+
+t.test('failures: one line, a code, no stack trace, non-zero exit; nothing half-written', async (t) => {
+  const cwd = tmp(t);
+  fs.writeFileSync(path.join(cwd, 'random.bin'), Buffer.from(Array.from({ length: 4000 }, (_, i) => (i * 7919) % 256)));
+  fs.writeFileSync(path.join(cwd, 'empty.sql'), '');
+  fs.writeFileSync(path.join(cwd, 'cut.sql'), fs.readFileSync(path.join(samples, 'umami-v2-mariadb.sql')).subarray(0, 700000));
+  fs.writeFileSync(path.join(cwd, 'other.sql'), 'CREATE TABLE `users` (`id` int);\nINSERT INTO `users` VALUES (1);\n');
+  const cases = [
+    [['import', 'random.bin'], /UA_NOT_SQL_DUMP/],
+    [['import', 'empty.sql'], /UA_EMPTY_INPUT/],
+    [['import', 'cut.sql'], /UA_UNEXPECTED_END: unexpected end of input inside .* in `website_event` at byte \d+/],
+    [['import', 'other.sql'], /UA_NO_UMAMI_TABLES.*users/],
+    [['import', 'missing.sql'], /UA_INPUT_UNREADABLE/],
+    [['import', 'empty.sql', '--db', 'oracle://x'], /UA_UNSUPPORTED_DATABASE/],
+    [['import', 'empty.sql', '--timezone', 'Mars/Base'], /UA_INVALID_OPTION.*timezone/],
+    [['import'], /needs a file/],
+    [['frobnicate'], /unknown command/],
+  ];
+  for (const [args, re] of cases) {
+    const r = await cli(args, { cwd });
+    t.not(r.code, 0, `${args.join(' ')}: non-zero exit`);
+    t.match(r.stderr, re, `${args.join(' ')}: message`);
+    t.equal(r.stderr.trim().split('\n').filter((l) => !l.startsWith('Run ')).length, 1, `${args.join(' ')}: one line`);
+    t.notMatch(r.stderr, /\n\s+at /, 'no stack trace');
+  }
+  const knex = knexFactory({ client: 'better-sqlite3', connection: { filename: path.join(cwd, 'analytics.sqlite') }, useNullAsDefault: true });
+  t.teardown(() => knex.destroy());
+  for (const table of ['analytics_hourly', 'analytics_daily', 'analytics_monthly', 'analytics_sites']) {
+    const [{ n }] = await knex(table).count({ n: '*' });
+    t.equal(Number(n), 0, `${table} is empty after the failed imports`);
+  }
+  const failed = await knex('analytics_imports').where({ status: 'failed' }).count({ n: '*' });
+  t.ok(Number(failed[0].n) >= 3, 'failed imports are in the ledger');
+});
+
+t.test('imports lists the ledger', async (t) => {
+  const cwd = tmp(t);
+  await cli(['import', path.join(samples, 'umami-v1-mariadb.sql')], { cwd });
+  const r = await cli(['imports'], { cwd });
+  t.equal(r.code, 0);
+  t.match(r.stdout, /completed\s+replace/);
+  const j = JSON.parse((await cli(['imports', '--json'], { cwd })).stdout);
+  t.match(j[0], { status: 'completed', umamiVersion: 'v1', events: 2001, pageViews: 1745 });
+});

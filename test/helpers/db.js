@@ -1,0 +1,89 @@
+// Real databases for tests: a fresh SQLite file, or a fresh database on the
+// local PostgreSQL / MariaDB servers. A test that needs a server that is not
+// reachable is skipped with a message on a developer's machine and fails
+// under CI=true.
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import knexFactory from 'knex';
+
+export const PG_URL = process.env.UA_TEST_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
+export const MYSQL_URL = process.env.UA_TEST_MYSQL_URL ?? 'mysql://root@127.0.0.1:3306/test';
+export const TARGETS = ['sqlite', 'postgres', 'mysql'];
+
+const quiet = { warn() {}, error() {}, deprecate() {}, debug() {} };
+
+function serverConfig(kind, database) {
+  const base = new URL(kind === 'postgres' ? PG_URL : MYSQL_URL);
+  if (database) base.pathname = `/${database}`;
+  return kind === 'postgres'
+    ? { client: 'pg', connection: base.toString(), pool: { min: 0, max: 6, propagateCreateError: true }, log: quiet, acquireConnectionTimeout: 10000 }
+    : { client: 'mysql2', connection: { uri: base.toString(), supportBigNumbers: true, dateStrings: true, charset: 'utf8mb4' }, pool: { min: 0, max: 6, propagateCreateError: true }, log: quiet, acquireConnectionTimeout: 10000 };
+}
+
+const reachable = new Map();
+
+/** Whether the server answers; under CI an unreachable server is an error. */
+export async function serverAvailable(kind) {
+  if (kind === 'sqlite') return true;
+  if (!reachable.has(kind)) {
+    reachable.set(kind, (async () => {
+      const knex = knexFactory(serverConfig(kind));
+      try {
+        await knex.raw('select 1');
+        return true;
+      } catch (err) {
+        return err;
+      } finally {
+        await knex.destroy();
+      }
+    })());
+  }
+  return reachable.get(kind);
+}
+
+/**
+ * Calls fn(t) in a subtest if the server is reachable; otherwise skips it
+ * (developer machine) or fails it (CI=true).
+ */
+export async function onServer(t, kind, name, fn) {
+  const ok = await serverAvailable(kind);
+  if (ok === true) return t.test(name, fn);
+  const why = `${kind} server not reachable (${ok?.code ?? ok?.message ?? ok})`;
+  if (process.env.CI === 'true' || process.env.CI === '1') {
+    return t.test(name, async (st) => st.fail(`${why}; CI needs it`));
+  }
+  return t.test(name, { skip: `${why}: start it to run this test` }, () => {});
+}
+
+let counter = 0;
+
+/** A fresh, empty database of this kind; dropped (or deleted) at teardown. Returns { knex, url }. */
+export async function freshDatabase(t, kind, label = 't') {
+  const name = `ua_${label.replace(/[^a-z0-9]/gi, '_').toLowerCase().slice(0, 30)}_${process.pid}_${++counter}`;
+  if (kind === 'sqlite') {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ua-test-'));
+    const file = path.join(dir, `${name}.sqlite`);
+    const knex = knexFactory({ client: 'better-sqlite3', connection: { filename: file }, useNullAsDefault: true, log: quiet });
+    t.teardown(async () => {
+      await knex.destroy();
+      fs.rmSync(dir, { recursive: true, force: true });
+    });
+    return { knex, url: `sqlite:${file}`, file };
+  }
+  const admin = knexFactory(serverConfig(kind));
+  await admin.raw(kind === 'postgres' ? `DROP DATABASE IF EXISTS ${name}` : `DROP DATABASE IF EXISTS \`${name}\``);
+  await admin.raw(kind === 'postgres' ? `CREATE DATABASE ${name}` : `CREATE DATABASE \`${name}\` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci`);
+  const knex = knexFactory(serverConfig(kind, name));
+  const url = (() => {
+    const u = new URL(kind === 'postgres' ? PG_URL : MYSQL_URL);
+    u.pathname = `/${name}`;
+    return u.toString();
+  })();
+  t.teardown(async () => {
+    await knex.destroy();
+    await admin.raw(kind === 'postgres' ? `DROP DATABASE IF EXISTS ${name} WITH (FORCE)` : `DROP DATABASE IF EXISTS \`${name}\``).catch(() => {});
+    await admin.destroy();
+  });
+  return { knex, url };
+}
