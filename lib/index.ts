@@ -21,8 +21,8 @@ export type {
   WebsiteBatch,
 } from './umami/parser.js';
 
-export { createAggregator, Aggregator, AggregatorStream } from './aggregate/aggregator.js';
-export type { AggregatorOptions, BucketBatch, BucketRow, Granularity } from './aggregate/aggregator.js';
+export { createAggregator, Aggregator, AggregatorStream, bucketBatchOf, collectRows } from './aggregate/aggregator.js';
+export type { AggregatorOptions, BucketBatch, BucketChunk, BucketRow, Granularity } from './aggregate/aggregator.js';
 export { VisitorSketch, EXACT_LIMIT, hash53 } from './aggregate/distinct.js';
 export type { TopEntry } from './aggregate/toplist.js';
 

@@ -1,18 +1,18 @@
 /**
  * Stage 3: events in, per-site hourly, daily and monthly buckets out.
  *
- * Page views are counted into hour buckets only (one map lookup per event);
- * days and months are rolled up from the hours when buckets are flushed —
- * local hours nest in local days and months in every time zone. Memory grows
- * with the number of buckets and the distinct visitors, pages and referrers
- * in them, never with the number of events.
+ * Each page view updates its local hour, day and month (local hours nest in
+ * local days and months in every time zone). Memory grows with the number of
+ * buckets and the distinct visitors, pages and referrers in them, never with
+ * the number of events.
  */
 import { Transform, type TransformCallback } from 'node:stream';
 import { invalidOption } from '../errors.js';
 import type { ParsedBatch, UmamiEvent, UmamiWebsite } from '../umami/parser.js';
 import { VisitorSketch, hash53 } from './distinct.js';
+import { PairCounter, PairSet } from './tables.js';
 import { TimeZone, civilFromDays, formatDay, formatMonth, formatUtc } from './timezone.js';
-import { type TopEntry, topOf } from './toplist.js';
+import { type TopEntry, topOf, topOfEntries } from './toplist.js';
 
 export type Granularity = 'hour' | 'day' | 'month';
 
@@ -31,18 +31,53 @@ export interface BucketRow {
   referrers: TopEntry[];
 }
 
-/** What the aggregator emits at each flush. */
+/** A run of rows of one granularity, ordered by website and bucket. */
+export interface BucketChunk {
+  granularity: Granularity;
+  rows: BucketRow[];
+}
+
+/**
+ * What the aggregator emits at each flush. The rows are produced on demand,
+ * a chunk at a time, so a flush of many buckets never exists as objects all
+ * at once; `chunks()` can be iterated again (a retried transaction does).
+ */
 export interface BucketBatch {
   kind: 'buckets';
-  hour: BucketRow[];
-  day: BucketRow[];
-  month: BucketRow[];
+  /** Rows per granularity in this flush. */
+  counts: Record<Granularity, number>;
+  /** Hours, then days, then months; each ordered by website id, then bucket. */
+  chunks(size: number): Iterable<BucketChunk>;
   /** True for the flush at the end of input. */
   final: boolean;
   /** Every event before this input offset is in this flush or an earlier one. */
   position: number;
   /** Events aggregated so far (all flushes). */
   events: number;
+}
+
+export const GRANULARITIES: readonly Granularity[] = ['hour', 'day', 'month'];
+
+/** A batch over rows already built (tests, rows held back for later). */
+export function bucketBatchOf(rows: Record<Granularity, BucketRow[]>, fields: { final: boolean; position: number; events: number }): BucketBatch {
+  return {
+    kind: 'buckets',
+    counts: { hour: rows.hour.length, day: rows.day.length, month: rows.month.length },
+    *chunks(size: number) {
+      for (const granularity of GRANULARITIES) {
+        const all = rows[granularity];
+        for (let i = 0; i < all.length; i += size) yield { granularity, rows: all.slice(i, i + size) };
+      }
+    },
+    ...fields,
+  };
+}
+
+/** Every row of a batch, by granularity. */
+export function collectRows(batch: BucketBatch): Record<Granularity, BucketRow[]> {
+  const out: Record<Granularity, BucketRow[]> = { hour: [], day: [], month: [] };
+  for (const c of batch.chunks(1000)) out[c.granularity].push(...c.rows);
+  return out;
 }
 
 export interface AggregatorOptions {
@@ -54,47 +89,62 @@ export interface AggregatorOptions {
   maxBuckets?: number;
 }
 
-interface Acc {
-  pageViews: number;
-  visitors: Set<number>;
-  pages: Map<string, number>;
-  refs: Map<string, number>;
-  /** Referrers of events without a hostname (Umami v1): the site's own domain is left out at flush. */
-  hostlessRefs: Map<string, number> | null;
-}
-
-interface HourBucket extends Acc {
-  start: number;
-  day: number;
-  month: number;
-}
-
-function newAcc(): Acc {
-  return { pageViews: 0, visitors: new Set(), pages: new Map(), refs: new Map(), hostlessRefs: null };
-}
-
-function addCounts(into: Map<string, number>, from: Map<string, number>): void {
-  for (const [k, v] of from) into.set(k, (into.get(k) ?? 0) + v);
-}
-
-function mergeAcc(into: Acc, from: Acc): void {
-  into.pageViews += from.pageViews;
-  for (const h of from.visitors) into.visitors.add(h);
-  addCounts(into.pages, from.pages);
-  addCounts(into.refs, from.refs);
-  if (from.hostlessRefs) addCounts((into.hostlessRefs ??= new Map()), from.hostlessRefs);
-}
-
 const HOUR = 3_600_000;
 const DAY = 86_400_000;
+const KIND_HOUR = 0;
+const KIND_DAY = 1;
+const KIND_MONTH = 2;
 
+interface SiteBuckets {
+  id: string;
+  hours: Map<number, number>;
+  days: Map<number, number>;
+  months: Map<number, number>;
+}
+
+/** Interns strings to small integer ids. */
+class Names {
+  readonly ids = new Map<string, number>();
+  readonly names: string[] = [];
+
+  id(name: string): number {
+    let id = this.ids.get(name);
+    if (id === undefined) {
+      id = this.names.length;
+      this.names.push(name);
+      this.ids.set(name, id);
+    }
+    return id;
+  }
+}
+
+/**
+ * The pure core of stage 3. Every bucket (hour, day, month) has an id; page
+ * views per bucket live in an array, visitors in one shared set of (bucket,
+ * visitor hash) pairs, page and referrer counts in shared (bucket, name)
+ * counters. An event updates its hour, day and month directly, so a flush
+ * needs no roll-up.
+ */
 export class Aggregator {
   readonly zone: TimeZone;
   readonly topN: number;
   readonly maxBuckets: number;
-  /** Hour buckets per website. */
-  private sites = new Map<string, Map<number, HourBucket>>();
   private readonly domains = new Map<string, string | null>();
+  private sites = new Map<string, SiteBuckets>();
+  // per bucket
+  private kind: number[] = [];
+  private key: number[] = [];
+  private views: number[] = [];
+  private dayOf: number[] = [];
+  private monthOf: number[] = [];
+  // shared tables
+  private visitors = new PairSet();
+  private pages = new PairCounter();
+  private refs = new PairCounter();
+  /** Referrers of events without a hostname (Umami v1): the site's own domain is left out at flush. */
+  private hostlessRefs: PairCounter | null = null;
+  private paths = new Names();
+  private refNames = new Names();
   private held = 0;
   private position = 0;
   events = 0;
@@ -122,106 +172,206 @@ export class Aggregator {
     return this.held >= this.maxBuckets;
   }
 
+  /** Approximate bytes held by the aggregates (tables, bucket arrays, names). */
+  get memoryBytes(): number {
+    const names = (this.paths.names.length + this.refNames.names.length) * 120;
+    return this.visitors.bytes + this.pages.bytes + this.refs.bytes + (this.hostlessRefs?.bytes ?? 0) + this.kind.length * 100 + names;
+  }
+
   addWebsites(websites: readonly UmamiWebsite[]): void {
     for (const w of websites) this.domains.set(w.id, w.domain ? w.domain.toLowerCase() : null);
+  }
+
+  private newBucket(kind: number, site: SiteBuckets, key: number): number {
+    const id = this.kind.length;
+    this.kind.push(kind);
+    this.key.push(key);
+    this.views.push(0);
+    this.dayOf.push(-1);
+    this.monthOf.push(-1);
+    return id;
+  }
+
+  private hourBucket(site: SiteBuckets, start: number, local: number): number {
+    const h = this.newBucket(KIND_HOUR, site, start);
+    site.hours.set(start / 60000, h);
+    const day = Math.floor(local / DAY);
+    let d = site.days.get(day);
+    if (d === undefined) {
+      d = this.newBucket(KIND_DAY, site, day);
+      site.days.set(day, d);
+    }
+    const [y, m] = civilFromDays(day);
+    const month = y * 12 + m - 1;
+    let mo = site.months.get(month);
+    if (mo === undefined) {
+      mo = this.newBucket(KIND_MONTH, site, month);
+      site.months.set(month, mo);
+    }
+    this.dayOf[h] = d;
+    this.monthOf[h] = mo;
+    this.held++;
+    return h;
   }
 
   add(events: readonly UmamiEvent[]): void {
     const zone = this.zone;
     const fixed = zone.fixedOffset;
-    let lastSite: string | null = null;
-    let hours: Map<number, HourBucket> | undefined;
+    const visitors = this.visitors;
+    const pages = this.pages;
+    const views = this.views;
+    let lastId: string | null = null;
+    let site: SiteBuckets | undefined;
     for (let k = 0; k < events.length; k++) {
       const e = events[k];
       this.events++;
       if (e.offset >= this.position) this.position = e.offset + 1;
       if (e.eventType !== 1) continue;
       this.pageViews++;
-      if (e.websiteId !== lastSite) {
-        lastSite = e.websiteId;
-        hours = this.sites.get(lastSite);
-        if (hours === undefined) {
-          hours = new Map();
-          this.sites.set(lastSite, hours);
+      if (e.websiteId !== lastId) {
+        lastId = e.websiteId;
+        site = this.sites.get(lastId);
+        if (site === undefined) {
+          site = { id: lastId, hours: new Map(), days: new Map(), months: new Map() };
+          this.sites.set(lastId, site);
         }
       }
       const t = e.createdAt;
       const offset = fixed !== null ? fixed : zone.offsetAt(t);
       const local = t + offset;
-      const localHour = local - (((local % HOUR) + HOUR) % HOUR);
-      const start = localHour - offset;
-      const key = start / 60000;
-      let b = hours!.get(key);
-      if (b === undefined) {
-        const day = Math.floor(local / DAY);
-        const [y, m] = civilFromDays(day);
-        b = { start, day, month: y * 12 + m - 1, ...newAcc() };
-        hours!.set(key, b);
-        this.held++;
-      }
-      b.pageViews++;
-      b.visitors.add(hash53(e.sessionId));
-      const path = e.urlPath;
-      b.pages.set(path, (b.pages.get(path) ?? 0) + 1);
+      const start = local - (((local % HOUR) + HOUR) % HOUR) - offset;
+      let h = site!.hours.get(start / 60000);
+      if (h === undefined) h = this.hourBucket(site!, start, local);
+      const d = this.dayOf[h];
+      const m = this.monthOf[h];
+      views[h]++;
+      views[d]++;
+      views[m]++;
+      // A visitor new to the hour may be new to the day, and then to the month.
+      const v = hash53(e.sessionId);
+      if (visitors.add(h, v) && visitors.add(d, v)) visitors.add(m, v);
+      const p = this.paths.id(e.urlPath);
+      pages.add(h, p, 1);
+      pages.add(d, p, 1);
+      pages.add(m, p, 1);
       const ref = e.referrerDomain;
       if (ref !== null && ref !== '') {
         if (e.hostname === null) {
-          const m = (b.hostlessRefs ??= new Map());
-          m.set(ref, (m.get(ref) ?? 0) + 1);
+          const r = this.refNames.id(ref);
+          const c = (this.hostlessRefs ??= new PairCounter());
+          c.add(h, r, 1);
+          c.add(d, r, 1);
+          c.add(m, r, 1);
         } else if (ref !== e.hostname) {
-          b.refs.set(ref, (b.refs.get(ref) ?? 0) + 1);
+          const r = this.refNames.id(ref);
+          this.refs.add(h, r, 1);
+          this.refs.add(d, r, 1);
+          this.refs.add(m, r, 1);
         }
       }
     }
   }
 
   /**
-   * Emits every bucket held and forgets them. `final` marks the end of input.
-   * Returns null when nothing is held and this is not the final flush.
+   * Hands over every bucket held and forgets them. `final` marks the end of
+   * input. Returns null when nothing is held and this is not the final flush.
    */
   flush(final: boolean): BucketBatch | null {
     if (this.held === 0 && !final) return null;
-    const out: BucketBatch = { kind: 'buckets', hour: [], day: [], month: [], final, position: this.position, events: this.events };
-    const siteIds = [...this.sites.keys()].sort();
-    for (const site of siteIds) {
-      const hours = this.sites.get(site)!;
-      const domain = this.domains.get(site) ?? null;
-      const days = new Map<number, Acc>();
-      const months = new Map<number, Acc>();
-      const hourKeys = [...hours.keys()].sort((a, b) => a - b);
-      for (const key of hourKeys) {
-        const h = hours.get(key)!;
-        let d = days.get(h.day);
-        if (!d) days.set(h.day, (d = newAcc()));
-        mergeAcc(d, h);
-        let m = months.get(h.month);
-        if (!m) months.set(h.month, (m = newAcc()));
-        mergeAcc(m, h);
-        out.hour.push(this.row(site, formatUtc(h.start), h, domain));
+    const n = this.kind.length;
+    // Group the shared tables by bucket, then let the tables go.
+    const vis = this.visitors.group(n);
+    const pg = this.pages.group(n);
+    const rf = this.refs.group(n);
+    const hl = this.hostlessRefs?.group(n) ?? null;
+    const keys = this.key;
+    const views = this.views;
+    const paths = this.paths.names;
+    const refNames = this.refNames.names;
+    const topN = this.topN;
+    const order: Record<Granularity, Array<{ id: string; domain: string | null; buckets: number[] }>> = { hour: [], day: [], month: [] };
+    const counts: Record<Granularity, number> = { hour: 0, day: 0, month: 0 };
+    for (const id of [...this.sites.keys()].sort()) {
+      const site = this.sites.get(id)!;
+      const domain = this.domains.get(id) ?? null;
+      for (const [g, map] of [['hour', site.hours], ['day', site.days], ['month', site.months]] as const) {
+        const buckets = [...map.values()].sort((a, b) => keys[a] - keys[b]);
+        order[g].push({ id, domain, buckets });
+        counts[g] += buckets.length;
       }
-      for (const day of [...days.keys()].sort((a, b) => a - b)) out.day.push(this.row(site, formatDay(day), days.get(day)!, domain));
-      for (const month of [...months.keys()].sort((a, b) => a - b)) out.month.push(this.row(site, formatMonth(month), months.get(month)!, domain));
     }
-    this.sites = new Map();
-    this.held = 0;
+    this.reset();
     this.flushes++;
-    this.bucketsEmitted += out.hour.length + out.day.length + out.month.length;
-    return out;
-  }
-
-  private row(websiteId: string, bucket: string, acc: Acc, domain: string | null): BucketRow {
-    if (acc.hostlessRefs) {
-      for (const [ref, c] of acc.hostlessRefs) if (ref !== domain) acc.refs.set(ref, (acc.refs.get(ref) ?? 0) + c);
-    }
+    this.bucketsEmitted += counts.hour + counts.day + counts.month;
+    const label: Record<Granularity, (key: number) => string> = { hour: formatUtc, day: formatDay, month: formatMonth };
+    const row = (id: string, domain: string | null, b: number, g: Granularity): BucketRow => ({
+      websiteId: id,
+      bucket: label[g](keys[b]),
+      pageViews: views[b],
+      visitors: VisitorSketch.fromHashes(vis.values.slice(vis.start[b], vis.start[b + 1])),
+      topPages: topOfBucket(pg, b, paths, null, null, topN),
+      referrers: topOfBucket(rf, b, refNames, hl, domain, topN),
+    });
     return {
-      websiteId,
-      bucket,
-      pageViews: acc.pageViews,
-      visitors: VisitorSketch.fromSet(acc.visitors),
-      topPages: topOf(acc.pages, this.topN),
-      referrers: topOf(acc.refs, this.topN),
+      kind: 'buckets',
+      counts,
+      final,
+      position: this.position,
+      events: this.events,
+      *chunks(size: number) {
+        for (const g of GRANULARITIES) {
+          let rows: BucketRow[] = [];
+          for (const site of order[g]) {
+            for (const b of site.buckets) {
+              rows.push(row(site.id, site.domain, b, g));
+              if (rows.length === size) {
+                yield { granularity: g, rows };
+                rows = [];
+              }
+            }
+          }
+          if (rows.length > 0) yield { granularity: g, rows };
+        }
+      },
     };
   }
+
+  private reset(): void {
+    this.sites = new Map();
+    this.kind = [];
+    this.key = [];
+    this.views = [];
+    this.dayOf = [];
+    this.monthOf = [];
+    this.visitors = new PairSet();
+    this.pages = new PairCounter();
+    this.refs = new PairCounter();
+    this.hostlessRefs = null;
+    this.paths = new Names();
+    this.refNames = new Names();
+    this.held = 0;
+  }
+}
+
+interface Grouped {
+  start: Int32Array;
+  items: Int32Array;
+  counts: Float64Array;
+}
+
+/** The top entries of bucket b; hostless referrers are added unless they are the site's domain. */
+function topOfBucket(g: Grouped, b: number, names: string[], hostless: Grouped | null, domain: string | null, topN: number): TopEntry[] {
+  const entries: TopEntry[] = [];
+  for (let i = g.start[b]; i < g.start[b + 1]; i++) entries.push([names[g.items[i]], g.counts[i]]);
+  if (hostless && hostless.start[b + 1] > hostless.start[b]) {
+    const merged = new Map<string, number>(entries);
+    for (let i = hostless.start[b]; i < hostless.start[b + 1]; i++) {
+      const name = names[hostless.items[i]];
+      if (name !== domain) merged.set(name, (merged.get(name) ?? 0) + hostless.counts[i]);
+    }
+    return topOf(merged, topN);
+  }
+  return topOfEntries(entries, topN);
 }
 
 /** Stage 3 as a stream: {@link ParsedBatch}es in; {@link BucketBatch}es (and the websites, passed on) out. */

@@ -54,29 +54,34 @@ function place(h: number): [number, number] {
 
 /** A mergeable distinct count. */
 export class VisitorSketch {
-  /** Exact mode: the hashes. */
-  private hashes: Set<number> | null;
+  /** Exact mode: the hashes, sorted ascending, without duplicates. */
+  private hashes: Float64Array | null;
   /** HyperLogLog mode: the registers. */
   private registers: Uint8Array | null;
   /** In HyperLogLog mode, the exact count while the sketch comes from one complete set. */
   private exactCount: number | null;
 
-  private constructor(hashes: Set<number> | null, registers: Uint8Array | null, exactCount: number | null) {
+  private constructor(hashes: Float64Array | null, registers: Uint8Array | null, exactCount: number | null) {
     this.hashes = hashes;
     this.registers = registers;
     this.exactCount = exactCount;
   }
 
   static empty(): VisitorSketch {
-    return new VisitorSketch(new Set(), null, null);
+    return new VisitorSketch(new Float64Array(0), null, null);
   }
 
-  /** A sketch of a complete set of hashes (kept by reference while it is exact). */
-  static fromSet(hashes: Set<number>): VisitorSketch {
-    if (hashes.size <= EXACT_LIMIT) return new VisitorSketch(hashes, null, null);
+  /** A sketch of a complete set of distinct hashes (the array is sorted in place). */
+  static fromHashes(hashes: Float64Array): VisitorSketch {
+    if (hashes.length <= EXACT_LIMIT) return new VisitorSketch(hashes.sort(), null, null);
     const regs = new Uint8Array(M);
-    for (const h of hashes) addToRegisters(regs, h);
-    return new VisitorSketch(null, regs, hashes.size);
+    for (let i = 0; i < hashes.length; i++) addToRegisters(regs, hashes[i]);
+    return new VisitorSketch(null, regs, hashes.length);
+  }
+
+  /** A sketch of the distinct values of an iterable of hashes. */
+  static of(hashes: Iterable<number>): VisitorSketch {
+    return VisitorSketch.fromHashes(Float64Array.from(new Set(hashes)));
   }
 
   get isExact(): boolean {
@@ -85,24 +90,23 @@ export class VisitorSketch {
 
   /** The number of distinct visitors: exact in exact mode (or when known), else estimated. */
   estimate(): number {
-    if (this.hashes) return this.hashes.size;
+    if (this.hashes) return this.hashes.length;
     if (this.exactCount !== null) return this.exactCount;
     return Math.round(ertlEstimate(this.registers!));
   }
 
   /** Adds other's visitors to this sketch. */
   merge(other: VisitorSketch): void {
-    if (other.hashes && other.hashes.size === 0) return;
-    if (this.hashes && this.hashes.size === 0) {
-      this.hashes = other.hashes ? new Set(other.hashes) : null;
+    if (other.hashes && other.hashes.length === 0) return;
+    if (this.hashes && this.hashes.length === 0) {
+      this.hashes = other.hashes ? other.hashes.slice() : null;
       this.registers = other.registers ? other.registers.slice() : null;
       this.exactCount = other.exactCount;
       return;
     }
     if (this.hashes && other.hashes) {
-      const merged = new Set(this.hashes);
-      for (const h of other.hashes) merged.add(h);
-      if (merged.size <= EXACT_LIMIT) {
+      const merged = mergeSorted(this.hashes, other.hashes);
+      if (merged.length <= EXACT_LIMIT) {
         this.hashes = merged;
         return;
       }
@@ -112,7 +116,7 @@ export class VisitorSketch {
     if (this.hashes) this.toRegisters(this.hashes);
     const regs = this.registers!;
     if (other.hashes) {
-      for (const h of other.hashes) addToRegisters(regs, h);
+      for (let i = 0; i < other.hashes.length; i++) addToRegisters(regs, other.hashes[i]);
     } else {
       const o = other.registers!;
       for (let i = 0; i < M; i++) if (o[i] > regs[i]) regs[i] = o[i];
@@ -120,9 +124,9 @@ export class VisitorSketch {
     this.exactCount = null;
   }
 
-  private toRegisters(hashes: Set<number>): void {
+  private toRegisters(hashes: Float64Array): void {
     const regs = new Uint8Array(M);
-    for (const h of hashes) addToRegisters(regs, h);
+    for (let i = 0; i < hashes.length; i++) addToRegisters(regs, hashes[i]);
     this.hashes = null;
     this.registers = regs;
     this.exactCount = null;
@@ -134,20 +138,23 @@ export class VisitorSketch {
    */
   serialize(): Buffer {
     if (this.hashes) {
-      const sorted = Float64Array.from(this.hashes).sort();
-      const out: number[] = [KIND_EXACT];
-      writeVarint(out, sorted.length);
+      const sorted = this.hashes;
+      const out = Buffer.allocUnsafe(1 + 8 + sorted.length * 8);
+      out[0] = KIND_EXACT;
+      let pos = writeVarint(out, 1, sorted.length);
       let prev = 0;
-      for (const h of sorted) {
-        writeVarint(out, h - prev);
-        prev = h;
+      for (let i = 0; i < sorted.length; i++) {
+        pos = writeVarint(out, pos, sorted[i] - prev);
+        prev = sorted[i];
       }
-      return Buffer.from(out);
+      return out.subarray(0, pos);
     }
-    const head: number[] = [KIND_HLL, P];
-    writeVarint(head, this.exactCount === null ? 0 : this.exactCount + 1);
+    const head = Buffer.allocUnsafe(12);
+    head[0] = KIND_HLL;
+    head[1] = P;
+    const n = writeVarint(head, 2, this.exactCount === null ? 0 : this.exactCount + 1);
     const body = zlib.deflateRawSync(this.registers!, { level: 6 });
-    return Buffer.concat([Buffer.from(head), body]);
+    return Buffer.concat([head.subarray(0, n), body]);
   }
 
   static deserialize(buf: Buffer | Uint8Array | null | undefined): VisitorSketch {
@@ -156,11 +163,11 @@ export class VisitorSketch {
     const pos = { i: 1 };
     if (b[0] === KIND_EXACT) {
       const n = readVarint(b, pos);
-      const hashes = new Set<number>();
+      const hashes = new Float64Array(n);
       let prev = 0;
       for (let k = 0; k < n; k++) {
         prev += readVarint(b, pos);
-        hashes.add(prev);
+        hashes[k] = prev;
       }
       return new VisitorSketch(hashes, null, null);
     }
@@ -175,18 +182,34 @@ export class VisitorSketch {
   }
 }
 
+/** Union of two sorted arrays without duplicates. */
+function mergeSorted(a: Float64Array, b: Float64Array): Float64Array {
+  const out = new Float64Array(a.length + b.length);
+  let i = 0, j = 0, k = 0;
+  while (i < a.length && j < b.length) {
+    const x = a[i], y = b[j];
+    if (x < y) { out[k++] = x; i++; }
+    else if (y < x) { out[k++] = y; j++; }
+    else { out[k++] = x; i++; j++; }
+  }
+  while (i < a.length) out[k++] = a[i++];
+  while (j < b.length) out[k++] = b[j++];
+  return out.subarray(0, k);
+}
+
 function addToRegisters(regs: Uint8Array, h: number): void {
   const [idx, rank] = place(h);
   if (rank > regs[idx]) regs[idx] = rank;
 }
 
-function writeVarint(out: number[], v: number): void {
+function writeVarint(out: Buffer, pos: number, v: number): number {
   // v < 2^53: 7 bits per byte without 32-bit operators.
   while (v >= 128) {
-    out.push((v % 128) | 128);
+    out[pos++] = (v % 128) | 128;
     v = Math.floor(v / 128);
   }
-  out.push(v);
+  out[pos++] = v;
+  return pos;
 }
 
 function readVarint(b: Buffer, pos: { i: number }): number {

@@ -27,11 +27,14 @@ function byCountThenName(a: TopEntry, b: TopEntry): number {
 
 /** The top n entries of a count map. */
 export function topOf(counts: Map<string, number>, n: number): TopEntry[] {
-  const all: TopEntry[] = [];
-  for (const e of counts) all.push(e);
-  all.sort(byCountThenName);
-  if (all.length > n) all.length = n;
-  return all;
+  return topOfEntries([...counts], n);
+}
+
+/** The top n of entries with distinct names (the array is reordered). */
+export function topOfEntries(entries: TopEntry[], n: number): TopEntry[] {
+  entries.sort(byCountThenName);
+  if (entries.length > n) entries.length = n;
+  return entries;
 }
 
 /** Adds a list's counts into a map. */

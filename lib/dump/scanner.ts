@@ -738,8 +738,8 @@ export class DumpScanner {
   }
 
   private carryFrom(buf: Buffer, i: number): void {
-    // Only a handful of bytes: a lookahead that did not fit.
-    this.carry = buf.subarray(i);
+    // Only a handful of bytes (a lookahead that did not fit), copied: callers may reuse their buffers.
+    this.carry = Buffer.from(buf.subarray(i));
   }
 
   // ───────────────────────────── statements ─────────────────────────────
@@ -1084,37 +1084,48 @@ export class DumpScanner {
 
   /** An unquoted value ended at e with terminator c; returns where scanning goes on. */
   private endBare(buf: Buffer, s: number, e: number, c: number): number {
-    let token: string;
+    // The token's bytes: in buf, or (when it crossed a chunk boundary) in acc.
+    let tb = buf;
+    let ts = s;
+    let te = e;
     if (this.accUsed) {
       this.acc.push(buf, s, e);
-      token = this.acc.latin1();
-      this.acc.reset();
-      this.accUsed = false;
-    } else {
-      token = buf.toString("latin1", s, e);
+      tb = this.acc.buf;
+      ts = 0;
+      te = this.acc.len;
     }
     if (c === QUOTE) {
       // A prefix glued to a string: _binary'…', b'0101', x'4F', E'…', N'…'
-      const p = token.toLowerCase();
+      const p = tb.toString('latin1', ts, te).toLowerCase();
+      this.acc.reset();
+      this.accUsed = false;
       const pg = this.stringDialect === 'postgres';
       if (p === 'b') this.openString(STR_BITS, false, true);
       else if (p === 'x') this.openString(STR_HEX, false, true);
       else if (p === 'e' && pg) this.openString(STR_PLAIN, true, true);
       else if (p === 'n' || p.startsWith('_')) this.openString(STR_PLAIN, !pg || !this.standardStrings, true);
-      else this.fail('UA_SYNTAX', `unexpected quote after ${JSON.stringify(token.slice(0, 20))}`, this.base + e);
+      else this.fail('UA_SYNTAX', `unexpected quote after ${JSON.stringify(p.slice(0, 20))}`, this.base + e);
       return e + 1;
     }
-    if (token.charCodeAt(0) === 0x5f /* _ */ && isSpace(c)) {
+    if (tb[ts] === 0x5f /* _ */ && isSpace(c)) {
+      // A character set introducer: `_binary '…'`.
+      this.acc.reset();
+      this.accUsed = false;
       this.state = V_INTRO;
       return e;
     }
     if (this.dec) {
-      let v: string | null = token;
-      if (token.length === 4 && (token === 'NULL' || token.toUpperCase() === 'NULL')) v = null;
-      else if (token.length > 2 && token.charCodeAt(0) === 0x30 && (token.charCodeAt(1) | 0x20) === 0x78) v = hexToString(token.slice(2));
+      let v: string | null;
+      if (te - ts === 4 && (tb[ts] | 0x20) === 0x6e && (tb[ts + 1] | 0x20) === 0x75 && (tb[ts + 2] | 0x20) === 0x6c && (tb[ts + 3] | 0x20) === 0x6c) v = null;
+      else if (te - ts > 2 && tb[ts] === 0x30 && (tb[ts + 1] | 0x20) === 0x78) v = hexToString(tb.toString('latin1', ts + 2, te));
+      else v = tb.toString('latin1', ts, te);
       this.storeValue(v);
     } else {
       this.col++;
+    }
+    if (this.accUsed) {
+      this.acc.reset();
+      this.accUsed = false;
     }
     if (c === COMMA) {
       this.state = V_VALUE;

@@ -17,7 +17,7 @@ import { Writable } from 'node:stream';
 import type { Knex } from 'knex';
 import { UmamiAggregateError, invalidOption } from '../errors.js';
 import { VisitorSketch } from '../aggregate/distinct.js';
-import type { BucketBatch, BucketRow, Granularity } from '../aggregate/aggregator.js';
+import { type BucketBatch, type BucketRow, type Granularity, bucketBatchOf } from '../aggregate/aggregator.js';
 import { type TopEntry, mergeTop } from '../aggregate/toplist.js';
 import type { ParsedBatch } from '../umami/parser.js';
 import { Dialect, dialectOf, nowText, readInt, readJson } from './dialect.js';
@@ -73,7 +73,6 @@ interface KeyedRow {
   row: BucketRow;
 }
 
-const GRANULARITIES: Granularity[] = ['hour', 'day', 'month'];
 const WRITE_COLUMNS = ['site_id', '', 'page_views', 'unique_visitors', 'top_pages', 'referrers', 'visitors_sketch', 'import_id', 'created_at', 'updated_at'];
 const UPDATE_COLUMNS = ['page_views', 'unique_visitors', 'top_pages', 'referrers', 'visitors_sketch', 'import_id', 'updated_at'];
 
@@ -85,10 +84,6 @@ function readTop(v: unknown, key: 'path' | 'domain'): TopEntry[] {
   const list = readJson<Array<Record<string, unknown>>>(v, []);
   if (!Array.isArray(list)) return [];
   return list.map((e) => [String(e[key]), readInt(e.page_views)] as TopEntry);
-}
-
-function compareKeys(a: KeyedRow, b: KeyedRow): number {
-  return a.siteId - b.siteId || (a.row.bucket < b.row.bucket ? -1 : a.row.bucket > b.row.bucket ? 1 : 0);
 }
 
 /** The pure(ish) core of stage 4: writes one flush inside a transaction. */
@@ -108,39 +103,46 @@ export class BucketWriter {
     this.batchSize = options.batchSize;
   }
 
-  /** Writes every row of a flush; returns rows per granularity. */
-  async write(trx: Knex, batch: BucketBatch, importId: number): Promise<Record<Granularity, number>> {
-    const websiteIds = new Set<string>();
-    for (const g of GRANULARITIES) for (const r of batch[g]) websiteIds.add(r.websiteId);
-    const siteIds = await this.sites.resolve(trx, websiteIds);
+  /**
+   * Writes the rows of a flush, in the aggregator's order (granularity,
+   * website, bucket: one global order, so concurrent importers take row
+   * locks in the same order). Rows of websites that `hold` says cannot be
+   * resolved yet are returned instead of written.
+   */
+  async write(trx: Knex, batch: BucketBatch, importId: number, hold?: (websiteId: string) => boolean): Promise<{ counts: Record<Granularity, number>; held: Record<Granularity, BucketRow[]> }> {
     const counts: Record<Granularity, number> = { hour: 0, day: 0, month: 0 };
+    const held: Record<Granularity, BucketRow[]> = { hour: [], day: [], month: [] };
     const now = nowText();
-    for (const g of GRANULARITIES) {
-      const keyed = batch[g].map((row) => ({ siteId: siteIds.get(row.websiteId)!, row }));
-      keyed.sort(compareKeys);
-      const rows = this.combineDuplicates(keyed);
-      counts[g] = rows.length;
-      for (let i = 0; i < rows.length; ) {
-        const end = this.chunkEnd(rows, i);
-        await this.writeChunk(trx, g, rows.slice(i, end), importId, now);
+    for (const chunk of batch.chunks(this.batchSize)) {
+      let rows = chunk.rows;
+      if (hold) {
+        const ready = rows.filter((r) => !hold(r.websiteId));
+        if (ready.length < rows.length) held[chunk.granularity].push(...rows.filter((r) => hold(r.websiteId)));
+        rows = ready;
+      }
+      if (rows.length === 0) continue;
+      const siteIds = await this.sites.resolve(trx, new Set(rows.map((r) => r.websiteId)));
+      const keyed = this.combineDuplicates(rows.map((row) => ({ siteId: siteIds.get(row.websiteId)!, row })));
+      counts[chunk.granularity] += keyed.length;
+      for (let i = 0; i < keyed.length; ) {
+        const end = this.chunkEnd(keyed, i);
+        await this.writeChunk(trx, chunk.granularity, keyed.slice(i, end), importId, now);
         i = end;
       }
     }
-    return counts;
+    return { counts, held };
   }
 
   /** Two websites mapped onto one site give one row per bucket. */
   private combineDuplicates(rows: KeyedRow[]): KeyedRow[] {
-    const out: KeyedRow[] = [];
+    const seen = new Map<string, KeyedRow>();
     for (const r of rows) {
-      const last = out[out.length - 1];
-      if (last && last.siteId === r.siteId && last.row.bucket === r.row.bucket) {
-        last.row = mergeRows(last.row, r.row, this.topN);
-      } else {
-        out.push(r);
-      }
+      const key = `${r.siteId}\u0000${r.row.bucket}`;
+      const first = seen.get(key);
+      if (first) first.row = mergeRows(first.row, r.row, this.topN);
+      else seen.set(key, r);
     }
-    return out;
+    return seen.size === rows.length ? rows : [...seen.values()];
   }
 
   /** Rows per statement: the batch size, the parameter limit and (MySQL) the statement size. */
@@ -285,7 +287,8 @@ export class Upserter extends Writable {
   private trx: Knex.Transaction | null = null;
   private readonly opts: UpserterOptions;
   private readonly ownsImport: boolean;
-  private pending: BucketBatch | null = null;
+  private pending: Record<Granularity, BucketRow[]> | null = null;
+  private committedRows: Record<Granularity, number> = { hour: 0, day: 0, month: 0 };
   private committed = false;
 
   constructor(options: UpserterOptions) {
@@ -340,21 +343,25 @@ export class Upserter extends Writable {
 
   private async writeFlush(batch: BucketBatch): Promise<void> {
     const importId = await this.ensureImport();
-    // Rows of websites known only later (Umami v1 ids before the website table) wait for the next flush.
-    if (this.pending) batch = concatBatches(this.pending, batch);
-    this.pending = null;
-    if (!batch.final) {
-      const [ready, waiting] = splitResolvable(batch, (id) => this.writer.sites.isResolvable(id));
-      if (waiting) this.pending = waiting;
-      batch = ready;
+    if (batch.final && this.pending) {
+      // Rows held back for websites known only now (Umami v1 ids before the website table).
+      const pending = bucketBatchOf(this.pending, { final: true, position: batch.position, events: batch.events });
+      this.pending = null;
+      await this.writeTransaction(pending, importId, false);
     }
+    await this.writeTransaction(batch, importId, true);
+  }
+
+  private async writeTransaction(batch: BucketBatch, importId: number, checkpoint: boolean): Promise<void> {
+    const sites = this.writer.sites;
+    const hold = batch.final ? undefined : (id: string): boolean => !sites.isResolvable(id);
     const started = Date.now();
     let attempts = 0;
-    let rows: Record<Granularity, number>;
+    let result: { counts: Record<Granularity, number>; held: Record<Granularity, BucketRow[]> };
     if (this.atomic) {
       if (!this.trx) this.trx = await this.knex.transaction();
       try {
-        rows = await this.writer.write(this.trx, batch, importId);
+        result = await this.writer.write(this.trx, batch, importId, hold);
       } catch (err) {
         throw databaseError(err, 'writing aggregates failed');
       }
@@ -363,32 +370,34 @@ export class Upserter extends Writable {
       for (;;) {
         attempts++;
         try {
-          rows = await this.knex.transaction(async (trx) => {
-            const written = await this.writer.write(trx, batch, importId);
-            if (batch.final) await this.writer.sites.saveAll(trx);
-            const update = this.opts.checkpoint?.(batch);
+          result = await this.knex.transaction(async (trx) => {
+            const written = await this.writer.write(trx, batch, importId, hold);
+            if (batch.final) await sites.saveAll(trx);
+            const update = checkpoint ? this.opts.checkpoint?.(batch) : undefined;
             if (update) await trx('analytics_imports').where({ id: importId }).update(ledgerRow(update));
             return written;
           });
           break;
         } catch (err) {
-          this.writer.sites.reset();
+          sites.reset();
+          this.writer.rowsWritten = { ...this.committedRows };
           if (attempts >= maxAttempts || !this.writer.dialect.isRetryable(err)) throw databaseError(err, 'writing aggregates failed');
           this.retried++;
           await sleep(Math.min(2000, 20 * 2 ** attempts) * (0.5 + Math.random()));
         }
       }
+      this.committedRows = { ...this.writer.rowsWritten };
+    }
+    const held = result!.held;
+    if (held.hour.length + held.day.length + held.month.length > 0) {
+      const p = (this.pending ??= { hour: [], day: [], month: [] });
+      for (const g of ['hour', 'day', 'month'] as const) p[g].push(...held[g]);
     }
     this.flushes++;
-    this.opts.onFlush?.({ rows: rows!, durationMs: Date.now() - started, retries: Math.max(0, attempts - 1), final: batch.final });
+    this.opts.onFlush?.({ rows: result!.counts, durationMs: Date.now() - started, retries: Math.max(0, attempts - 1), final: batch.final });
   }
 
   private async finalize(): Promise<void> {
-    if (this.pending) {
-      const p = this.pending;
-      this.pending = null;
-      await this.writeFlush({ ...p, final: true });
-    }
     if (this.atomic) {
       try {
         if (!this.trx) this.trx = await this.knex.transaction();
@@ -403,20 +412,6 @@ export class Upserter extends Writable {
       await updateImport(this.knex, this.importId, { status: 'completed', finishedAt: nowText() });
     }
   }
-}
-
-function concatBatches(a: BucketBatch, b: BucketBatch): BucketBatch {
-  return { ...b, hour: [...a.hour, ...b.hour], day: [...a.day, ...b.day], month: [...a.month, ...b.month] };
-}
-
-function splitResolvable(batch: BucketBatch, ok: (id: string) => boolean): [BucketBatch, BucketBatch | null] {
-  let all = true;
-  for (const g of GRANULARITIES) for (const r of batch[g]) if (!ok(r.websiteId)) all = false;
-  if (all) return [batch, null];
-  const ready: BucketBatch = { ...batch, hour: [], day: [], month: [] };
-  const waiting: BucketBatch = { ...batch, hour: [], day: [], month: [] };
-  for (const g of GRANULARITIES) for (const r of batch[g]) (ok(r.websiteId) ? ready : waiting)[g].push(r);
-  return [ready, waiting];
 }
 
 function validateUpserterOptions(o: UpserterOptions): void {
