@@ -75,7 +75,17 @@ export function detectTextFormat(head: Buffer): TextFormat {
   if (i >= limit) return 'sql';
   const c = head[i];
   if (c === 0x5b /* [ */) return 'json';
-  if (c === 0x7b /* { */) return 'ndjson';
+  if (c === 0x7b /* { */) {
+    // One complete object on the first line: NDJSON; else an object wrapping an array of events.
+    const nl = head.indexOf(0x0a, i);
+    if (nl < 0) return head.length < SNIFF_BYTES ? 'ndjson' : 'json';
+    try {
+      JSON.parse(head.toString('utf8', i, nl));
+      return 'ndjson';
+    } catch {
+      return 'json';
+    }
+  }
   // SQL starts with a comment, a conditional comment, a psql meta-command or a keyword.
   if (c === 0x2d /* - */ && head[i + 1] === 0x2d) return 'sql';
   if (c === 0x2f /* / */ && head[i + 1] === 0x2a) return 'sql';

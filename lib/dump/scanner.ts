@@ -28,8 +28,8 @@ export interface TableInfo {
   columns: string[];
   /** Column types from the CREATE TABLE (lower case, e.g. `timestamp`), parallel to `columns`; `''` when unknown. */
   types: string[];
-  /** Which SQL dialect the dump is written in. */
-  dialect: Dialect;
+  /** Which SQL dialect the dump is written in (`json` for JSON input). */
+  dialect: Dialect | 'json';
   /** The session time zone the dump set (`SET TIME_ZONE='+00:00'`), or null when it set none. */
   timeZone: string | null;
 }
@@ -260,7 +260,7 @@ export class DumpScanner {
     let i = 0;
     if (this.atStart) {
       if (n < 3 && !final) {
-        this.carry = buf;
+        this.carry = Buffer.from(buf);
         return;
       }
       this.atStart = false;
@@ -701,7 +701,14 @@ export class DumpScanner {
               continue;
             }
             if (c === LF) {
-              this.endField(buf, runStart, j);
+              // A raw CR never appears in COPY data (it is escaped): CR LF line ends are dropped.
+              let e = j;
+              if (j > runStart) {
+                if (buf[j - 1] === CR) e = j - 1;
+              } else if (this.accUsed && this.acc.len > 0 && this.acc.buf[this.acc.len - 1] === CR) {
+                this.acc.len--;
+              }
+              this.endField(buf, runStart, e);
               this.endRow();
               i = j + 1;
               this.state = C_LINE;

@@ -3,10 +3,11 @@
  * rows out. Recognises the input from its first bytes, decompresses gzip in
  * the stream and hands the bytes to the {@link DumpScanner}.
  */
-import { Transform, type TransformCallback } from 'node:stream';
+import { type Duplex, Transform, type TransformCallback } from 'node:stream';
 import zlib from 'node:zlib';
 import { UmamiAggregateError, invalidOption } from '../errors.js';
 import { MAGIC_BYTES, SNIFF_BYTES, detectCompression, detectTextFormat, type TextFormat } from './detect.js';
+import { createJsonReader } from './json.js';
 import { DumpScanner, type RowBatch, type ScannerOptions } from './scanner.js';
 
 /** Anything that turns decoded bytes into row batches. */
@@ -19,10 +20,11 @@ export interface RowSource {
 export type InputFormat = 'auto' | 'sql' | 'json' | 'ndjson';
 
 export interface DumpTokenizerOptions extends ScannerOptions {
-  /** `auto` (default) recognises SQL, a JSON array or NDJSON from the content. */
+  /**
+   * `auto` (default) recognises SQL, a JSON array of events (or `{ "data": [ … ] }`)
+   * or NDJSON from the content.
+   */
   format?: InputFormat;
-  /** Builds the reader of JSON input; set by the pipeline when JSON support is wanted. */
-  jsonSource?: (format: 'json' | 'ndjson') => RowSource;
 }
 
 /**
@@ -42,6 +44,7 @@ export class DumpTokenizer extends Transform {
   private textHead: Buffer[] = [];
   private textHeadLength = 0;
   private source: RowSource | null = null;
+  private json: (Duplex & { rowsRead: number }) | null = null;
   private gunzip: zlib.Gunzip | null = null;
   private failed = false;
 
@@ -52,7 +55,7 @@ export class DumpTokenizer extends Transform {
   }
 
   get rowsRead(): number {
-    return this.source?.rowsRead ?? 0;
+    return this.source?.rowsRead ?? this.json?.rowsRead ?? 0;
   }
 
   /** `mysql` or `postgres` once an SQL dump has shown which; null before or for JSON. */
@@ -132,7 +135,13 @@ export class DumpTokenizer extends Transform {
     const done = (): void => {
       if (this.failed) return;
       try {
-        if (this.source === null) this.openSource(true);
+        if (this.source === null && this.json === null) this.openSource(true);
+        if (this.json) {
+          this.json.once('end', () => cb());
+          this.json.end();
+          this.json.resume();
+          return;
+        }
         if (this.source === null) {
           throw new UmamiAggregateError('UA_EMPTY_INPUT', 'the input holds no data after decompression', { offset: 0 });
         }
@@ -153,6 +162,10 @@ export class DumpTokenizer extends Transform {
   /** Decoded (decompressed) bytes: sniffed once, then scanned. */
   private decoded(chunk: Buffer): void {
     this.bytesDecoded += chunk.length;
+    if (this.json) {
+      this.json.write(chunk);
+      return;
+    }
     if (this.source === null) {
       this.textHead.push(chunk);
       this.textHeadLength += chunk.length;
@@ -164,22 +177,29 @@ export class DumpTokenizer extends Transform {
   }
 
   private openSource(atEnd: boolean): void {
-    if (this.textHeadLength === 0) {
-      if (atEnd) return;
-    }
+    if (this.textHeadLength === 0 && atEnd) return;
     const head = Buffer.concat(this.textHead);
     this.textHead = [];
     const format = this.opts.format && this.opts.format !== 'auto' ? this.opts.format : detectTextFormat(head);
     this.format = format;
     if (format === 'sql') {
       this.source = new DumpScanner(this.opts);
-    } else {
-      if (!this.opts.jsonSource) {
-        throw new UmamiAggregateError('UA_NOT_SQL_DUMP', 'not an SQL dump: the input is JSON', { offset: 0 });
-      }
-      this.source = this.opts.jsonSource(format);
+      for (const b of this.source.write(head)) this.push(b);
+      return;
     }
-    for (const b of this.source.write(head)) this.push(b);
+    const json = createJsonReader(format, head, { batchRows: this.opts.batchRows, maxValueBytes: this.opts.maxValueBytes });
+    json.on('data', (b: RowBatch) => {
+      if (!this.failed) this.push(b);
+    });
+    json.on('error', (err: Error) => {
+      this.fail(
+        err instanceof UmamiAggregateError
+          ? err
+          : new UmamiAggregateError('UA_INVALID_JSON', `the JSON input cannot be parsed: ${err.message}`, { table: 'website_event', offset: this.bytesDecoded }, { cause: err }),
+      );
+    });
+    this.json = json;
+    json.write(head);
   }
 }
 
