@@ -3,15 +3,24 @@
  * that a host pipes a dump into. It creates the tables if needed, records the
  * import in the ledger, and finishes only when the aggregates are committed.
  */
+import crypto from 'node:crypto';
 import { Writable, pipeline } from 'node:stream';
 import type { Knex } from 'knex';
 import { UmamiAggregateError, invalidOption } from './errors.js';
-import { AggregatorStream } from './aggregate/aggregator.js';
-import type { Granularity } from './aggregate/aggregator.js';
+import { AggregatorStream, type BucketBatch, type Granularity } from './aggregate/aggregator.js';
 import { DumpTokenizer, type InputFormat } from './dump/tokenizer.js';
 import { EventParserStream, type RejectionSummary } from './umami/parser.js';
-import { nowText } from './store/dialect.js';
-import { type ImportMode, startImport, updateImport } from './store/ledger.js';
+import { dialectOf, nowText } from './store/dialect.js';
+import {
+  type ImportMode,
+  type LedgerUpdate,
+  findCompletedByFingerprint,
+  findResumable,
+  markInterrupted,
+  processOwner,
+  startImport,
+  updateImport,
+} from './store/ledger.js';
 import { migrate as runMigrations } from './store/migrations.js';
 import type { ResolveSite } from './store/sites.js';
 import { Upserter } from './store/upserter.js';
@@ -25,18 +34,30 @@ export interface ImportOptions {
   topN?: number;
   /** Rows per INSERT statement. Default 1000. */
   batchSize?: number;
-  /** `replace` (default) or `merge`. */
+  /** `replace` (default): the import is the truth for the buckets it holds. `merge`: its counts are added. */
   mode?: ImportMode;
-  /** One transaction for the whole import. Default true. */
+  /** One transaction for the whole import (default true). False: each flush commits with a checkpoint. */
   atomic?: boolean;
+  /**
+   * Continue the interrupted non-atomic import of this input from its last
+   * checkpoint (the input is recognised by its size and the hash of its first
+   * MiB); without one, the import starts from the beginning.
+   */
+  resume?: boolean;
+  /** Merge an input even if an import with the same fingerprint completed before. */
+  force?: boolean;
   /** Zone of offset-less timestamps not declared UTC by the dump (mysqldump --skip-tz-utc). Default `UTC`. */
   sourceTimezone?: string;
   /** Rejected rows allowed before the import fails. Default 1000. */
   maxRejected?: number;
   /** Largest single value in bytes. Default 16 MiB. */
   maxValueBytes?: number;
-  /** Flush partial aggregates when this many hour buckets are held. Default: no limit. */
+  /** Flush partial aggregates when this many hour buckets are held. Default: from memoryLimitMb. */
   maxBuckets?: number;
+  /** Memory budget in MB; partial aggregates are flushed when they take half of it. Default 256. */
+  memoryLimitMb?: number;
+  /** Not atomic: commit a flush and a checkpoint at least every this many events. Default 100000. */
+  checkpointEvents?: number;
   /** `auto` (default), `sql`, `json` or `ndjson`. */
   format?: InputFormat;
   /** Maps Umami websites onto the host's own site ids instead of `analytics_sites`. */
@@ -45,8 +66,10 @@ export interface ImportOptions {
   migrate?: boolean;
   /** A label for the ledger (file name, URL). Default `stream`. */
   source?: string;
-  /** Total input size in bytes, when known (for progress). */
+  /** Total input size in bytes, when known (progress; part of the key that recognises an input to resume). */
   bytesTotal?: number;
+  /** SHA-256 (hex) of the whole input when the host knows it: a merge of a known input is refused before anything is read. */
+  fingerprint?: string;
 }
 
 /** What an import did, available as `pipeline.summary` once it finished. */
@@ -68,17 +91,49 @@ export interface ImportSummary {
   buckets: Record<Granularity, number>;
   bucketsWritten: number;
   flushes: number;
+  /** Events left out because a resumed import had committed them before. */
+  resumedFrom: number | null;
+  /** SHA-256 of the input, once it has been read completely. */
+  fingerprint: string | null;
   durationMs: number;
 }
+
+/** The position an import reached, stored in its ledger row at each commit. */
+export interface Checkpoint {
+  /** Every event whose row starts before this offset of the decoded input is committed. */
+  position: number;
+  events: number;
+  bytesDecoded: number;
+  /** The import's time zone and top-list size: a resumed import must use the same. */
+  timezone: string;
+  topN: number;
+}
+
+const KEY_BYTES = 1 << 20;
 
 function validate(o: ImportOptions): void {
   if (!o || typeof o !== 'object') throw invalidOption('options', 'an object', o);
   if (!o.knex || typeof (o.knex as unknown as { raw?: unknown }).raw !== 'function') throw invalidOption('knex', 'a Knex instance', o.knex);
   if (o.mode !== undefined && o.mode !== 'replace' && o.mode !== 'merge') throw invalidOption('mode', "'replace' or 'merge'", o.mode);
-  if (o.batchSize !== undefined && !(Number.isInteger(o.batchSize) && o.batchSize > 0)) throw invalidOption('batchSize', 'a positive integer', o.batchSize);
+  for (const name of ['batchSize', 'memoryLimitMb', 'checkpointEvents'] as const) {
+    const v = o[name];
+    if (v !== undefined && !(Number.isInteger(v) && v > 0)) throw invalidOption(name, 'a positive integer', v);
+  }
   if (o.bytesTotal !== undefined && !(Number.isInteger(o.bytesTotal) && o.bytesTotal >= 0)) throw invalidOption('bytesTotal', 'a non-negative integer', o.bytesTotal);
+  if (o.fingerprint !== undefined && !/^[0-9a-f]{64}$/.test(o.fingerprint)) throw invalidOption('fingerprint', 'a SHA-256 hex digest', o.fingerprint);
+  if (o.resume && o.atomic !== false) throw invalidOption('resume', 'used with atomic: false (an atomic import leaves nothing to resume)', o.resume);
+  if (o.mode === 'merge' && o.atomic === false && !o.fingerprint && !o.force) {
+    // Flushes commit as they go, so a repeated input must be recognised before the first one.
+    throw invalidOption('fingerprint', "given (the input's SHA-256) for a merge that is not atomic, or force: true", o.fingerprint);
+  }
 }
 
+/**
+ * The import as one Writable. Bytes written to it are hashed (the input's
+ * fingerprint), the first MiB is held until the import is registered in the
+ * ledger (its size and hash recognise the input when resuming), then
+ * everything flows through tokenizer → parser → aggregator → upserter.
+ */
 export class ImportPipeline extends Writable {
   readonly tokenizer: DumpTokenizer;
   readonly parser: EventParserStream;
@@ -90,21 +145,37 @@ export class ImportPipeline extends Writable {
   private done: Promise<void> | null = null;
   private innerError: Error | null = null;
   private completed = false;
+  private readonly hash = crypto.createHash('sha256');
+  private fingerprint: string | null = null;
+  private head: Buffer[] = [];
+  private headLength = 0;
+  private resumedFrom: number | null = null;
+  private readonly serialLedger: boolean;
 
   constructor(options: ImportOptions) {
     // Every stage validates its options here, before any work is scheduled.
     validate(options);
+    const atomic = options.atomic ?? true;
+    const memoryBytes = (options.memoryLimitMb ?? 256) * 1048576;
     const parser = new EventParserStream({ sourceTimezone: options.sourceTimezone, maxRejected: options.maxRejected });
     const tokenizer = new DumpTokenizer({ select: parser.parser.select, maxValueBytes: options.maxValueBytes, format: options.format });
-    const aggregator = new AggregatorStream({ timezone: options.timezone, topN: options.topN, maxBuckets: options.maxBuckets });
+    const aggregator = new AggregatorStream({
+      timezone: options.timezone,
+      topN: options.topN,
+      maxBuckets: options.maxBuckets,
+      maxBytes: Math.floor(memoryBytes / 2),
+      flushEvery: atomic ? undefined : (options.checkpointEvents ?? 100_000),
+    });
     const upserter = new Upserter({
       knex: options.knex,
       batchSize: options.batchSize,
       mode: options.mode,
-      atomic: options.atomic,
+      atomic,
       topN: options.topN,
       resolveSite: options.resolveSite,
       importId: 0,
+      checkpoint: atomic ? undefined : (batch) => this.checkpoint(batch),
+      beforeCommit: () => this.beforeCommit(),
     });
     super({ highWaterMark: 1 << 20 });
     this.options = options;
@@ -112,6 +183,8 @@ export class ImportPipeline extends Writable {
     this.tokenizer = tokenizer;
     this.aggregator = aggregator;
     this.upserter = upserter;
+    // SQLite has one writer: while an atomic import holds it, the ledger is written at start and end only.
+    this.serialLedger = atomic && dialectOf(options.knex) === 'sqlite';
   }
 
   get importId(): number | null {
@@ -141,23 +214,63 @@ export class ImportPipeline extends Writable {
       buckets: { ...rows },
       bucketsWritten: rows.hour + rows.day + rows.month,
       flushes: a.flushes,
+      resumedFrom: this.resumedFrom,
+      fingerprint: this.fingerprint,
       durationMs: (this.finishedAt ?? Date.now()) - this.startedAt,
     };
   }
 
   override _construct(cb: (err?: Error | null) => void): void {
-    this.start().then(() => cb(), (err) => cb(err));
+    this.prepare().then(() => cb(), (err) => cb(err));
   }
 
-  private async start(): Promise<void> {
+  /** Before any input: tables, stale ledger rows, a refusal by a known fingerprint. */
+  private async prepare(): Promise<void> {
     const knex = this.options.knex;
     if (this.options.migrate !== false) await runMigrations(knex);
-    this.upserter.importId = await startImport(knex, {
-      source: this.options.source ?? 'stream',
-      mode: this.options.mode ?? 'replace',
-      inputKey: null,
-      bytesTotal: this.options.bytesTotal ?? null,
-    });
+    await markInterrupted(knex);
+    if (this.options.fingerprint) await this.refuseKnownInput(this.options.fingerprint);
+  }
+
+  private async refuseKnownInput(fingerprint: string): Promise<void> {
+    if ((this.options.mode ?? 'replace') !== 'merge' || this.options.force) return;
+    const seen = await findCompletedByFingerprint(this.options.knex, fingerprint);
+    if (seen && seen.id !== this.importId) {
+      throw new UmamiAggregateError(
+        'UA_ALREADY_IMPORTED',
+        `this input was already imported (import #${seen.id}, ${seen.startedAt}); merging it again would count it twice. Use --force (force: true) to merge anyway`,
+        { importId: seen.id },
+      );
+    }
+  }
+
+  /** Registers the import (or finds the one to resume) once the first MiB is known, then starts the stages. */
+  private async start(): Promise<void> {
+    const knex = this.options.knex;
+    const first = Buffer.concat(this.head);
+    const inputKey = `${this.options.bytesTotal ?? '?'}:${crypto.createHash('sha256').update(first.subarray(0, KEY_BYTES)).digest('hex')}`;
+    const resumed = this.options.resume ? await findResumable(knex, inputKey) : null;
+    const settings = this.settings();
+    if (resumed) {
+      const cp = resumed.checkpoint as Checkpoint;
+      const mismatch =
+        resumed.mode !== settings.mode ? `ran in ${resumed.mode} mode, not ${settings.mode}` : cp.timezone !== settings.timezone ? `used time zone ${cp.timezone}, not ${settings.timezone}` : cp.topN !== settings.topN ? `kept ${cp.topN} top entries, not ${settings.topN}` : null;
+      if (mismatch) {
+        throw new UmamiAggregateError('UA_RESUME_MISMATCH', `the interrupted import #${resumed.id} of this input ${mismatch}; resume it with the same options`, { importId: resumed.id });
+      }
+      this.resumedFrom = cp.position;
+      this.aggregator.aggregator.skipBefore = cp.position;
+      await knex('analytics_imports').where({ id: resumed.id }).update({ status: 'running', owner: processOwner(), error: null, finished_at: null });
+      this.upserter.importId = resumed.id;
+    } else {
+      // Nothing committed to continue from: start from the beginning.
+      this.upserter.importId = await startImport(knex, {
+        source: this.options.source ?? 'stream',
+        mode: settings.mode,
+        inputKey,
+        bytesTotal: this.options.bytesTotal ?? null,
+      });
+    }
     this.done = new Promise<void>((resolve, reject) => {
       pipeline(this.tokenizer, this.parser, this.aggregator, this.upserter, (err) => {
         if (err) {
@@ -171,17 +284,58 @@ export class ImportPipeline extends Writable {
       });
     });
     this.done.catch(() => {});
+    this.head = [];
+    await this.forward(first);
+  }
+
+  private forward(chunk: Buffer): Promise<void> {
+    return new Promise((resolve) => {
+      if (this.tokenizer.write(chunk)) resolve();
+      else this.tokenizer.once('drain', () => resolve());
+    });
   }
 
   override _write(chunk: Buffer, _enc: BufferEncoding, cb: (err?: Error | null) => void): void {
     if (this.innerError) return cb(this.innerError);
+    this.hash.update(chunk);
+    if (this.done === null) {
+      this.head.push(chunk);
+      this.headLength += chunk.length;
+      if (this.headLength < KEY_BYTES) return cb();
+      this.start().then(() => cb(), (err) => cb(err));
+      return;
+    }
     if (this.tokenizer.write(chunk)) cb();
     else this.tokenizer.once('drain', () => cb());
   }
 
   override _final(cb: (err?: Error | null) => void): void {
-    this.tokenizer.end();
-    this.finish().then(() => cb(), (err) => cb(err));
+    const run = async (): Promise<void> => {
+      if (this.done === null) await this.start();
+      this.fingerprint = this.hash.digest('hex');
+      this.tokenizer.end();
+      await this.finish();
+    };
+    run().then(() => cb(), (err) => cb(err));
+  }
+
+  /** The options a resumed import must share with the interrupted one. */
+  private settings(): { mode: ImportMode; timezone: string; topN: number } {
+    return { mode: this.options.mode ?? 'replace', timezone: this.aggregator.aggregator.zone.name, topN: this.aggregator.aggregator.topN };
+  }
+
+  /** Called by the upserter inside the transaction of each flush (not atomic). */
+  private checkpoint(batch: BucketBatch): LedgerUpdate {
+    const { timezone, topN } = this.settings();
+    const cp: Checkpoint = { position: batch.position, events: batch.events, bytesDecoded: this.tokenizer.bytesDecoded, timezone, topN };
+    const s = this.summary;
+    return { checkpoint: cp, bytesRead: s.bytesRead, events: s.events, pageViews: s.pageViews, rejected: s.rejected };
+  }
+
+  /** Called by the upserter before the final commit: the whole input has been read and hashed. */
+  private async beforeCommit(): Promise<void> {
+    this.fingerprint ??= this.hash.digest('hex');
+    await this.refuseKnownInput(this.fingerprint);
   }
 
   private async finish(): Promise<void> {
@@ -190,6 +344,7 @@ export class ImportPipeline extends Writable {
     const s = this.summary;
     await updateImport(this.options.knex, s.importId!, {
       status: 'completed',
+      fingerprint: s.fingerprint,
       format: s.format,
       umamiVersion: s.umamiVersion,
       bytesRead: s.bytesRead,
@@ -198,6 +353,7 @@ export class ImportPipeline extends Writable {
       rejected: s.rejected,
       rejections: s.rejected > 0 ? s.rejections : null,
       bucketsWritten: s.bucketsWritten,
+      checkpoint: null,
       finishedAt: nowText(),
     });
     this.completed = true;
@@ -208,24 +364,37 @@ export class ImportPipeline extends Writable {
     if (this.completed && !err) return cb(null);
     const cause = err ?? new UmamiAggregateError('UA_ABORTED', 'the import was aborted');
     if (!this.done) {
-      // Never started (migrations or the ledger failed): nothing to roll back.
+      // Never started: nothing to roll back.
       for (const s of [this.tokenizer, this.parser, this.aggregator, this.upserter]) s.destroy();
-      return cb(err);
+      const id = this.importId;
+      if (!id) return cb(err);
+      this.markFailed(id, cause).then(() => cb(err), () => cb(err));
+      return;
     }
     if (!this.tokenizer.destroyed) this.tokenizer.destroy(cause);
     const settle = async (): Promise<void> => {
-      if (this.done) await this.done.catch(() => {});
-      if (!this.upserter.destroyed) await new Promise<void>((r) => { this.upserter.once('close', () => r()); this.upserter.destroy(cause); });
-      const id = this.importId;
-      if (id) {
-        await updateImport(this.options.knex, id, {
-          status: 'failed',
-          error: `${(cause as UmamiAggregateError).code ?? 'ERROR'}: ${cause.message}`,
-          finishedAt: nowText(),
-        }).catch(() => {});
+      await this.done!.catch(() => {});
+      if (!this.upserter.destroyed) {
+        await new Promise<void>((r) => {
+          this.upserter.once('close', () => r());
+          this.upserter.destroy(cause);
+        });
       }
+      const id = this.importId;
+      if (id) await this.markFailed(id, cause);
     };
     settle().then(() => cb(err), () => cb(err));
+  }
+
+  private async markFailed(id: number, cause: Error): Promise<void> {
+    const s = this.summary;
+    await updateImport(this.options.knex, id, {
+      status: 'failed',
+      error: `${(cause as UmamiAggregateError).code ?? 'ERROR'}: ${cause.message}`,
+      bytesRead: s.bytesRead,
+      rejected: s.rejected,
+      finishedAt: nowText(),
+    }).catch(() => {});
   }
 }
 
@@ -233,3 +402,4 @@ export class ImportPipeline extends Writable {
 export function createImportPipeline(options: ImportOptions): ImportPipeline {
   return new ImportPipeline(options);
 }
+

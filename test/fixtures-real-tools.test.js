@@ -58,10 +58,16 @@ const run = promisify(execFile);
 // against GROUP BY numbers computed on that database.
 await onServer(t, 'postgres', 'fresh fixtures from mariadb-dump and pg_dump', async (t) => {
   const out = fs.mkdtempSync(path.join(os.tmpdir(), 'ua-fixtures-'));
-  t.teardown(() => fs.rmSync(out, { recursive: true, force: true }));
+  const database = `ua_fixture_t${process.pid}`;
+  t.teardown(async () => {
+    fs.rmSync(out, { recursive: true, force: true });
+    // The script leaves its database on both servers.
+    await run('mariadb', ['-h127.0.0.1', '-uroot', '-e', `DROP DATABASE IF EXISTS ${database}`]).catch(() => {});
+    await run('psql', ['-h', '127.0.0.1', '-U', 'postgres', '-d', 'test', '-qc', `DROP DATABASE IF EXISTS ${database} WITH (FORCE)`]).catch(() => {});
+  });
   const { stdout } = await run(process.execPath, [
     path.join(import.meta.dirname, 'fixtures', 'build-fixtures.mjs'),
-    '--out', out, '--events', '1500', '--seed', '7', '--database', `ua_fixture_t${process.pid}`,
+    '--out', out, '--events', '1500', '--seed', '7', '--database', database,
   ], { timeout: 120000 });
   t.match(stdout, /MariaDB and PostgreSQL agree/);
   for (const [dump, expected, timezone] of [

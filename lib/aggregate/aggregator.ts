@@ -87,6 +87,12 @@ export interface AggregatorOptions {
   topN?: number;
   /** Flush partial aggregates when this many hour buckets are held. Default: no limit. */
   maxBuckets?: number;
+  /** Flush partial aggregates when they take about this many bytes. Default: no limit. */
+  maxBytes?: number;
+  /** Flush at least every this many events (checkpoints of imports that commit per flush). Default: never. */
+  flushEvery?: number;
+  /** Leave out events whose row starts before this input offset (a resumed import). Default 0. */
+  skipBefore?: number;
 }
 
 const HOUR = 3_600_000;
@@ -129,6 +135,13 @@ export class Aggregator {
   readonly zone: TimeZone;
   readonly topN: number;
   readonly maxBuckets: number;
+  readonly maxBytes: number;
+  readonly flushEvery: number;
+  /** Events whose row starts before this offset are left out. */
+  skipBefore: number;
+  /** Events left out by skipBefore. */
+  skipped = 0;
+  private sinceFlush = 0;
   private readonly domains = new Map<string, string | null>();
   private sites = new Map<string, SiteBuckets>();
   // per bucket
@@ -153,14 +166,18 @@ export class Aggregator {
   flushes = 0;
 
   constructor(options: AggregatorOptions = {}) {
-    const { topN = 50, maxBuckets = Infinity } = options;
+    const { topN = 50, maxBuckets = Infinity, maxBytes = Infinity, flushEvery = Infinity, skipBefore = 0 } = options;
     if (!(Number.isInteger(topN) && topN > 0 && topN <= 10_000)) throw invalidOption('topN', 'an integer from 1 to 10000', topN);
-    if (!(maxBuckets === Infinity || (Number.isInteger(maxBuckets) && maxBuckets > 0))) {
-      throw invalidOption('maxBuckets', 'a positive integer', maxBuckets);
+    for (const [name, v] of [['maxBuckets', maxBuckets], ['maxBytes', maxBytes], ['flushEvery', flushEvery]] as const) {
+      if (!(v === Infinity || (Number.isInteger(v) && v > 0))) throw invalidOption(name, 'a positive integer', v);
     }
+    if (!(Number.isInteger(skipBefore) && skipBefore >= 0)) throw invalidOption('skipBefore', 'a non-negative integer', skipBefore);
     this.zone = TimeZone.of(options.timezone ?? 'UTC');
     this.topN = topN;
     this.maxBuckets = maxBuckets;
+    this.maxBytes = maxBytes;
+    this.flushEvery = flushEvery;
+    this.skipBefore = skipBefore;
   }
 
   /** Hour buckets held in memory. */
@@ -168,8 +185,9 @@ export class Aggregator {
     return this.held;
   }
 
+  /** Whether a limit (buckets, bytes, events since the last flush) says to flush now. */
   get full(): boolean {
-    return this.held >= this.maxBuckets;
+    return this.held >= this.maxBuckets || this.sinceFlush >= this.flushEvery || (this.maxBytes !== Infinity && this.memoryBytes >= this.maxBytes);
   }
 
   /** Approximate bytes held by the aggregates (tables, bucket arrays, names). */
@@ -214,7 +232,12 @@ export class Aggregator {
     return h;
   }
 
-  add(events: readonly UmamiEvent[]): void {
+  /**
+   * Aggregates events from index `from` on. Stops early, returning the index
+   * of the first event not taken, when a new hour bucket would exceed
+   * maxBuckets (flush, then call again); returns events.length when done.
+   */
+  add(events: readonly UmamiEvent[], from = 0): number {
     const zone = this.zone;
     const fixed = zone.fixedOffset;
     const visitors = this.visitors;
@@ -222,10 +245,16 @@ export class Aggregator {
     const views = this.views;
     let lastId: string | null = null;
     let site: SiteBuckets | undefined;
-    for (let k = 0; k < events.length; k++) {
+    for (let k = from; k < events.length; k++) {
       const e = events[k];
+      const before = this.position;
+      if (e.offset >= before) this.position = e.offset + 1;
+      if (e.offset < this.skipBefore) {
+        this.skipped++;
+        continue;
+      }
       this.events++;
-      if (e.offset >= this.position) this.position = e.offset + 1;
+      this.sinceFlush++;
       if (e.eventType !== 1) continue;
       this.pageViews++;
       if (e.websiteId !== lastId) {
@@ -241,7 +270,17 @@ export class Aggregator {
       const local = t + offset;
       const start = local - (((local % HOUR) + HOUR) % HOUR) - offset;
       let h = site!.hours.get(start / 60000);
-      if (h === undefined) h = this.hourBucket(site!, start, local);
+      if (h === undefined) {
+        if (this.held >= this.maxBuckets) {
+          // Take this event again after the flush.
+          this.position = before;
+          this.events--;
+          this.sinceFlush--;
+          this.pageViews--;
+          return k;
+        }
+        h = this.hourBucket(site!, start, local);
+      }
       const d = this.dayOf[h];
       const m = this.monthOf[h];
       views[h]++;
@@ -270,6 +309,7 @@ export class Aggregator {
         }
       }
     }
+    return events.length;
   }
 
   /**
@@ -350,6 +390,7 @@ export class Aggregator {
     this.paths = new Names();
     this.refNames = new Names();
     this.held = 0;
+    this.sinceFlush = 0;
   }
 }
 
@@ -393,8 +434,13 @@ export class AggregatorStream extends Transform {
       this.push(batch);
       return cb();
     }
-    this.aggregator.add(batch.events);
-    if (this.aggregator.full) this.push(this.aggregator.flush(false));
+    const a = this.aggregator;
+    const events = batch.events;
+    for (let i = a.add(events); ; i = a.add(events, i)) {
+      if (i < events.length || a.full) this.push(a.flush(false));
+      if (i >= events.length) break;
+    }
+    this.emit('aggregated', a);
     cb();
   }
 

@@ -1,6 +1,7 @@
 /**
  * The CLI's commands. Every failure becomes one line on stderr, never a stack trace.
  */
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 import { createRequire } from 'node:module';
 import { pipeline } from 'node:stream/promises';
@@ -26,6 +27,10 @@ Import options:
   --mode replace|merge   replace the buckets the dump holds (default) or add to them
   --no-atomic            commit per flush instead of one transaction
   --max-buckets N        flush partial aggregates when N hour buckets are held
+  --memory-limit MB      flush partial aggregates when they take half of MB (default 256)
+  --checkpoint-events N  with --no-atomic: commit a checkpoint at least every N events (default 100000)
+  --resume               continue an interrupted --no-atomic import of the same input
+  --force                merge an input even if it was imported before
   --source-timezone TZ   zone of timestamps in dumps made with --skip-tz-utc (default UTC)
   --max-rejected N       fail when more rows than N are rejected (default 1000)
   --format F             auto (default), sql, json or ndjson
@@ -143,6 +148,10 @@ const IMPORT_OPTIONS = {
   mode: { type: 'string' },
   'no-atomic': { type: 'boolean' },
   'max-buckets': { type: 'string' },
+  'memory-limit': { type: 'string' },
+  'checkpoint-events': { type: 'string' },
+  resume: { type: 'boolean' },
+  force: { type: 'boolean' },
   'source-timezone': { type: 'string' },
   'max-rejected': { type: 'string' },
   format: { type: 'string' },
@@ -175,6 +184,13 @@ async function importCommand(args: string[], io: Io): Promise<number> {
     input = fs.createReadStream(file, { highWaterMark: 1 << 20 });
   }
 
+  if (values.resume && !values['no-atomic']) throw new UsageError('--resume continues an import made with --no-atomic; add --no-atomic');
+  // A merge that commits as it goes must recognise a repeated input before the first commit.
+  let fingerprint: string | undefined;
+  if (mode === 'merge' && values['no-atomic'] && !values.force) {
+    if (file === '-') throw new UsageError('--mode merge --no-atomic from stdin cannot check for a repeated input; import a file, or add --force');
+    fingerprint = await hashFile(file);
+  }
   const url = databaseUrl(values, io);
   return withDatabase(url, async (knex) => {
     const options: ImportOptions = {
@@ -187,6 +203,11 @@ async function importCommand(args: string[], io: Io): Promise<number> {
       mode: mode as ImportOptions['mode'],
       atomic: values['no-atomic'] ? false : undefined,
       maxBuckets: intOption(values['max-buckets'], '--max-buckets'),
+      memoryLimitMb: intOption(values['memory-limit'], '--memory-limit', 16),
+      checkpointEvents: intOption(values['checkpoint-events'], '--checkpoint-events'),
+      resume: values.resume ? true : undefined,
+      force: values.force ? true : undefined,
+      fingerprint,
       sourceTimezone: values['source-timezone'] as string | undefined,
       maxRejected: intOption(values['max-rejected'], '--max-rejected', 0),
       format: format as ImportOptions['format'],
@@ -220,6 +241,12 @@ async function importCommand(args: string[], io: Io): Promise<number> {
   });
 }
 
+async function hashFile(file: string): Promise<string> {
+  const hash = crypto.createHash('sha256');
+  await pipeline(fs.createReadStream(file, { highWaterMark: 1 << 20 }), hash);
+  return hash.digest('hex');
+}
+
 function n(v: number): string {
   return v.toLocaleString('en-US');
 }
@@ -234,6 +261,7 @@ export function formatSummary(s: ImportSummary, target: string): string {
     `  ${n(s.bucketsWritten)} buckets written: ${n(s.buckets.hour)} hourly, ${n(s.buckets.day)} daily, ${n(s.buckets.month)} monthly`,
     `  ${mbs.toFixed(1)} MB in ${secs.toFixed(2)} s (${(mbs / Math.max(secs, 0.001)).toFixed(1)} MB/s)`,
   ];
+  if (s.resumedFrom !== null) lines.push(`  resumed: events before byte ${n(s.resumedFrom)} were committed by the interrupted run`);
   for (const [reason, r] of Object.entries(s.rejections)) {
     if (!r) continue;
     const ex = r.examples.map((e) => `\`${e.table}\` at byte ${e.offset}: ${e.detail}`).join('; ');

@@ -91,6 +91,8 @@ interface DataTarget {
   info: TableInfo;
   /** null: table not selected; rows are scanned but not built. */
   mask: boolean[] | null;
+  /** Every column is decoded (also when the columns are not known). */
+  all: boolean;
 }
 
 export class DumpScanner {
@@ -121,6 +123,8 @@ export class DumpScanner {
   private parenDepth = 0;
   private condComment = 0; // 1 inside /*! … */, 2 when it opened the statement
   private commentDepth = 0;
+  /** The state a comment returns to, when not the statement's. */
+  private resumeState = -1;
   private stringBackslash = false;
   private dollarTag: Buffer | null = null;
   private lineCmd: 'delimiter' | 'meta' = 'meta';
@@ -394,7 +398,8 @@ export class DumpScanner {
             i = n;
           } else {
             if (this.commentSniff) this.sniffComment();
-            this.state = this.stmt.len > 0 || this.condComment ? T_TEXT : T_START;
+            this.state = this.resumeState >= 0 ? this.resumeState : this.stmt.len > 0 || this.condComment ? T_TEXT : T_START;
+            this.resumeState = -1;
             i = nl + 1;
           }
           break;
@@ -406,7 +411,10 @@ export class DumpScanner {
             if (i + 1 >= n && !final) return this.carryFrom(buf, i);
             if (c === STAR && buf[i + 1] === SLASH) {
               i += 2;
-              if (--this.commentDepth === 0) this.state = this.stmt.len > 0 ? T_TEXT : T_START;
+              if (--this.commentDepth === 0) {
+                this.state = this.resumeState >= 0 ? this.resumeState : this.stmt.len > 0 ? T_TEXT : T_START;
+                this.resumeState = -1;
+              }
               break;
             }
             if (c === SLASH && buf[i + 1] === STAR && this.stringDialect === 'postgres') {
@@ -507,6 +515,21 @@ export class DumpScanner {
             i++;
             this.endData();
             this.state = T_START;
+          } else if (c === SLASH || c === DASH || c === HASH) {
+            // A comment between rows.
+            if (i + 2 >= n && !final) return this.carryFrom(buf, i);
+            if (c === SLASH && buf[i + 1] === STAR) {
+              this.commentDepth = 1;
+              this.resumeState = V_BETWEEN;
+              this.state = T_BLOCK_COMMENT;
+              i += 2;
+            } else if ((c === DASH && buf[i + 1] === DASH) || c === HASH) {
+              this.resumeState = V_BETWEEN;
+              this.state = T_LINE_COMMENT;
+              i += c === HASH ? 1 : 2;
+            } else {
+              this.fail('UA_SYNTAX', `unexpected ${showByte(c)} between rows`, this.base + i);
+            }
           } else if ((c >= 0x41 && c <= 0x5a) || (c >= 0x61 && c <= 0x7a)) {
             // ON DUPLICATE KEY UPDATE …, RETURNING …: the rest of the statement is read and ignored.
             this.endData();
@@ -535,7 +558,7 @@ export class DumpScanner {
           } else if (c === COMMA || c === RPAREN) {
             this.fail('UA_SYNTAX', `missing value before ${showByte(c)}`, this.base + i);
           } else {
-            this.dec = this.target!.mask !== null && this.target!.mask[this.col] === true;
+            this.dec = this.decodes(this.col);
             this.accUsed = false;
             this.valBytes = 0;
             this.state = V_BARE;
@@ -975,7 +998,7 @@ export class DumpScanner {
     };
     const sel = this.options.select ? this.options.select(info) : true;
     const mask = sel === false ? null : sel === true ? columns.map(() => true) : sel;
-    return { info, mask };
+    return { info, mask, all: sel === true };
   }
 
   private startValues(at: number): void {
@@ -999,6 +1022,11 @@ export class DumpScanner {
   }
 
   // ───────────────────────────── rows and values ─────────────────────────────
+
+  private decodes(col: number): boolean {
+    const t = this.target!;
+    return t.mask !== null && (t.all || t.mask[col] === true);
+  }
 
   private startRow(i: number): void {
     const t = this.target!;
@@ -1027,7 +1055,7 @@ export class DumpScanner {
 
   private openString(kind: number, backslash: boolean, keepDec = false): void {
     if (!keepDec) {
-      this.dec = this.target!.mask !== null && this.target!.mask[this.col] === true;
+      this.dec = this.decodes(this.col);
       this.accUsed = false;
       this.valBytes = 0;
     }
@@ -1235,7 +1263,7 @@ export class DumpScanner {
   // ───────────────────────────── COPY fields ─────────────────────────────
 
   private startField(): void {
-    this.dec = this.target!.mask !== null && this.target!.mask[this.col] === true;
+    this.dec = this.decodes(this.col);
     this.accUsed = false;
     this.valBytes = 0;
     this.fieldNull = false;

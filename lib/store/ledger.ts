@@ -2,6 +2,7 @@
  * The import ledger: one row per import in `analytics_imports`, updated while
  * it runs so another process can watch it.
  */
+import os from 'node:os';
 import type { Knex } from 'knex';
 import { dialectOf, nowText, readInt } from './dialect.js';
 
@@ -81,6 +82,11 @@ export function ledgerRow(update: LedgerUpdate): Record<string, unknown> {
   return row;
 }
 
+/** `host:pid` of this process: the owner of the imports it runs. */
+export function processOwner(): string {
+  return `${os.hostname()}:${process.pid}`;
+}
+
 export async function startImport(
   knex: Knex,
   fields: { source: string; mode: ImportMode; inputKey: string | null; bytesTotal: number | null; status?: ImportStatus },
@@ -90,6 +96,7 @@ export async function startImport(
     mode: fields.mode,
     status: fields.status ?? 'running',
     input_key: fields.inputKey,
+    owner: processOwner(),
     bytes_total: fields.bytesTotal,
     started_at: nowText(),
   };
@@ -169,4 +176,32 @@ export async function findResumable(knex: Knex, inputKey: string): Promise<Impor
     .orderBy('id', 'desc')
     .first()) as Record<string, unknown> | undefined;
   return row ? toRecord(row) : null;
+}
+
+/**
+ * Imports left `running` by a process of this host that no longer exists
+ * (killed, crashed) are marked failed, so the ledger tells the truth.
+ */
+export async function markInterrupted(knex: Knex): Promise<number> {
+  const host = os.hostname();
+  const rows = (await knex('analytics_imports').where({ status: 'running' }).select('id', 'owner')) as Array<{ id: unknown; owner: string | null }>;
+  let marked = 0;
+  for (const r of rows) {
+    const [h, pid] = (r.owner ?? '').split(':');
+    if (h !== host || !pid || Number(pid) === process.pid || isAlive(Number(pid))) continue;
+    await knex('analytics_imports')
+      .where({ id: readInt(r.id), status: 'running' })
+      .update({ status: 'failed', error: `interrupted: process ${pid} ended without finishing`, finished_at: nowText() });
+    marked++;
+  }
+  return marked;
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as { code?: string }).code === 'EPERM';
+  }
 }

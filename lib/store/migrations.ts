@@ -58,6 +58,7 @@ const migrations: Record<string, Knex.Migration> = {
         t.string('source', 1000).notNullable();
         t.string('fingerprint', 64).nullable();
         t.string('input_key', 128).nullable();
+        t.string('owner', 200).nullable();
         t.string('format', 16).nullable();
         t.string('umami_version', 32).nullable();
         t.string('mode', 8).notNullable();

@@ -46,6 +46,8 @@ export interface UpserterOptions {
    * checkpoint commits together with the aggregates.
    */
   checkpoint?: (batch: BucketBatch) => LedgerUpdate;
+  /** Called before the final flush is written; throwing aborts the import (and rolls back an atomic one). */
+  beforeCommit?: () => Promise<void>;
   /** Called after each flush is written (and committed, when not atomic). */
   onFlush?: (info: FlushInfo) => void;
   /** Attempts per flush transaction on conflicts (not atomic). Default 8. */
@@ -343,6 +345,8 @@ export class Upserter extends Writable {
 
   private async writeFlush(batch: BucketBatch): Promise<void> {
     const importId = await this.ensureImport();
+    // The final flush comes after the whole input was read: the last moment to refuse it.
+    if (batch.final) await this.opts.beforeCommit?.();
     if (batch.final && this.pending) {
       // Rows held back for websites known only now (Umami v1 ids before the website table).
       const pending = bucketBatchOf(this.pending, { final: true, position: batch.position, events: batch.events });

@@ -21,33 +21,36 @@ function serverConfig(kind, database) {
     : { client: 'mysql2', connection: { uri: base.toString(), supportBigNumbers: true, dateStrings: true, charset: 'utf8mb4' }, pool: { min: 0, max: 6, propagateCreateError: true }, log: quiet, acquireConnectionTimeout: 10000 };
 }
 
-const reachable = new Map();
-
-/** Whether the server answers; under CI an unreachable server is an error. */
-export async function serverAvailable(kind) {
-  if (kind === 'sqlite') return true;
-  if (!reachable.has(kind)) {
-    reachable.set(kind, (async () => {
-      const knex = knexFactory(serverConfig(kind));
-      try {
-        await knex.raw('select 1');
-        return true;
-      } catch (err) {
-        return err;
-      } finally {
-        await knex.destroy();
-      }
-    })());
+async function probe(kind) {
+  const knex = knexFactory(serverConfig(kind));
+  try {
+    await knex.raw('select 1');
+    return true;
+  } catch (err) {
+    return err;
+  } finally {
+    await knex.destroy();
   }
+}
+
+// Probed once, before any test is declared, so declaring server tests never waits.
+const reachable = new Map([
+  ['sqlite', true],
+  ['postgres', await probe('postgres')],
+  ['mysql', await probe('mysql')],
+]);
+
+/** Whether the server answers (true), or the error it gave. */
+export function serverAvailable(kind) {
   return reachable.get(kind);
 }
 
 /**
- * Calls fn(t) in a subtest if the server is reachable; otherwise skips it
- * (developer machine) or fails it (CI=true).
+ * Declares a subtest that needs this database: skipped with a message when
+ * the server is not reachable on a developer's machine, failed under CI=true.
  */
-export async function onServer(t, kind, name, fn) {
-  const ok = await serverAvailable(kind);
+export function onServer(t, kind, name, fn) {
+  const ok = reachable.get(kind);
   if (ok === true) return t.test(name, fn);
   const why = `${kind} server not reachable (${ok?.code ?? ok?.message ?? ok})`;
   if (process.env.CI === 'true' || process.env.CI === '1') {
