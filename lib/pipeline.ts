@@ -91,6 +91,8 @@ export interface ImportSummary {
   buckets: Record<Granularity, number>;
   bucketsWritten: number;
   flushes: number;
+  /** Flush transactions retried after a deadlock, serialization failure or busy database. */
+  retries: number;
   /** Events left out because a resumed import had committed them before. */
   resumedFrom: number | null;
   /** SHA-256 of the input, once it has been read completely. */
@@ -176,6 +178,7 @@ export class ImportPipeline extends Writable {
       importId: 0,
       checkpoint: atomic ? undefined : (batch) => this.checkpoint(batch),
       beforeCommit: () => this.beforeCommit(),
+      complete: () => this.completion(),
     });
     super({ highWaterMark: 1 << 20 });
     this.options = options;
@@ -214,6 +217,7 @@ export class ImportPipeline extends Writable {
       buckets: { ...rows },
       bucketsWritten: rows.hour + rows.day + rows.month,
       flushes: a.flushes,
+      retries: this.upserter.retried,
       resumedFrom: this.resumedFrom,
       fingerprint: this.fingerprint,
       durationMs: (this.finishedAt ?? Date.now()) - this.startedAt,
@@ -341,8 +345,13 @@ export class ImportPipeline extends Writable {
   private async finish(): Promise<void> {
     await this.done;
     this.finishedAt = Date.now();
+    this.completed = true;
+  }
+
+  /** The ledger update that marks this import completed (written with its last rows). */
+  private completion(): LedgerUpdate {
     const s = this.summary;
-    await updateImport(this.options.knex, s.importId!, {
+    return {
       status: 'completed',
       fingerprint: s.fingerprint,
       format: s.format,
@@ -355,8 +364,7 @@ export class ImportPipeline extends Writable {
       bucketsWritten: s.bucketsWritten,
       checkpoint: null,
       finishedAt: nowText(),
-    });
-    this.completed = true;
+    };
   }
 
   override _destroy(err: Error | null, cb: (err?: Error | null) => void): void {

@@ -21,7 +21,7 @@ import { type BucketBatch, type BucketRow, type Granularity, bucketBatchOf } fro
 import { type TopEntry, mergeTop } from '../aggregate/toplist.js';
 import type { ParsedBatch } from '../umami/parser.js';
 import { Dialect, dialectOf, nowText, readInt, readJson } from './dialect.js';
-import { type ImportMode, type LedgerUpdate, ledgerRow, startImport, updateImport } from './ledger.js';
+import { type ImportMode, type LedgerUpdate, ledgerRow, startImport } from './ledger.js';
 import { AGGREGATE_TABLES } from './migrations.js';
 import { type ResolveSite, SiteDirectory } from './sites.js';
 
@@ -46,6 +46,12 @@ export interface UpserterOptions {
    * checkpoint commits together with the aggregates.
    */
   checkpoint?: (batch: BucketBatch) => LedgerUpdate;
+  /**
+   * The ledger update that marks the import completed, written in the
+   * transaction that commits its last rows (so the ledger never says
+   * `running` for an import whose rows are all committed, nor the reverse).
+   */
+  complete?: () => LedgerUpdate;
   /** Called before the final flush is written; throwing aborts the import (and rolls back an atomic one). */
   beforeCommit?: () => Promise<void>;
   /** Called after each flush is written (and committed, when not atomic). */
@@ -288,7 +294,6 @@ export class Upserter extends Writable {
   retried = 0;
   private trx: Knex.Transaction | null = null;
   private readonly opts: UpserterOptions;
-  private readonly ownsImport: boolean;
   private pending: Record<Granularity, BucketRow[]> | null = null;
   private committedRows: Record<Granularity, number> = { hour: 0, day: 0, month: 0 };
   private committed = false;
@@ -300,7 +305,6 @@ export class Upserter extends Writable {
     this.knex = options.knex;
     this.atomic = options.atomic ?? true;
     this.importId = options.importId ?? null;
-    this.ownsImport = options.importId === undefined;
     this.writer = new BucketWriter(options.knex, {
       mode: options.mode ?? 'replace',
       topN: options.topN ?? 50,
@@ -377,7 +381,7 @@ export class Upserter extends Writable {
           result = await this.knex.transaction(async (trx) => {
             const written = await this.writer.write(trx, batch, importId, hold);
             if (batch.final) await sites.saveAll(trx);
-            const update = checkpoint ? this.opts.checkpoint?.(batch) : undefined;
+            const update = !checkpoint ? undefined : batch.final ? this.completion() : this.opts.checkpoint?.(batch);
             if (update) await trx('analytics_imports').where({ id: importId }).update(ledgerRow(update));
             return written;
           });
@@ -401,19 +405,21 @@ export class Upserter extends Writable {
     this.opts.onFlush?.({ rows: result!.counts, durationMs: Date.now() - started, retries: Math.max(0, attempts - 1), final: batch.final });
   }
 
+  private completion(): LedgerUpdate {
+    return this.opts.complete?.() ?? { status: 'completed', checkpoint: null, finishedAt: nowText() };
+  }
+
   private async finalize(): Promise<void> {
-    if (this.atomic) {
-      try {
-        if (!this.trx) this.trx = await this.knex.transaction();
-        await this.writer.sites.saveAll(this.trx);
-        await this.trx.commit();
-        this.committed = true;
-      } catch (err) {
-        throw databaseError(err, 'committing the import failed');
-      }
-    }
-    if (this.ownsImport && this.importId !== null) {
-      await updateImport(this.knex, this.importId, { status: 'completed', finishedAt: nowText() });
+    if (!this.atomic) return;
+    const importId = await this.ensureImport();
+    try {
+      if (!this.trx) this.trx = await this.knex.transaction();
+      await this.writer.sites.saveAll(this.trx);
+      await this.trx('analytics_imports').where({ id: importId }).update(ledgerRow(this.completion()));
+      await this.trx.commit();
+      this.committed = true;
+    } catch (err) {
+      throw databaseError(err, 'committing the import failed');
     }
   }
 }
