@@ -28,6 +28,21 @@ export const ERROR_CODES = {
 
 export type ErrorCode = keyof typeof ERROR_CODES;
 
+/** Codes that mean the input itself is bad (an HTTP endpoint answers these with 400). */
+export const INPUT_ERROR_CODES: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
+  'UA_EMPTY_INPUT',
+  'UA_NOT_SQL_DUMP',
+  'UA_UNSUPPORTED_COMPRESSION',
+  'UA_PG_CUSTOM_FORMAT',
+  'UA_CORRUPT_COMPRESSION',
+  'UA_UNEXPECTED_END',
+  'UA_SYNTAX',
+  'UA_VALUE_TOO_LARGE',
+  'UA_NO_UMAMI_TABLES',
+  'UA_TOO_MANY_REJECTED',
+  'UA_INVALID_JSON',
+]);
+
 /** Where in the input an error was found. */
 export interface ErrorContext {
   /** Table whose data was being read. */
@@ -52,8 +67,12 @@ export class UmamiAggregateError extends Error {
   }
 }
 
+/** Also true for errors of another copy of this library (two versions installed side by side). */
 export function isUmamiAggregateError(err: unknown): err is UmamiAggregateError {
-  return err instanceof UmamiAggregateError;
+  if (err instanceof UmamiAggregateError) return true;
+  if (!(err instanceof Error) || err.name !== 'UmamiAggregateError') return false;
+  const code = (err as { code?: unknown }).code;
+  return typeof code === 'string' && code in ERROR_CODES;
 }
 
 /** Formats the place of an error as ` in \`table\` at byte N`. */

@@ -34,7 +34,11 @@ export type { ImportMode, ImportRecord, ImportStatus } from './store/ledger.js';
 export type { ResolveSite, SiteInfo } from './store/sites.js';
 
 export { createImportPipeline, ImportPipeline } from './pipeline.js';
-export type { ImportOptions, ImportSummary } from './pipeline.js';
+export type { Checkpoint, ImportOptions, ImportProgress, ImportSummary, Logger } from './pipeline.js';
+export { aggregateRawPageViews, cleanupRawPageViews } from './store/raw.js';
+export type { AggregateRawOptions, AggregateRawSummary, CleanupOptions, CleanupSummary } from './store/raw.js';
+export { loadConfigFromEnv, ENV_VARIABLES } from './config.js';
+export type { EnvConfig } from './config.js';
 
-export { ERROR_CODES, UmamiAggregateError, isUmamiAggregateError } from './errors.js';
+export { ERROR_CODES, INPUT_ERROR_CODES, UmamiAggregateError, isUmamiAggregateError } from './errors.js';
 export type { ErrorCode, ErrorContext } from './errors.js';

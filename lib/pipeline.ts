@@ -23,7 +23,7 @@ import {
 } from './store/ledger.js';
 import { migrate as runMigrations } from './store/migrations.js';
 import type { ResolveSite } from './store/sites.js';
-import { Upserter } from './store/upserter.js';
+import { type FlushInfo, Upserter } from './store/upserter.js';
 
 export interface ImportOptions {
   /** The target database (SQLite, PostgreSQL, MySQL/MariaDB). */
@@ -70,6 +70,45 @@ export interface ImportOptions {
   bytesTotal?: number;
   /** SHA-256 (hex) of the whole input when the host knows it: a merge of a known input is refused before anything is read. */
   fingerprint?: string;
+  /** Events per progress chunk: a `progress` event (and a ledger update) at least once per chunk. Default 10000. */
+  chunkSize?: number;
+  /** Aborting it cancels the import cleanly (an atomic import commits nothing). */
+  signal?: AbortSignal;
+  /** Fail the import (cleanly, UA_TIMEOUT) when it takes longer than this. Default: no limit. */
+  timeoutMs?: number;
+  /** A pino-compatible logger (`info(obj, msg)`, `debug`, `warn`); silent by default. */
+  logger?: Logger;
+  /** Skip writing raw page views (default true); false also writes each page view to `page_views`. */
+  skipRawDataStorage?: boolean;
+  /** Aggregate during the import (default true); false stores raw page views only, for `aggregateRawPageViews` later. */
+  aggregate?: boolean;
+}
+
+/** The part of a pino logger this library uses. */
+export interface Logger {
+  info(obj: object, msg?: string): void;
+  debug?(obj: object, msg?: string): void;
+  warn?(obj: object, msg?: string): void;
+  error?(obj: object, msg?: string): void;
+}
+
+/** Emitted as `progress` at least once per chunk of `chunkSize` events, and once at the end (`done`). */
+export interface ImportProgress {
+  importId: number | null;
+  bytesRead: number;
+  /** Input size when known (the file size, compressed if the input is). */
+  bytesTotal: number | null;
+  rowsRead: number;
+  events: number;
+  pageViews: number;
+  /** Hour buckets held in memory now. */
+  bucketsHeld: number;
+  /** Aggregate rows written so far. */
+  bucketsWritten: number;
+  chunksProcessed: number;
+  /** Estimated from the bytes read while the input size is known; exact at the end. */
+  totalChunks: number | null;
+  done: boolean;
 }
 
 /** What an import did, available as `pipeline.summary` once it finished. */
@@ -93,6 +132,8 @@ export interface ImportSummary {
   flushes: number;
   /** Flush transactions retried after a deadlock, serialization failure or busy database. */
   retries: number;
+  /** Page views written to the raw `page_views` table (skipRawDataStorage: false). */
+  rawPageViews: number;
   /** Events left out because a resumed import had committed them before. */
   resumedFrom: number | null;
   /** SHA-256 of the input, once it has been read completely. */
@@ -117,13 +158,18 @@ function validate(o: ImportOptions): void {
   if (!o || typeof o !== 'object') throw invalidOption('options', 'an object', o);
   if (!o.knex || typeof (o.knex as unknown as { raw?: unknown }).raw !== 'function') throw invalidOption('knex', 'a Knex instance', o.knex);
   if (o.mode !== undefined && o.mode !== 'replace' && o.mode !== 'merge') throw invalidOption('mode', "'replace' or 'merge'", o.mode);
-  for (const name of ['batchSize', 'memoryLimitMb', 'checkpointEvents'] as const) {
+  for (const name of ['batchSize', 'memoryLimitMb', 'checkpointEvents', 'chunkSize', 'timeoutMs'] as const) {
     const v = o[name];
     if (v !== undefined && !(Number.isInteger(v) && v > 0)) throw invalidOption(name, 'a positive integer', v);
   }
   if (o.bytesTotal !== undefined && !(Number.isInteger(o.bytesTotal) && o.bytesTotal >= 0)) throw invalidOption('bytesTotal', 'a non-negative integer', o.bytesTotal);
   if (o.fingerprint !== undefined && !/^[0-9a-f]{64}$/.test(o.fingerprint)) throw invalidOption('fingerprint', 'a SHA-256 hex digest', o.fingerprint);
   if (o.resume && o.atomic !== false) throw invalidOption('resume', 'used with atomic: false (an atomic import leaves nothing to resume)', o.resume);
+  if (o.signal !== undefined && !(o.signal instanceof AbortSignal)) throw invalidOption('signal', 'an AbortSignal', o.signal);
+  if (o.logger !== undefined && (o.logger === null || typeof o.logger.info !== 'function')) throw invalidOption('logger', 'a logger with an info(obj, msg) method', o.logger);
+  if (o.aggregate === false && o.skipRawDataStorage !== false) {
+    throw invalidOption('aggregate', 'true unless raw page views are stored (skipRawDataStorage: false); otherwise the import would keep nothing', o.aggregate);
+  }
   if (o.mode === 'merge' && o.atomic === false && !o.fingerprint && !o.force) {
     // Flushes commit as they go, so a repeated input must be recognised before the first one.
     throw invalidOption('fingerprint', "given (the input's SHA-256) for a merge that is not atomic, or force: true", o.fingerprint);
@@ -159,7 +205,8 @@ export class ImportPipeline extends Writable {
     validate(options);
     const atomic = options.atomic ?? true;
     const memoryBytes = (options.memoryLimitMb ?? 256) * 1048576;
-    const parser = new EventParserStream({ sourceTimezone: options.sourceTimezone, maxRejected: options.maxRejected });
+    const raw = options.skipRawDataStorage === false;
+    const parser = new EventParserStream({ sourceTimezone: options.sourceTimezone, maxRejected: options.maxRejected, fields: raw ? ['visitId'] : undefined });
     const tokenizer = new DumpTokenizer({ select: parser.parser.select, maxValueBytes: options.maxValueBytes, format: options.format });
     const aggregator = new AggregatorStream({
       timezone: options.timezone,
@@ -167,6 +214,9 @@ export class ImportPipeline extends Writable {
       maxBuckets: options.maxBuckets,
       maxBytes: Math.floor(memoryBytes / 2),
       flushEvery: atomic ? undefined : (options.checkpointEvents ?? 100_000),
+      aggregate: options.aggregate,
+      forwardEvents: raw,
+      chunkSize: options.chunkSize,
     });
     const upserter = new Upserter({
       knex: options.knex,
@@ -179,6 +229,9 @@ export class ImportPipeline extends Writable {
       checkpoint: atomic ? undefined : (batch) => this.checkpoint(batch),
       beforeCommit: () => this.beforeCommit(),
       complete: () => this.completion(),
+      onFlush: (info) => this.flushed(info),
+      rawPageViews: raw,
+      rawAggregated: options.aggregate !== false,
     });
     super({ highWaterMark: 1 << 20 });
     this.options = options;
@@ -188,6 +241,118 @@ export class ImportPipeline extends Writable {
     this.upserter = upserter;
     // SQLite has one writer: while an atomic import holds it, the ledger is written at start and end only.
     this.serialLedger = atomic && dialectOf(options.knex) === 'sqlite';
+    this.chunkSize = options.chunkSize ?? 10_000;
+    this.logger = options.logger ?? null;
+    this.aggregator.on('aggregated', () => this.aggregated());
+    const signal = options.signal;
+    if (signal) {
+      const abort = (): void => {
+        this.destroy(new UmamiAggregateError('UA_ABORTED', atomic ? 'the import was aborted; nothing of it was committed' : 'the import was aborted; resume it with resume: true'));
+      };
+      if (signal.aborted) queueMicrotask(abort);
+      else signal.addEventListener('abort', abort, { once: true });
+      this.once('close', () => signal.removeEventListener('abort', abort));
+    }
+    if (options.timeoutMs !== undefined) {
+      const timer = setTimeout(() => {
+        this.destroy(new UmamiAggregateError('UA_TIMEOUT', `the import took longer than ${options.timeoutMs! / 1000} s and was stopped${atomic ? '; nothing of it was committed' : ''}`));
+      }, options.timeoutMs);
+      timer.unref();
+      this.once('close', () => clearTimeout(timer));
+    }
+  }
+
+  // ───────────── progress, ledger updates and logs while the import runs ─────────────
+
+  private readonly chunkSize: number;
+  private readonly logger: Logger | null;
+  private chunksReported = 0;
+  private ledgerClosed = false;
+  private ledgerBusy: Promise<void> = Promise.resolve();
+  private ledgerWriting = false;
+  private ledgerDirty = false;
+
+  /** Progress as of now. */
+  get progress(): ImportProgress {
+    const a = this.aggregator.aggregator;
+    const s = this.summary;
+    const seen = a.events + a.skipped;
+    const chunksProcessed = Math.floor(seen / this.chunkSize);
+    const total = this.options.bytesTotal;
+    const done = this.completed;
+    let totalChunks: number | null = null;
+    if (done) totalChunks = Math.ceil(seen / this.chunkSize);
+    else if (total && s.bytesRead > 0) totalChunks = Math.max(chunksProcessed, Math.ceil((seen * total) / s.bytesRead / this.chunkSize));
+    return {
+      importId: this.importId,
+      bytesRead: s.bytesRead,
+      bytesTotal: total ?? null,
+      rowsRead: s.rowsRead,
+      events: s.events,
+      pageViews: s.pageViews,
+      bucketsHeld: a.bucketsHeld,
+      bucketsWritten: s.bucketsWritten,
+      chunksProcessed,
+      totalChunks,
+      done,
+    };
+  }
+
+  private aggregated(): void {
+    const a = this.aggregator.aggregator;
+    const chunks = Math.floor((a.events + a.skipped) / this.chunkSize);
+    if (chunks <= this.chunksReported) return;
+    this.chunksReported = chunks;
+    this.reportProgress();
+  }
+
+  private reportProgress(): void {
+    const p = this.progress;
+    this.emit('progress', p);
+    this.logger?.debug?.({ importId: p.importId, events: p.events, chunks: p.chunksProcessed, totalChunks: p.totalChunks }, 'import progress');
+    this.writeLedgerProgress();
+  }
+
+  /** One ledger write at a time; progress that arrives meanwhile is written right after it. */
+  private writeLedgerProgress(): void {
+    if (this.ledgerClosed || !this.importId) return;
+    // While an atomic import holds SQLite's only connection, the ledger waits for the end.
+    if (this.serialLedger && this.upserter.inTransaction) return;
+    if (this.ledgerWriting) {
+      this.ledgerDirty = true;
+      return;
+    }
+    this.ledgerWriting = true;
+    const p = this.progress;
+    const update: LedgerUpdate = { bytesRead: p.bytesRead, events: p.events, pageViews: p.pageViews, chunksProcessed: p.chunksProcessed, totalChunks: p.totalChunks };
+    this.ledgerBusy = updateImport(this.options.knex, p.importId!, update)
+      .catch((err: Error) => this.logger?.warn?.({ err: err.message }, 'progress not written to the ledger'))
+      .then(() => {
+        this.ledgerWriting = false;
+        if (this.ledgerDirty) {
+          this.ledgerDirty = false;
+          this.writeLedgerProgress();
+        }
+      });
+  }
+
+  private flushed(info: FlushInfo): void {
+    const m = process.memoryUsage();
+    this.logger?.info(
+      {
+        importId: this.importId,
+        hourly: info.rows.hour,
+        daily: info.rows.day,
+        monthly: info.rows.month,
+        durationMs: info.durationMs,
+        retries: info.retries,
+        final: info.final,
+        rssMb: Math.round(m.rss / 1048576),
+        heapUsedMb: Math.round(m.heapUsed / 1048576),
+      },
+      'flushed aggregates',
+    );
+    this.reportProgress();
   }
 
   get importId(): number | null {
@@ -218,6 +383,7 @@ export class ImportPipeline extends Writable {
       bucketsWritten: rows.hour + rows.day + rows.month,
       flushes: a.flushes,
       retries: this.upserter.retried,
+      rawPageViews: this.upserter.rawRowsWritten,
       resumedFrom: this.resumedFrom,
       fingerprint: this.fingerprint,
       durationMs: (this.finishedAt ?? Date.now()) - this.startedAt,
@@ -234,6 +400,16 @@ export class ImportPipeline extends Writable {
     if (this.options.migrate !== false) await runMigrations(knex);
     await markInterrupted(knex);
     if (this.options.fingerprint) await this.refuseKnownInput(this.options.fingerprint);
+    if (!this.options.resume) {
+      // Registered at once, so a host can follow the import before its first byte arrives.
+      this.upserter.importId = await startImport(knex, {
+        source: this.options.source ?? 'stream',
+        mode: this.options.mode ?? 'replace',
+        inputKey: null,
+        bytesTotal: this.options.bytesTotal ?? null,
+      });
+      this.announce();
+    }
   }
 
   private async refuseKnownInput(fingerprint: string): Promise<void> {
@@ -255,7 +431,10 @@ export class ImportPipeline extends Writable {
     const inputKey = `${this.options.bytesTotal ?? '?'}:${crypto.createHash('sha256').update(first.subarray(0, KEY_BYTES)).digest('hex')}`;
     const resumed = this.options.resume ? await findResumable(knex, inputKey) : null;
     const settings = this.settings();
-    if (resumed) {
+    if (this.upserter.importId) {
+      // Registered before the input arrived: record what recognises the input.
+      await knex('analytics_imports').where({ id: this.upserter.importId }).update({ input_key: inputKey });
+    } else if (resumed) {
       const cp = resumed.checkpoint as Checkpoint;
       const mismatch =
         resumed.mode !== settings.mode ? `ran in ${resumed.mode} mode, not ${settings.mode}` : cp.timezone !== settings.timezone ? `used time zone ${cp.timezone}, not ${settings.timezone}` : cp.topN !== settings.topN ? `kept ${cp.topN} top entries, not ${settings.topN}` : null;
@@ -289,7 +468,13 @@ export class ImportPipeline extends Writable {
     });
     this.done.catch(() => {});
     this.head = [];
+    if (this.resumedFrom !== null || this.options.resume) this.announce();
     await this.forward(first);
+  }
+
+  private announce(): void {
+    this.logger?.info({ importId: this.importId, source: this.options.source ?? 'stream', resumedFrom: this.resumedFrom }, this.resumedFrom === null ? 'import started' : 'import resumed');
+    this.emit('started', { importId: this.importId });
   }
 
   private forward(chunk: Buffer): Promise<void> {
@@ -338,6 +523,9 @@ export class ImportPipeline extends Writable {
 
   /** Called by the upserter before the final commit: the whole input has been read and hashed. */
   private async beforeCommit(): Promise<void> {
+    // From here the ledger row is written only with the last rows.
+    this.ledgerClosed = true;
+    while (this.ledgerWriting) await this.ledgerBusy;
     this.fingerprint ??= this.hash.digest('hex');
     await this.refuseKnownInput(this.fingerprint);
   }
@@ -346,13 +534,20 @@ export class ImportPipeline extends Writable {
     await this.done;
     this.finishedAt = Date.now();
     this.completed = true;
+    const s = this.summary;
+    this.emit('progress', this.progress);
+    this.logger?.info({ importId: s.importId, events: s.events, pageViews: s.pageViews, buckets: s.bucketsWritten, rejected: s.rejected, durationMs: s.durationMs }, 'import completed');
   }
 
   /** The ledger update that marks this import completed (written with its last rows). */
   private completion(): LedgerUpdate {
     const s = this.summary;
+    const a = this.aggregator.aggregator;
+    const chunks = Math.ceil((a.events + a.skipped) / this.chunkSize);
     return {
       status: 'completed',
+      chunksProcessed: chunks,
+      totalChunks: chunks,
       fingerprint: s.fingerprint,
       format: s.format,
       umamiVersion: s.umamiVersion,
@@ -396,6 +591,9 @@ export class ImportPipeline extends Writable {
 
   private async markFailed(id: number, cause: Error): Promise<void> {
     const s = this.summary;
+    this.logger?.error?.({ importId: id, code: (cause as UmamiAggregateError).code, err: cause.message }, 'import failed');
+    this.ledgerClosed = true;
+    while (this.ledgerWriting) await this.ledgerBusy;
     await updateImport(this.options.knex, id, {
       status: 'failed',
       error: `${(cause as UmamiAggregateError).code ?? 'ERROR'}: ${cause.message}`,

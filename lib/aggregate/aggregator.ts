@@ -93,6 +93,12 @@ export interface AggregatorOptions {
   flushEvery?: number;
   /** Leave out events whose row starts before this input offset (a resumed import). Default 0. */
   skipBefore?: number;
+  /** Count events into buckets (default true); false only tracks position and passes events on. */
+  aggregate?: boolean;
+  /** Pass event batches on downstream too (for raw storage). Default false. */
+  forwardEvents?: boolean;
+  /** The stream emits `aggregated` after each run of this many events (progress chunks). Default 10000. */
+  chunkSize?: number;
 }
 
 const HOUR = 3_600_000;
@@ -139,6 +145,8 @@ export class Aggregator {
   readonly flushEvery: number;
   /** Events whose row starts before this offset are left out. */
   skipBefore: number;
+  /** False: events are counted but not aggregated. */
+  readonly aggregating: boolean;
   /** Events left out by skipBefore. */
   skipped = 0;
   private sinceFlush = 0;
@@ -178,6 +186,7 @@ export class Aggregator {
     this.maxBytes = maxBytes;
     this.flushEvery = flushEvery;
     this.skipBefore = skipBefore;
+    this.aggregating = options.aggregate ?? true;
   }
 
   /** Hour buckets held in memory. */
@@ -187,6 +196,7 @@ export class Aggregator {
 
   /** Whether a limit (buckets, bytes, events since the last flush) says to flush now. */
   get full(): boolean {
+    if (!this.aggregating) return this.sinceFlush >= this.flushEvery;
     return this.held >= this.maxBuckets || this.sinceFlush >= this.flushEvery || (this.maxBytes !== Infinity && this.memoryBytes >= this.maxBytes);
   }
 
@@ -237,7 +247,7 @@ export class Aggregator {
    * of the first event not taken, when a new hour bucket would exceed
    * maxBuckets (flush, then call again); returns events.length when done.
    */
-  add(events: readonly UmamiEvent[], from = 0): number {
+  add(events: readonly UmamiEvent[], from = 0, to = events.length): number {
     const zone = this.zone;
     const fixed = zone.fixedOffset;
     const visitors = this.visitors;
@@ -245,7 +255,7 @@ export class Aggregator {
     const views = this.views;
     let lastId: string | null = null;
     let site: SiteBuckets | undefined;
-    for (let k = from; k < events.length; k++) {
+    for (let k = from; k < to; k++) {
       const e = events[k];
       const before = this.position;
       if (e.offset >= before) this.position = e.offset + 1;
@@ -255,7 +265,7 @@ export class Aggregator {
       }
       this.events++;
       this.sinceFlush++;
-      if (e.eventType !== 1) continue;
+      if (e.eventType !== 1 || !this.aggregating) continue;
       this.pageViews++;
       if (e.websiteId !== lastId) {
         lastId = e.websiteId;
@@ -309,7 +319,7 @@ export class Aggregator {
         }
       }
     }
-    return events.length;
+    return to;
   }
 
   /**
@@ -418,10 +428,15 @@ function topOfBucket(g: Grouped, b: number, names: string[], hostless: Grouped |
 /** Stage 3 as a stream: {@link ParsedBatch}es in; {@link BucketBatch}es (and the websites, passed on) out. */
 export class AggregatorStream extends Transform {
   readonly aggregator: Aggregator;
+  private readonly forwardEvents: boolean;
+  private readonly chunkSize: number;
 
   constructor(options: AggregatorOptions = {}) {
     super({ objectMode: true, highWaterMark: 4 });
     this.aggregator = new Aggregator(options);
+    this.forwardEvents = options.forwardEvents ?? false;
+    this.chunkSize = options.chunkSize ?? 10_000;
+    if (!(Number.isInteger(this.chunkSize) && this.chunkSize > 0)) throw invalidOption('chunkSize', 'a positive integer', this.chunkSize);
   }
 
   override _transform(batch: ParsedBatch, _enc: BufferEncoding, cb: TransformCallback): void {
@@ -436,11 +451,22 @@ export class AggregatorStream extends Transform {
     }
     const a = this.aggregator;
     const events = batch.events;
-    for (let i = a.add(events); ; i = a.add(events, i)) {
-      if (i < events.length || a.full) this.push(a.flush(false));
-      if (i >= events.length) break;
+    if (this.forwardEvents) {
+      // Downstream (raw storage) sees the events before any flush that includes them.
+      const taken = a.skipBefore > 0 ? events.filter((e) => e.offset >= a.skipBefore) : events;
+      if (taken.length > 0) this.push(taken === events ? batch : { kind: 'events', events: taken });
     }
-    this.emit('aggregated', a);
+    // Events are taken a chunk at a time, with `aggregated` after each chunk (progress).
+    let i = 0;
+    while (i < events.length) {
+      const seen = a.events + a.skipped;
+      const end = Math.min(events.length, i + this.chunkSize - (seen % this.chunkSize));
+      while (i < end) {
+        i = a.add(events, i, end);
+        if (i < end || a.full) this.push(a.flush(false));
+      }
+      this.emit('aggregated', a);
+    }
     cb();
   }
 

@@ -8,7 +8,9 @@ import { pipeline } from 'node:stream/promises';
 import { type ParseArgsConfig, parseArgs } from 'node:util';
 import type { Knex } from 'knex';
 import { UmamiAggregateError, isUmamiAggregateError } from '../errors.js';
-import { type ImportOptions, type ImportSummary, createImportPipeline } from '../pipeline.js';
+import { loadConfigFromEnv } from '../config.js';
+import { type ImportOptions, type ImportSummary, type Logger, createImportPipeline } from '../pipeline.js';
+import { aggregateRawPageViews, cleanupRawPageViews } from '../store/raw.js';
 import { listImports } from '../store/ledger.js';
 import { migrate } from '../store/migrations.js';
 import { DEFAULT_DB, openDatabase, redact } from './db.js';
@@ -18,6 +20,9 @@ const USAGE = `Usage:
   umami-aggregate import <file|-> [options]   aggregate an Umami dump (plain or gzipped) into the database
   umami-aggregate imports [--db URL] [--json] list imports, newest first
   umami-aggregate init [--db URL]             create or update the tables
+  umami-aggregate migrate [--days N]          aggregate the raw page_views table (the last N days, or all)
+  umami-aggregate cleanup --type page_views [--before DATE]
+                                              delete raw page views that are already aggregated
 
 Import options:
   --db URL               sqlite:PATH, postgres://…, mysql://… (default: $DATABASE_URL or ${DEFAULT_DB})
@@ -34,8 +39,17 @@ Import options:
   --source-timezone TZ   zone of timestamps in dumps made with --skip-tz-utc (default UTC)
   --max-rejected N       fail when more rows than N are rejected (default 1000)
   --format F             auto (default), sql, json or ndjson
+  --chunk-size N         events per progress chunk (default 10000)
+  --timeout SECONDS      fail the import cleanly when it takes longer
+  --raw                  also write each page view to the page_views table
+  --no-aggregate         only write raw page views (aggregate later with migrate)
   --json                 print the summary as JSON
   --quiet                no progress bar and no summary
+  --verbose              log each flush (rows, duration, memory) on stderr
+
+Environment: DATABASE_URL, ANALYTICS_USE_AGGREGATED_IMPORT, ANALYTICS_AGGREGATE_DURING_IMPORT,
+ANALYTICS_SKIP_RAW_DATA_STORAGE, ANALYTICS_IMPORT_BATCH_SIZE, ANALYTICS_IMPORT_CHUNK_SIZE,
+ANALYTICS_AGGREGATION_TIMEOUT (seconds); flags override them.
 `;
 
 interface Io {
@@ -72,6 +86,10 @@ export async function run(argv: string[], io: Io = defaultIo): Promise<number> {
         return await importsCommand(rest, io);
       case 'init':
         return await initCommand(rest, io);
+      case 'migrate':
+        return await migrateCommand(rest, io);
+      case 'cleanup':
+        return await cleanupCommand(rest, io);
       case '--version':
       case '-v':
         io.stdout.write(`${version()}\n`);
@@ -122,7 +140,19 @@ function intOption(v: unknown, name: string, min = 1): number | undefined {
 }
 
 function databaseUrl(values: Record<string, unknown>, io: Io): string {
-  return (values.db as string | undefined) || io.env.DATABASE_URL || DEFAULT_DB;
+  return (values.db as string | undefined) || loadConfigFromEnv(io.env).databaseUrl || DEFAULT_DB;
+}
+
+/** A readable logger for --verbose: `12:00:01 flushed aggregates hourly=120 daily=10 …` on stderr. */
+function stderrLogger(out: NodeJS.WritableStream): Logger {
+  const line = (level: string) => (obj: object, msg?: string): void => {
+    const fields = Object.entries(obj)
+      .filter(([, v]) => v !== undefined && v !== null)
+      .map(([k, v]) => `${k}=${typeof v === 'object' ? JSON.stringify(v) : String(v)}`)
+      .join(' ');
+    out.write(`${new Date().toISOString().slice(11, 19)} ${level === 'info' ? '' : `${level}: `}${msg ?? ''} ${fields}\n`);
+  };
+  return { info: line('info'), debug: line('debug'), warn: line('warn'), error: line('error') };
 }
 
 async function withDatabase<T>(url: string, fn: (knex: Knex) => Promise<T>): Promise<T> {
@@ -155,8 +185,14 @@ const IMPORT_OPTIONS = {
   'source-timezone': { type: 'string' },
   'max-rejected': { type: 'string' },
   format: { type: 'string' },
+  'chunk-size': { type: 'string' },
+  timeout: { type: 'string' },
+  raw: { type: 'boolean' },
+  'no-raw': { type: 'boolean' },
+  'no-aggregate': { type: 'boolean' },
   json: { type: 'boolean' },
   quiet: { type: 'boolean' },
+  verbose: { type: 'boolean' },
 } as const;
 
 async function importCommand(args: string[], io: Io): Promise<number> {
@@ -191,7 +227,17 @@ async function importCommand(args: string[], io: Io): Promise<number> {
     if (file === '-') throw new UsageError('--mode merge --no-atomic from stdin cannot check for a repeated input; import a file, or add --force');
     fingerprint = await hashFile(file);
   }
+  const env = loadConfigFromEnv(io.env);
   const url = databaseUrl(values, io);
+  const timeout = intOption(values.timeout, '--timeout');
+  let skipRawDataStorage = env.skipRawDataStorage;
+  if (values.raw) skipRawDataStorage = false;
+  if (values['no-raw']) skipRawDataStorage = true;
+  let aggregate = env.aggregate;
+  if (values['no-aggregate']) {
+    aggregate = false;
+    skipRawDataStorage = false;
+  }
   return withDatabase(url, async (knex) => {
     const options: ImportOptions = {
       knex,
@@ -199,7 +245,12 @@ async function importCommand(args: string[], io: Io): Promise<number> {
       bytesTotal,
       timezone: values.timezone as string | undefined,
       topN: intOption(values.top, '--top'),
-      batchSize: intOption(values['batch-size'], '--batch-size'),
+      batchSize: intOption(values['batch-size'], '--batch-size') ?? env.batchSize,
+      chunkSize: intOption(values['chunk-size'], '--chunk-size') ?? env.chunkSize,
+      timeoutMs: timeout !== undefined ? timeout * 1000 : env.timeoutMs,
+      skipRawDataStorage,
+      aggregate,
+      logger: values.verbose ? stderrLogger(io.stderr) : undefined,
       mode: mode as ImportOptions['mode'],
       atomic: values['no-atomic'] ? false : undefined,
       maxBuckets: intOption(values['max-buckets'], '--max-buckets'),
@@ -213,7 +264,7 @@ async function importCommand(args: string[], io: Io): Promise<number> {
       format: format as ImportOptions['format'],
     };
     const importer = createImportPipeline(options);
-    const showBar = !values.quiet && !values.json && io.stderr.isTTY === true;
+    const showBar = !values.quiet && !values.json && !values.verbose && io.stderr.isTTY === true;
     const startedAt = Date.now();
     const bar = showBar
       ? new ProgressBar(io.stderr, () => {
@@ -261,6 +312,7 @@ export function formatSummary(s: ImportSummary, target: string): string {
     `  ${n(s.bucketsWritten)} buckets written: ${n(s.buckets.hour)} hourly, ${n(s.buckets.day)} daily, ${n(s.buckets.month)} monthly`,
     `  ${mbs.toFixed(1)} MB in ${secs.toFixed(2)} s (${(mbs / Math.max(secs, 0.001)).toFixed(1)} MB/s)`,
   ];
+  if (s.rawPageViews > 0) lines.push(`  ${n(s.rawPageViews)} raw page views written to page_views`);
   if (s.resumedFrom !== null) lines.push(`  resumed: events before byte ${n(s.resumedFrom)} were committed by the interrupted run`);
   for (const [reason, r] of Object.entries(s.rejections)) {
     if (!r) continue;
@@ -315,3 +367,46 @@ async function initCommand(args: string[], io: Io): Promise<number> {
   });
 }
 
+
+async function migrateCommand(args: string[], io: Io): Promise<number> {
+  const { values, positionals } = parse(args, {
+    db: { type: 'string' },
+    days: { type: 'string' },
+    timezone: { type: 'string' },
+    top: { type: 'string' },
+    'batch-size': { type: 'string' },
+    json: { type: 'boolean' },
+  });
+  if (positionals.length > 0) throw new UsageError('migrate takes no arguments');
+  const env = loadConfigFromEnv(io.env);
+  return withDatabase(databaseUrl(values, io), async (knex) => {
+    const s = await aggregateRawPageViews({
+      knex,
+      days: intOption(values.days, '--days'),
+      timezone: values.timezone as string | undefined,
+      topN: intOption(values.top, '--top'),
+      batchSize: intOption(values['batch-size'], '--batch-size') ?? env.batchSize,
+    });
+    if (values.json) io.stdout.write(`${JSON.stringify(s, null, 2)}\n`);
+    else io.stdout.write(`Aggregated ${n(s.pageViews)} raw page views${s.since ? ` since ${s.since} UTC` : ''} into ${n(s.bucketsWritten)} buckets [import #${s.importId}] in ${(s.durationMs / 1000).toFixed(2)} s\n`);
+    return 0;
+  });
+}
+
+async function cleanupCommand(args: string[], io: Io): Promise<number> {
+  const { values, positionals } = parse(args, {
+    db: { type: 'string' },
+    type: { type: 'string' },
+    before: { type: 'string' },
+    'batch-size': { type: 'string' },
+    json: { type: 'boolean' },
+  });
+  if (positionals.length > 0) throw new UsageError('cleanup takes no arguments');
+  if (values.type !== 'page_views') throw new UsageError('cleanup needs --type page_views (the only raw data kept)');
+  return withDatabase(databaseUrl(values, io), async (knex) => {
+    const s = await cleanupRawPageViews({ knex, before: values.before as string | undefined, batchSize: intOption(values['batch-size'], '--batch-size') });
+    if (values.json) io.stdout.write(`${JSON.stringify(s, null, 2)}\n`);
+    else io.stdout.write(`Removed ${n(s.removed)} aggregated raw page views${s.before ? ` created before ${s.before} UTC` : ''}; kept ${n(s.keptNotAggregated)} not aggregated yet\n`);
+    return 0;
+  });
+}

@@ -86,6 +86,30 @@ const migrations: Record<string, Knex.Migration> = {
       }
     },
   },
+  '002_page_views': {
+    // Raw page views, written only when raw storage is wanted (skipRawDataStorage: false).
+    // A host table of that name is left as it is.
+    async up(knex) {
+      if (await knex.schema.hasTable('page_views')) return;
+      await knex.schema.createTable('page_views', (t) => {
+        t.bigIncrements('id');
+        t.integer('site_id').notNullable();
+        t.string('session_id', 64).notNullable();
+        t.string('visit_id', 64).nullable();
+        t.string('url_path', 500).notNullable();
+        t.string('referrer_domain', 500).nullable();
+        t.string('hostname', 100).nullable();
+        t.datetime('created_at', { useTz: false, precision: 0 }).notNullable();
+        t.integer('import_id').nullable();
+        t.boolean('aggregated').notNullable().defaultTo(false);
+        t.index(['site_id', 'created_at'], 'page_views_site_created_idx');
+        t.index(['created_at'], 'page_views_created_idx');
+      });
+    },
+    async down(knex) {
+      await knex.schema.dropTableIfExists('page_views');
+    },
+  },
 };
 
 class Source implements Knex.MigrationSource<string> {

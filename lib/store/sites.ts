@@ -27,9 +27,13 @@ export class SiteDirectory {
   private readonly resolveSite: ResolveSite | undefined;
   private readonly dialect: Dialect;
 
-  constructor(dialect: Dialect, resolveSite?: ResolveSite) {
+  /** Events name sites by their id already (aggregating the raw page_views table). */
+  readonly direct: boolean;
+
+  constructor(dialect: Dialect, resolveSite?: ResolveSite, direct = false) {
     this.dialect = dialect;
     this.resolveSite = resolveSite;
+    this.direct = direct;
   }
 
   add(websites: readonly UmamiWebsite[]): void {
@@ -38,7 +42,7 @@ export class SiteDirectory {
 
   /** Whether events of this website can be given a site now (v1 ids need the website row). */
   isResolvable(websiteId: string): boolean {
-    return this.websites.has(websiteId) || UUID.test(websiteId);
+    return this.direct || this.websites.has(websiteId) || UUID.test(websiteId);
   }
 
   info(websiteId: string): SiteInfo {
@@ -53,6 +57,7 @@ export class SiteDirectory {
 
   /** Site ids for the given websites, creating sites as needed, inside trx. */
   async resolve(trx: Knex, websiteIds: Iterable<string>): Promise<Map<string, number>> {
+    if (this.direct) return new Map([...websiteIds].map((id) => [id, Number(id)]));
     const missing: SiteInfo[] = [];
     const keys = new Map<string, string>(); // uuid -> websiteId
     for (const id of websiteIds) {
@@ -89,7 +94,7 @@ export class SiteDirectory {
 
   /** Writes every website of the dump to analytics_sites (name and domain from its row). */
   async saveAll(trx: Knex): Promise<void> {
-    if (this.resolveSite || this.websites.size === 0) return;
+    if (this.direct || this.resolveSite || this.websites.size === 0) return;
     const infos = [...this.websites.keys()].sort().map((id) => this.info(id));
     await this.upsertSites(trx, infos, true);
   }

@@ -19,7 +19,8 @@ import { UmamiAggregateError, invalidOption } from '../errors.js';
 import { VisitorSketch } from '../aggregate/distinct.js';
 import { type BucketBatch, type BucketRow, type Granularity, bucketBatchOf } from '../aggregate/aggregator.js';
 import { type TopEntry, mergeTop } from '../aggregate/toplist.js';
-import type { ParsedBatch } from '../umami/parser.js';
+import type { ParsedBatch, UmamiEvent } from '../umami/parser.js';
+import { formatUtc } from '../aggregate/timezone.js';
 import { Dialect, dialectOf, nowText, readInt, readJson } from './dialect.js';
 import { type ImportMode, type LedgerUpdate, ledgerRow, startImport } from './ledger.js';
 import { AGGREGATE_TABLES } from './migrations.js';
@@ -36,6 +37,8 @@ export interface UpserterOptions {
   atomic?: boolean;
   /** The ledger row of this import; when absent the upserter creates one. */
   importId?: number;
+  /** The label of the ledger row it creates. Default `createUpserter`. */
+  source?: string;
   /** Maps websites onto the host's own site ids instead of `analytics_sites`. */
   resolveSite?: ResolveSite;
   /** Entries kept when top lists are merged. Default 50. */
@@ -52,10 +55,21 @@ export interface UpserterOptions {
    * `running` for an import whose rows are all committed, nor the reverse).
    */
   complete?: () => LedgerUpdate;
+  /** Runs inside the transaction that commits the import's last rows, before the commit. */
+  finalStatements?: (trx: Knex) => Promise<void>;
   /** Called before the final flush is written; throwing aborts the import (and rolls back an atomic one). */
   beforeCommit?: () => Promise<void>;
   /** Called after each flush is written (and committed, when not atomic). */
   onFlush?: (info: FlushInfo) => void;
+  /**
+   * Also write each page view to the `page_views` table (raw storage), in the
+   * import's transaction (atomic) or with the next flush (not atomic).
+   */
+  rawPageViews?: boolean;
+  /** Raw rows are marked aggregated (they were aggregated in this import). Default true. */
+  rawAggregated?: boolean;
+  /** Events name sites by their numeric id (aggregating `page_views`); no site resolution. */
+  directSiteIds?: boolean;
   /** Attempts per flush transaction on conflicts (not atomic). Default 8. */
   retries?: number;
 }
@@ -103,9 +117,9 @@ export class BucketWriter {
   readonly batchSize: number;
   rowsWritten: Record<Granularity, number> = { hour: 0, day: 0, month: 0 };
 
-  constructor(knex: Knex, options: { mode: ImportMode; topN: number; batchSize: number; resolveSite?: ResolveSite }) {
+  constructor(knex: Knex, options: { mode: ImportMode; topN: number; batchSize: number; resolveSite?: ResolveSite; directSiteIds?: boolean }) {
     this.dialect = new Dialect(dialectOf(knex));
-    this.sites = new SiteDirectory(this.dialect, options.resolveSite);
+    this.sites = new SiteDirectory(this.dialect, options.resolveSite, options.directSiteIds);
     this.mode = options.mode;
     this.topN = options.topN;
     this.batchSize = options.batchSize;
@@ -139,6 +153,34 @@ export class BucketWriter {
       }
     }
     return { counts, held };
+  }
+
+  /** Writes page views to the raw `page_views` table; returns rows written. */
+  async writeRaw(trx: Knex, events: readonly UmamiEvent[], importId: number, aggregated: boolean): Promise<number> {
+    const views = events.filter((e) => e.eventType === 1);
+    if (views.length === 0) return 0;
+    const siteIds = await this.sites.resolve(trx, new Set(views.map((e) => e.websiteId)));
+    const columns = ['site_id', 'session_id', 'visit_id', 'url_path', 'referrer_domain', 'hostname', 'created_at', 'import_id', 'aggregated'];
+    const per = Math.min(this.batchSize, Math.floor(this.dialect.maxParams / columns.length));
+    for (let i = 0; i < views.length; i += per) {
+      const part = views.slice(i, i + per);
+      const values: unknown[] = [];
+      for (const e of part) {
+        values.push(
+          siteIds.get(e.websiteId),
+          e.sessionId.slice(0, 64),
+          e.visitId?.slice(0, 64) ?? null,
+          e.urlPath.slice(0, 500),
+          e.referrerDomain?.slice(0, 500) ?? null,
+          e.hostname?.slice(0, 100) ?? null,
+          formatUtc(e.createdAt - (e.createdAt % 1000)),
+          importId,
+          aggregated,
+        );
+      }
+      await trx.raw(this.dialect.insert('page_views', columns, part.length), values as Knex.RawBinding[]);
+    }
+    return views.length;
   }
 
   /** Two websites mapped onto one site give one row per bucket. */
@@ -295,6 +337,10 @@ export class Upserter extends Writable {
   private trx: Knex.Transaction | null = null;
   private readonly opts: UpserterOptions;
   private pending: Record<Granularity, BucketRow[]> | null = null;
+  /** Not atomic: raw page views waiting for the next flush's transaction. */
+  private rawPending: UmamiEvent[] = [];
+  /** Raw page views written (committed, when not atomic). */
+  rawRowsWritten = 0;
   private committedRows: Record<Granularity, number> = { hour: 0, day: 0, month: 0 };
   private committed = false;
 
@@ -310,7 +356,13 @@ export class Upserter extends Writable {
       topN: options.topN ?? 50,
       batchSize: options.batchSize ?? 1000,
       resolveSite: options.resolveSite,
+      directSiteIds: options.directSiteIds,
     });
+  }
+
+  /** Whether the import's transaction is open (atomic). */
+  get inTransaction(): boolean {
+    return this.trx !== null && !this.committed;
   }
 
   get rowsWritten(): Record<Granularity, number> {
@@ -322,8 +374,27 @@ export class Upserter extends Writable {
       this.writer.sites.add(batch.websites);
       return cb();
     }
+    if (batch.kind === 'events') {
+      if (!this.opts.rawPageViews) return cb();
+      this.writeRawEvents(batch.events).then(() => cb(), (err) => cb(err));
+      return;
+    }
     if (batch.kind !== 'buckets') return cb();
     this.writeFlush(batch).then(() => cb(), (err) => cb(err));
+  }
+
+  private async writeRawEvents(events: UmamiEvent[]): Promise<void> {
+    if (!this.atomic) {
+      for (const e of events) if (e.eventType === 1) this.rawPending.push(e);
+      return;
+    }
+    const importId = await this.ensureImport();
+    if (!this.trx) this.trx = await this.knex.transaction();
+    try {
+      this.rawRowsWritten += await this.writer.writeRaw(this.trx, events, importId, this.opts.rawAggregated ?? true);
+    } catch (err) {
+      throw databaseError(err, 'writing raw page views failed');
+    }
   }
 
   override _final(cb: (err?: Error | null) => void): void {
@@ -342,7 +413,7 @@ export class Upserter extends Writable {
 
   private async ensureImport(): Promise<number> {
     if (this.importId === null) {
-      this.importId = await startImport(this.knex, { source: 'createUpserter', mode: this.writer.mode, inputKey: null, bytesTotal: null });
+      this.importId = await startImport(this.knex, { source: this.opts.source ?? 'createUpserter', mode: this.writer.mode, inputKey: null, bytesTotal: null });
     }
     return this.importId;
   }
@@ -365,6 +436,7 @@ export class Upserter extends Writable {
     const hold = batch.final ? undefined : (id: string): boolean => !sites.isResolvable(id);
     const started = Date.now();
     let attempts = 0;
+    let raw = 0;
     let result: { counts: Record<Granularity, number>; held: Record<Granularity, BucketRow[]> };
     if (this.atomic) {
       if (!this.trx) this.trx = await this.knex.transaction();
@@ -380,7 +452,11 @@ export class Upserter extends Writable {
         try {
           result = await this.knex.transaction(async (trx) => {
             const written = await this.writer.write(trx, batch, importId, hold);
+            if (checkpoint && this.rawPending.length > 0) {
+              raw = await this.writer.writeRaw(trx, this.rawPending, importId, this.opts.rawAggregated ?? true);
+            }
             if (batch.final) await sites.saveAll(trx);
+            if (checkpoint && batch.final) await this.opts.finalStatements?.(trx);
             const update = !checkpoint ? undefined : batch.final ? this.completion() : this.opts.checkpoint?.(batch);
             if (update) await trx('analytics_imports').where({ id: importId }).update(ledgerRow(update));
             return written;
@@ -395,6 +471,10 @@ export class Upserter extends Writable {
         }
       }
       this.committedRows = { ...this.writer.rowsWritten };
+      if (raw > 0) {
+        this.rawRowsWritten += raw;
+        this.rawPending = [];
+      }
     }
     const held = result!.held;
     if (held.hour.length + held.day.length + held.month.length > 0) {
@@ -415,6 +495,7 @@ export class Upserter extends Writable {
     try {
       if (!this.trx) this.trx = await this.knex.transaction();
       await this.writer.sites.saveAll(this.trx);
+      await this.opts.finalStatements?.(this.trx);
       await this.trx('analytics_imports').where({ id: importId }).update(ledgerRow(this.completion()));
       await this.trx.commit();
       this.committed = true;

@@ -1,0 +1,210 @@
+// Embedding: progress events and the ledger while an import runs, abort and
+// timeout, the logger, configuration from the environment, raw page views,
+// migrate and cleanup.
+import { execFile, spawn } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { PassThrough, Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import t from 'tap';
+import knexFactory from 'knex';
+import {
+  aggregateRawPageViews,
+  cleanupRawPageViews,
+  createImportPipeline,
+  getImport,
+  loadConfigFromEnv,
+} from '../dist/lib/index.js';
+import { TARGETS, freshDatabase, onServer } from './helpers/db.js';
+import { diffAggregates, readAggregates, readJsonFile } from './helpers/expected.js';
+
+const root = path.join(import.meta.dirname, '..');
+const bin = path.join(root, 'dist', 'lib', 'cli', 'main.js');
+const generatedDump = path.join(import.meta.dirname, 'fixtures', 'generated', 'umami-v2-mariadb.sql');
+const expected = readJsonFile(path.join(import.meta.dirname, 'fixtures', 'generated', 'expected.json'));
+
+/** The dump as a stream that trickles: `bytes` per tick, so an import takes a while. */
+function trickle(buf, bytes = 16384, ms = 2) {
+  let at = 0;
+  return new Readable({
+    read() {
+      if (at >= buf.length) return this.push(null);
+      const chunk = buf.subarray(at, at + bytes);
+      at += bytes;
+      setTimeout(() => this.push(chunk), ms);
+    },
+  });
+}
+
+t.test('progress events at least once per chunk, and a final one', async (t) => {
+  const { knex } = await freshDatabase(t, 'sqlite', 'progress');
+  const importer = createImportPipeline({ knex, chunkSize: 500 });
+  const seen = [];
+  let started = null;
+  importer.on('started', (s) => (started = s));
+  importer.on('progress', (p) => seen.push(p));
+  await pipeline(fs.createReadStream(generatedDump, { highWaterMark: 8192 }), importer);
+  t.equal(started.importId, importer.summary.importId, "'started' names the import");
+  const chunks = seen.filter((p) => !p.done).map((p) => p.chunksProcessed);
+  t.same([...new Set(chunks)], [1, 2, 3, 4, 5, 6, 7, 8], '4000 events in chunks of 500: a progress event for every chunk');
+  t.ok(chunks.every((c, i) => i === 0 || c >= chunks[i - 1]), 'in order');
+  const last = seen.at(-1);
+  t.match(last, { done: true, events: 4000, chunksProcessed: 8, totalChunks: 8, bucketsHeld: 0 });
+  t.ok(last.bucketsWritten > 0 && last.bytesRead > 0 && last.rowsRead > 4000);
+});
+
+for (const target of ['postgres', 'mysql', 'sqlite']) {
+  await onServer(t, target, `${target}: another connection sees chunks_processed move during the import`, async (t) => {
+    const { knex, url } = await freshDatabase(t, target, 'ledger');
+    const buf = fs.readFileSync(generatedDump);
+    // SQLite's only writer is held by an atomic import for its whole length: there the ledger moves with --no-atomic.
+    const atomic = target !== 'sqlite';
+    const importer = createImportPipeline({ knex, chunkSize: 250, bytesTotal: buf.length, atomic, checkpointEvents: atomic ? undefined : 250, force: true, mode: 'replace' });
+    const watcher = target === 'sqlite' ? knexFactory({ client: 'better-sqlite3', connection: { filename: url.slice(7) }, useNullAsDefault: true }) : knex;
+    t.teardown(() => (watcher !== knex ? watcher.destroy() : undefined));
+    const running = pipeline(trickle(buf, 8192, 5), importer);
+    const states = new Set();
+    let id = null;
+    importer.on('started', (s) => (id = s.importId));
+    let finished = false;
+    running.finally(() => (finished = true));
+    while (!finished) {
+      await new Promise((r) => setTimeout(r, 20));
+      if (!id) continue;
+      const row = await getImport(watcher, id).catch(() => null);
+      if (row?.status === 'running') states.add(`${row.chunksProcessed}/${row.totalChunks}`);
+    }
+    await running;
+    t.ok(states.size >= 3, `while running, the ledger showed ${[...states].join(', ')}`);
+    const row = await getImport(knex, id);
+    t.match(row, { status: 'completed', chunksProcessed: 16, totalChunks: 16, events: 4000 });
+  });
+}
+
+t.test('an AbortSignal cancels the import; nothing is committed', async (t) => {
+  const { knex } = await freshDatabase(t, 'sqlite', 'abort');
+  const controller = new AbortController();
+  const importer = createImportPipeline({ knex, signal: controller.signal, chunkSize: 500 });
+  importer.on('progress', (p) => p.chunksProcessed >= 2 && controller.abort());
+  await t.rejects(pipeline(trickle(fs.readFileSync(generatedDump)), importer), { code: 'UA_ABORTED' });
+  for (const table of ['analytics_hourly', 'analytics_daily', 'analytics_monthly', 'analytics_sites']) {
+    t.equal(Number((await knex(table).count({ n: '*' }))[0].n), 0, `${table} empty`);
+  }
+  t.match(await getImport(knex, 1), { status: 'failed', error: /UA_ABORTED/ });
+});
+
+t.test('a timeout fails the import cleanly', async (t) => {
+  const { knex } = await freshDatabase(t, 'sqlite', 'timeout');
+  const importer = createImportPipeline({ knex, timeoutMs: 150 });
+  await t.rejects(pipeline(trickle(fs.readFileSync(generatedDump), 4096, 10), importer), { code: 'UA_TIMEOUT' });
+  t.equal(Number((await knex('analytics_daily').count({ n: '*' }))[0].n), 0, 'nothing committed');
+});
+
+t.test('the logger hears each flush with row counts, duration and memory', async (t) => {
+  const { knex } = await freshDatabase(t, 'sqlite', 'logger');
+  const lines = [];
+  const logger = { info: (obj, msg) => lines.push({ ...obj, msg }), debug() {}, warn: (obj, msg) => lines.push({ ...obj, msg }) };
+  await pipeline(fs.createReadStream(generatedDump), createImportPipeline({ knex, logger, maxBuckets: 400 }));
+  const flushes = lines.filter((l) => l.msg === 'flushed aggregates');
+  t.ok(flushes.length >= 3, `${flushes.length} flushes logged`);
+  for (const f of flushes) t.match(f, { hourly: Number, daily: Number, monthly: Number, durationMs: Number, rssMb: Number, heapUsedMb: Number });
+  t.ok(lines.some((l) => l.msg === 'import completed'));
+});
+
+t.test('options are checked once, with clear messages', async (t) => {
+  const knex = knexFactory({ client: 'better-sqlite3', connection: { filename: ':memory:' }, useNullAsDefault: true });
+  t.teardown(() => knex.destroy());
+  const cases = [
+    [{ knex, batchSize: 0 }, /batchSize must be a positive integer/],
+    [{ knex, mode: 'upsert' }, /mode must be 'replace' or 'merge'/],
+    [{ knex, timezone: 'Nowhere/Land' }, /timezone must be an IANA time zone/],
+    [{ knex, topN: -1 }, /topN/],
+    [{ knex, resume: true }, /resume must be used with atomic: false/],
+    [{ knex, aggregate: false }, /aggregate must be true unless raw page views are stored/],
+    [{ knex, signal: 'stop' }, /signal must be an AbortSignal/],
+    [{ knex: {} }, /knex must be a Knex instance/],
+  ];
+  for (const [options, message] of cases) t.throws(() => createImportPipeline(options), { code: 'UA_INVALID_OPTION', message }, String(message));
+});
+
+t.test('loadConfigFromEnv maps the original variables', async (t) => {
+  t.same(loadConfigFromEnv({}), {});
+  t.same(
+    loadConfigFromEnv({
+      DATABASE_URL: 'postgres://x@h/db',
+      ANALYTICS_USE_AGGREGATED_IMPORT: 'true',
+      ANALYTICS_AGGREGATE_DURING_IMPORT: 'true',
+      ANALYTICS_SKIP_RAW_DATA_STORAGE: 'false',
+      ANALYTICS_IMPORT_BATCH_SIZE: '250',
+      ANALYTICS_IMPORT_CHUNK_SIZE: '5000',
+      ANALYTICS_AGGREGATION_TIMEOUT: '600',
+    }),
+    { databaseUrl: 'postgres://x@h/db', aggregate: true, skipRawDataStorage: false, batchSize: 250, chunkSize: 5000, timeoutMs: 600000 },
+  );
+  t.same(loadConfigFromEnv({ ANALYTICS_AGGREGATE_DURING_IMPORT: '0' }), { aggregate: false, skipRawDataStorage: false }, 'no aggregation: raw rows are kept');
+  t.throws(() => loadConfigFromEnv({ ANALYTICS_IMPORT_BATCH_SIZE: 'lots' }), { code: 'UA_INVALID_OPTION', message: /ANALYTICS_IMPORT_BATCH_SIZE/ });
+  t.throws(() => loadConfigFromEnv({ ANALYTICS_SKIP_RAW_DATA_STORAGE: 'maybe' }), { code: 'UA_INVALID_OPTION' });
+});
+
+function cli(args, env = {}, input) {
+  return new Promise((resolve) => {
+    const child = execFile(process.execPath, [bin, ...args], { env: { ...process.env, ...env } }, (err, stdout, stderr) => resolve({ code: err ? err.code : 0, stdout, stderr }));
+    if (input) input.pipe(child.stdin);
+    else child.stdin.end();
+  });
+}
+
+t.test('the CLI reads the environment; flags override it', async (t) => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ua-env-'));
+  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const db = path.join(dir, 'env.sqlite');
+  const env = { DATABASE_URL: `sqlite:${db}`, ANALYTICS_SKIP_RAW_DATA_STORAGE: 'false', ANALYTICS_IMPORT_BATCH_SIZE: '100' };
+  const r = await cli(['import', generatedDump, '--json'], env);
+  t.equal(r.code, 0, r.stderr);
+  t.equal(JSON.parse(r.stdout).rawPageViews, 3433, 'raw storage from the environment, database from DATABASE_URL');
+  const r2 = await cli(['import', generatedDump, '--json', '--no-raw', '--db', `sqlite:${path.join(dir, 'flag.sqlite')}`], env);
+  t.equal(JSON.parse(r2.stdout).rawPageViews, 0, 'flags override the environment');
+  const slow = new PassThrough();
+  const feeder = trickle(fs.readFileSync(generatedDump), 2048, 20);
+  feeder.pipe(slow);
+  const started = Date.now();
+  const r3 = await cli(['import', '-', '--db', `sqlite:${path.join(dir, 'slow.sqlite')}`], { ANALYTICS_AGGREGATION_TIMEOUT: '1' }, slow);
+  feeder.destroy();
+  t.not(r3.code, 0);
+  t.match(r3.stderr, /UA_TIMEOUT/);
+  t.ok(Date.now() - started < 5000, 'stopped after about a second');
+});
+
+for (const target of TARGETS) {
+  await onServer(t, target, `${target}: raw page views, migrate and cleanup`, async (t) => {
+    const { knex } = await freshDatabase(t, target, 'raw');
+    // Raw only: aggregate later.
+    const importer = createImportPipeline({ knex, skipRawDataStorage: false, aggregate: false });
+    await pipeline(fs.createReadStream(generatedDump), importer);
+    t.equal(importer.summary.rawPageViews, 3433);
+    t.equal(Number((await knex('page_views').count({ n: '*' }))[0].n), 3433, "page_views holds the dump's page views");
+    t.equal(Number((await knex('analytics_daily').count({ n: '*' }))[0].n), 0, 'nothing aggregated yet');
+    t.equal(Number((await knex('page_views').where('aggregated', true).count({ n: '*' }))[0].n), 0);
+    const m = await aggregateRawPageViews({ knex, pageSize: 700 });
+    t.equal(m.pageViews, 3433);
+    t.same(diffAggregates(expected, await readAggregates(knex)).slice(0, 10), [], 'migrate over the raw table reproduces a direct import');
+    const before = await readAggregates(knex, { top: 50 });
+    const c1 = await cleanupRawPageViews({ knex, before: '2024-07-01', batchSize: 300 });
+    t.ok(c1.removed > 0 && c1.keptNotAggregated === 0, `cleanup removed ${c1.removed} rows before 2024-07-01`);
+    const c2 = await cleanupRawPageViews({ knex });
+    t.equal(c1.removed + c2.removed, 3433, 'then the rest');
+    t.same(await readAggregates(knex, { top: 50 }), before, 'cleanup leaves the aggregates untouched');
+  });
+
+  await onServer(t, target, `${target}: raw storage alongside aggregates, and migrate --days`, async (t) => {
+    const { knex } = await freshDatabase(t, target, 'rawagg');
+    await pipeline(fs.createReadStream(generatedDump), createImportPipeline({ knex, skipRawDataStorage: false }));
+    t.equal(Number((await knex('page_views').where('aggregated', true).count({ n: '*' }))[0].n), 3433, 'raw rows written and marked aggregated');
+    t.same(diffAggregates(expected, await readAggregates(knex)).slice(0, 10), []);
+    const now = Date.UTC(2025, 1, 20);
+    const m = await aggregateRawPageViews({ knex, days: 40, pageSize: 500, now });
+    t.equal(m.since, '2025-01-01 00:00:00', 'the window is widened to the start of its month');
+    t.same(diffAggregates(expected, await readAggregates(knex)).slice(0, 10), [], 're-aggregating a window of whole months changes nothing');
+  });
+}
