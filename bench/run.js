@@ -1,0 +1,227 @@
+#!/usr/bin/env node
+// The benchmark suite (`npm run bench`): imports generated dumps with the CLI, process start to
+// exit, and measures in the same run the byte-scan floor over the same file (and `gzip -dc` of a
+// gzipped one), so the ratios hold whatever the machine's speed that day.
+//
+//   node bench/run.js [--events 1000000] [--targets sqlite,postgres,mariadb] [--10m] [--traditional] [--repeat N]
+//
+// Each scenario prints wall time, MB/s, events/s and the peak RSS of the importing process, and
+// checks the monthly page views and visitors against the generator's truth file. Results go to
+// stdout as JSON lines and a Markdown table; bench/RESULTS.md records a run.
+import { execFile, spawn } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import knexFactory from 'knex';
+
+const here = path.dirname(new URL(import.meta.url).pathname);
+const root = path.join(here, '..');
+const data = path.join(here, 'data');
+const cli = path.join(root, 'dist', 'lib', 'cli', 'main.js');
+
+const { values } = parseArgs({
+  options: {
+    events: { type: 'string', default: '1000000' },
+    targets: { type: 'string', default: 'sqlite,postgres,mariadb' },
+    '10m': { type: 'boolean', default: false },
+    traditional: { type: 'boolean', default: false },
+    repeat: { type: 'string', default: '1' },
+  },
+});
+const repeat = Number(values.repeat);
+
+function sh(command, args, options = {}) {
+  return new Promise((resolve, reject) => {
+    execFile(command, args, { maxBuffer: 1 << 26, ...options }, (err, stdout, stderr) => (err ? reject(new Error(`${command} ${args.join(' ')}: ${stderr || err.message}`)) : resolve(stdout)));
+  });
+}
+
+/** Runs a command under /usr/bin/time; returns wall ms, peak RSS in MB and stdout. */
+function measured(command, args, { stdout = 'pipe' } = {}) {
+  return new Promise((resolve, reject) => {
+    const started = process.hrtime.bigint();
+    const child = spawn('/usr/bin/time', ['-f', '%M', command, ...args], { stdio: ['ignore', stdout, 'pipe'] });
+    const out = [];
+    const err = [];
+    child.stdout?.on('data', (d) => out.push(d));
+    child.stderr.on('data', (d) => err.push(d));
+    child.on('close', (code) => {
+      const ms = Number(process.hrtime.bigint() - started) / 1e6;
+      const stderr = Buffer.concat(err).toString().trim().split('\n');
+      const rssKb = Number(stderr.at(-1));
+      if (code !== 0) return reject(new Error(`${command} ${args.join(' ')} exited ${code}: ${stderr.slice(0, -1).join('\n')}`));
+      resolve({ ms, rssMb: rssKb / 1024, stdout: Buffer.concat(out).toString() });
+    });
+  });
+}
+
+async function best(fn) {
+  let result = null;
+  for (let i = 0; i < repeat; i++) {
+    const r = await fn();
+    if (!result || r.ms < result.ms) result = r;
+  }
+  return result;
+}
+
+async function ensureDump(events, format, gzip) {
+  mkdirSync(data, { recursive: true });
+  const label = events >= 1e6 ? `${events / 1e6}m` : `${events / 1e3}k`;
+  const file = path.join(data, `umami-${label}-${format}.sql${gzip ? '.gz' : ''}`);
+  if (!existsSync(file)) {
+    process.stderr.write(`generating ${file}\n`);
+    await sh(process.execPath, [path.join(here, 'generate.js'), '--events', String(events), '--format', format, ...(gzip ? ['--gzip'] : []), '--out', file]);
+  }
+  return file;
+}
+
+const quiet = { warn() {}, error() {}, deprecate() {}, debug() {} };
+const SERVER = {
+  postgres: { admin: 'postgres://postgres@127.0.0.1:5432/test', url: (db) => `postgres://postgres@127.0.0.1:5432/${db}`, client: 'pg' },
+  mariadb: { admin: 'mysql://root@127.0.0.1:3306/test', url: (db) => `mysql://root@127.0.0.1:3306/${db}`, client: 'mysql2' },
+};
+
+/** A fresh target database; returns its URL. */
+async function freshTarget(target) {
+  if (target === 'sqlite') {
+    const file = path.join(os.tmpdir(), `ua-bench-${process.pid}.sqlite`);
+    for (const f of [file, `${file}-wal`, `${file}-shm`]) rmSync(f, { force: true });
+    return { url: `sqlite:${file}`, cleanup: () => [file, `${file}-wal`, `${file}-shm`].forEach((f) => rmSync(f, { force: true })) };
+  }
+  const s = SERVER[target];
+  const db = `ua_bench_run_${process.pid}`;
+  const admin = knexFactory({ client: s.client, connection: s.admin, log: quiet });
+  const q = (sql) => admin.raw(target === 'postgres' ? sql.replace(/`/g, '"') : sql);
+  await q(`DROP DATABASE IF EXISTS \`${db}\``);
+  await q(`CREATE DATABASE \`${db}\``);
+  await admin.destroy();
+  return {
+    url: s.url(db),
+    cleanup: async () => {
+      const a = knexFactory({ client: s.client, connection: s.admin, log: quiet });
+      await a.raw(target === 'postgres' ? `DROP DATABASE IF EXISTS "${db}" WITH (FORCE)` : `DROP DATABASE IF EXISTS \`${db}\``);
+      await a.destroy();
+    },
+  };
+}
+
+/** Monthly page views and visitors from the summary's database against the generator's truth. */
+async function checkTruth(url, truthFile) {
+  if (!existsSync(truthFile)) return 'no truth file';
+  const truth = JSON.parse(readFileSync(truthFile, 'utf8'));
+  const config = url.startsWith('sqlite:')
+    ? { client: 'better-sqlite3', connection: { filename: url.slice(7) }, useNullAsDefault: true }
+    : { client: url.startsWith('postgres') ? 'pg' : 'mysql2', connection: url };
+  const knex = knexFactory({ ...config, log: quiet });
+  try {
+    const rows = await knex('analytics_monthly as m').join('analytics_sites as s', 's.id', 'm.site_id').select('s.umami_website_id as site', 'm.year_month as bucket', 'm.page_views', 'm.unique_visitors');
+    const got = new Map(rows.map((r) => [`${r.site} ${r.bucket}`, `${Number(r.page_views)} ${Number(r.unique_visitors)}`]));
+    const bad = truth.monthly.filter((m) => got.get(`${m.site} ${m.bucket}`) !== `${m.page_views} ${m.unique_visitors}`);
+    return bad.length === 0 && rows.length === truth.monthly.length ? `exact (${rows.length} site-months)` : `${bad.length} of ${truth.monthly.length} site-months differ`;
+  } finally {
+    await knex.destroy();
+  }
+}
+
+async function importRun(file, target) {
+  return best(async () => {
+    const t = await freshTarget(target);
+    try {
+      const r = await measured(process.execPath, [cli, 'import', file, '--db', t.url, '--json']);
+      const summary = JSON.parse(r.stdout);
+      const check = await checkTruth(t.url, file.replace(/\.gz$/, '') + '.truth.json');
+      return { ...r, summary, check };
+    } finally {
+      await t.cleanup();
+    }
+  });
+}
+
+async function floorRun(file) {
+  return best(async () => {
+    const r = await measured(process.execPath, [path.join(here, 'scan-floor.js'), file]);
+    return { ...r, floor: JSON.parse(r.stdout) };
+  });
+}
+
+async function gzipRun(file) {
+  return best(() => measured('sh', ['-c', `gzip -dc '${file}' > /dev/null`]));
+}
+
+const results = [];
+function report(row) {
+  results.push(row);
+  process.stdout.write(`${JSON.stringify(row)}\n`);
+}
+
+const events = Number(values.events);
+const targets = values.targets.split(',');
+const mariadb = await ensureDump(events, 'mariadb', false);
+const pgdump = await ensureDump(events, 'pgdump', false);
+const gz = await ensureDump(events, 'mariadb', true);
+const mb = (file) => statSync(file).size / 1048576;
+
+const floors = { mariadb: await floorRun(mariadb), pgdump: await floorRun(pgdump), gzip: await gzipRun(gz) };
+report({ scenario: 'byte-scan floor, mariadb-dump', wallMs: Math.round(floors.mariadb.ms), rssMb: Math.round(floors.mariadb.rssMb) });
+report({ scenario: 'byte-scan floor, pg_dump', wallMs: Math.round(floors.pgdump.ms), rssMb: Math.round(floors.pgdump.rssMb) });
+report({ scenario: 'gzip -dc', wallMs: Math.round(floors.gzip.ms) });
+
+const sqliteTimes = {};
+for (const [label, file, floor] of [
+  ['mariadb-dump', mariadb, floors.mariadb.ms],
+  ['pg_dump', pgdump, floors.pgdump.ms],
+  ['mariadb-dump, gzip', gz, floors.gzip.ms],
+]) {
+  for (const target of label === 'mariadb-dump' ? targets : ['sqlite']) {
+    const r = await importRun(file, target);
+    if (target === 'sqlite') sqliteTimes[label] = r.ms;
+    report({
+      scenario: `${events.toLocaleString('en-US')} events, ${label} → ${target}`,
+      wallMs: Math.round(r.ms),
+      mbPerSec: +(mb(file) / (r.ms / 1000)).toFixed(1),
+      eventsPerSec: Math.round(r.summary.events / (r.ms / 1000)),
+      rssMb: Math.round(r.rssMb),
+      ratio: target === 'sqlite' ? `${(r.ms / floor).toFixed(2)}× ${label.includes('gzip') ? 'gzip -dc' : 'floor'}` : `${(r.ms / sqliteTimes[label]).toFixed(2)}× SQLite`,
+      check: r.check,
+    });
+  }
+}
+
+if (values['10m']) {
+  const big = await ensureDump(events * 10, 'mariadb', false);
+  const floor = await floorRun(big);
+  const r = await importRun(big, 'sqlite');
+  report({
+    scenario: `${(events * 10).toLocaleString('en-US')} events, mariadb-dump → sqlite`,
+    wallMs: Math.round(r.ms),
+    mbPerSec: +(mb(big) / (r.ms / 1000)).toFixed(1),
+    eventsPerSec: Math.round(r.summary.events / (r.ms / 1000)),
+    rssMb: Math.round(r.rssMb),
+    ratio: `${(r.ms / floor.ms).toFixed(2)}× floor, ${(r.ms / sqliteTimes['mariadb-dump']).toFixed(1)}× the ${events.toLocaleString('en-US')} time`,
+    check: r.check,
+    flushes: r.summary.flushes,
+  });
+}
+
+if (values.traditional) {
+  for (const target of ['pg', 'mariadb']) {
+    const file = target === 'pg' ? pgdump : mariadb;
+    const out = await sh(process.execPath, [path.join(here, 'traditional.js'), file, '--target', target], { timeout: 3_600_000 });
+    const t = JSON.parse(out);
+    const ours = target === 'pg' ? sqliteTimes['pg_dump'] : sqliteTimes['mariadb-dump'];
+    report({
+      scenario: `restore + GROUP BY on ${target === 'pg' ? 'PostgreSQL' : 'MariaDB'} (${target === 'pg' ? 'pg_dump' : 'mariadb-dump'})`,
+      wallMs: t.totalMs,
+      restoreMs: t.restoreMs,
+      aggregateMs: t.aggregateMs,
+      ratio: `${(t.totalMs / ours).toFixed(1)}× the SQLite import`,
+    });
+  }
+}
+
+console.log('\n| scenario | wall | MB/s | events/s | peak RSS | ratio | check |');
+console.log('|---|---:|---:|---:|---:|---|---|');
+for (const r of results) {
+  console.log(`| ${r.scenario} | ${(r.wallMs / 1000).toFixed(2)} s | ${r.mbPerSec ?? ''} | ${r.eventsPerSec?.toLocaleString('en-US') ?? ''} | ${r.rssMb ? `${r.rssMb} MB` : ''} | ${r.ratio ?? ''} | ${r.check ?? ''} |`);
+}
