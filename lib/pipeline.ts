@@ -68,8 +68,12 @@ export interface ImportOptions {
   source?: string;
   /** Total input size in bytes, when known (progress; part of the key that recognises an input to resume). */
   bytesTotal?: number;
-  /** SHA-256 (hex) of the whole input when the host knows it: a merge of a known input is refused before anything is read. */
-  fingerprint?: string;
+  /**
+   * SHA-256 (hex) of the whole input when the host knows it: a merge of a
+   * known input is refused before anything is read. A promise of it (a hash
+   * computed elsewhere meanwhile) spares the import hashing the input itself.
+   */
+  fingerprint?: string | Promise<string>;
   /** Events per progress chunk: a `progress` event (and a ledger update) at least once per chunk. Default 10000. */
   chunkSize?: number;
   /** Aborting it cancels the import cleanly (an atomic import commits nothing). */
@@ -163,14 +167,16 @@ function validate(o: ImportOptions): void {
     if (v !== undefined && !(Number.isInteger(v) && v > 0)) throw invalidOption(name, 'a positive integer', v);
   }
   if (o.bytesTotal !== undefined && !(Number.isInteger(o.bytesTotal) && o.bytesTotal >= 0)) throw invalidOption('bytesTotal', 'a non-negative integer', o.bytesTotal);
-  if (o.fingerprint !== undefined && !/^[0-9a-f]{64}$/.test(o.fingerprint)) throw invalidOption('fingerprint', 'a SHA-256 hex digest', o.fingerprint);
+  if (o.fingerprint !== undefined && !(o.fingerprint instanceof Promise) && !/^[0-9a-f]{64}$/.test(o.fingerprint)) {
+    throw invalidOption('fingerprint', 'a SHA-256 hex digest or a promise of one', o.fingerprint);
+  }
   if (o.resume && o.atomic !== false) throw invalidOption('resume', 'used with atomic: false (an atomic import leaves nothing to resume)', o.resume);
   if (o.signal !== undefined && !(o.signal instanceof AbortSignal)) throw invalidOption('signal', 'an AbortSignal', o.signal);
   if (o.logger !== undefined && (o.logger === null || typeof o.logger.info !== 'function')) throw invalidOption('logger', 'a logger with an info(obj, msg) method', o.logger);
   if (o.aggregate === false && o.skipRawDataStorage !== false) {
     throw invalidOption('aggregate', 'true unless raw page views are stored (skipRawDataStorage: false); otherwise the import would keep nothing', o.aggregate);
   }
-  if (o.mode === 'merge' && o.atomic === false && !o.fingerprint && !o.force) {
+  if (o.mode === 'merge' && o.atomic === false && typeof o.fingerprint !== 'string' && !o.force) {
     // Flushes commit as they go, so a repeated input must be recognised before the first one.
     throw invalidOption('fingerprint', "given (the input's SHA-256) for a merge that is not atomic, or force: true", o.fingerprint);
   }
@@ -193,7 +199,8 @@ export class ImportPipeline extends Writable {
   private done: Promise<void> | null = null;
   private innerError: Error | null = null;
   private completed = false;
-  private readonly hash = crypto.createHash('sha256');
+  /** Hashes the input as it passes, unless the fingerprint comes from the host. */
+  private readonly hash: crypto.Hash | null;
   private fingerprint: string | null = null;
   private head: Buffer[] = [];
   private headLength = 0;
@@ -239,6 +246,8 @@ export class ImportPipeline extends Writable {
     this.tokenizer = tokenizer;
     this.aggregator = aggregator;
     this.upserter = upserter;
+    this.hash = options.fingerprint === undefined ? crypto.createHash('sha256') : null;
+    if (options.fingerprint instanceof Promise) options.fingerprint.catch(() => {});
     // SQLite has one writer: while an atomic import holds it, the ledger is written at start and end only.
     this.serialLedger = atomic && dialectOf(options.knex) === 'sqlite';
     this.chunkSize = options.chunkSize ?? 10_000;
@@ -399,7 +408,7 @@ export class ImportPipeline extends Writable {
     const knex = this.options.knex;
     if (this.options.migrate !== false) await runMigrations(knex);
     await markInterrupted(knex);
-    if (this.options.fingerprint) await this.refuseKnownInput(this.options.fingerprint);
+    if (typeof this.options.fingerprint === 'string') await this.refuseKnownInput(this.options.fingerprint);
     if (!this.options.resume) {
       // Registered at once, so a host can follow the import before its first byte arrives.
       this.upserter.importId = await startImport(knex, {
@@ -486,7 +495,7 @@ export class ImportPipeline extends Writable {
 
   override _write(chunk: Buffer, _enc: BufferEncoding, cb: (err?: Error | null) => void): void {
     if (this.innerError) return cb(this.innerError);
-    this.hash.update(chunk);
+    this.hash?.update(chunk);
     if (this.done === null) {
       this.head.push(chunk);
       this.headLength += chunk.length;
@@ -501,7 +510,6 @@ export class ImportPipeline extends Writable {
   override _final(cb: (err?: Error | null) => void): void {
     const run = async (): Promise<void> => {
       if (this.done === null) await this.start();
-      this.fingerprint = this.hash.digest('hex');
       this.tokenizer.end();
       await this.finish();
     };
@@ -526,7 +534,7 @@ export class ImportPipeline extends Writable {
     // From here the ledger row is written only with the last rows.
     this.ledgerClosed = true;
     while (this.ledgerWriting) await this.ledgerBusy;
-    this.fingerprint ??= this.hash.digest('hex');
+    this.fingerprint ??= this.hash ? this.hash.digest('hex') : await this.options.fingerprint!;
     await this.refuseKnownInput(this.fingerprint);
   }
 

@@ -12,7 +12,7 @@ import type { ParsedBatch, UmamiEvent, UmamiWebsite } from '../umami/parser.js';
 import { VisitorSketch, hash53 } from './distinct.js';
 import { PairCounter, PairSet } from './tables.js';
 import { TimeZone, civilFromDays, formatDay, formatMonth, formatUtc } from './timezone.js';
-import { type TopEntry, topOf, topOfEntries } from './toplist.js';
+import { type TopEntry, compareCodePoints, topOf } from './toplist.js';
 
 export type Granularity = 'hour' | 'day' | 'month';
 
@@ -222,7 +222,7 @@ export class Aggregator {
 
   private hourBucket(site: SiteBuckets, start: number, local: number): number {
     const h = this.newBucket(KIND_HOUR, site, start);
-    site.hours.set(start / 60000, h);
+    site.hours.set(Math.floor(start / 60000) | 0, h);
     const day = Math.floor(local / DAY);
     let d = site.days.get(day);
     if (d === undefined) {
@@ -279,7 +279,9 @@ export class Aggregator {
       const offset = fixed !== null ? fixed : zone.offsetAt(t);
       const local = t + offset;
       const start = local - (((local % HOUR) + HOUR) % HOUR) - offset;
-      let h = site!.hours.get(start / 60000);
+      // Minutes since the epoch: an integer key (hour starts of zones with odd offsets fall within a minute).
+      const key = Math.floor(start / 60000) | 0;
+      let h = site!.hours.get(key);
       if (h === undefined) {
         if (this.held >= this.maxBuckets) {
           // Take this event again after the flush.
@@ -354,13 +356,15 @@ export class Aggregator {
     this.flushes++;
     this.bucketsEmitted += counts.hour + counts.day + counts.month;
     const label: Record<Granularity, (key: number) => string> = { hour: formatUtc, day: formatDay, month: formatMonth };
+    const pathRank = ranksOf(paths);
+    const refRank = ranksOf(refNames);
     const row = (id: string, domain: string | null, b: number, g: Granularity): BucketRow => ({
       websiteId: id,
       bucket: label[g](keys[b]),
       pageViews: views[b],
       visitors: VisitorSketch.fromHashes(vis.values.slice(vis.start[b], vis.start[b + 1])),
-      topPages: topOfBucket(pg, b, paths, null, null, topN),
-      referrers: topOfBucket(rf, b, refNames, hl, domain, topN),
+      topPages: topOfBucket(pg, b, paths, pathRank, null, null, topN),
+      referrers: topOfBucket(rf, b, refNames, refRank, hl, domain, topN),
     });
     return {
       kind: 'buckets',
@@ -410,19 +414,36 @@ interface Grouped {
   counts: Float64Array;
 }
 
+/** Each name's position in code point order: top lists then sort on integers. */
+function ranksOf(names: string[]): Int32Array {
+  const order = names.map((_, i) => i).sort((a, b) => compareCodePoints(names[a], names[b]));
+  const rank = new Int32Array(names.length);
+  for (let k = 0; k < order.length; k++) rank[order[k]] = k;
+  return rank;
+}
+
 /** The top entries of bucket b; hostless referrers are added unless they are the site's domain. */
-function topOfBucket(g: Grouped, b: number, names: string[], hostless: Grouped | null, domain: string | null, topN: number): TopEntry[] {
-  const entries: TopEntry[] = [];
-  for (let i = g.start[b]; i < g.start[b + 1]; i++) entries.push([names[g.items[i]], g.counts[i]]);
+function topOfBucket(g: Grouped, b: number, names: string[], rank: Int32Array, hostless: Grouped | null, domain: string | null, topN: number): TopEntry[] {
   if (hostless && hostless.start[b + 1] > hostless.start[b]) {
-    const merged = new Map<string, number>(entries);
+    const merged = new Map<string, number>();
+    for (let i = g.start[b]; i < g.start[b + 1]; i++) merged.set(names[g.items[i]], g.counts[i]);
     for (let i = hostless.start[b]; i < hostless.start[b + 1]; i++) {
       const name = names[hostless.items[i]];
       if (name !== domain) merged.set(name, (merged.get(name) ?? 0) + hostless.counts[i]);
     }
     return topOf(merged, topN);
   }
-  return topOfEntries(entries, topN);
+  const from = g.start[b];
+  const n = g.start[b + 1] - from;
+  const idx: number[] = new Array(n);
+  for (let k = 0; k < n; k++) idx[k] = from + k;
+  const counts = g.counts;
+  const items = g.items;
+  idx.sort((x, y) => counts[y] - counts[x] || rank[items[x]] - rank[items[y]]);
+  const m = Math.min(n, topN);
+  const out: TopEntry[] = new Array(m);
+  for (let k = 0; k < m; k++) out[k] = [names[items[idx[k]]], counts[idx[k]]];
+  return out;
 }
 
 /** Stage 3 as a stream: {@link ParsedBatch}es in; {@link BucketBatch}es (and the websites, passed on) out. */

@@ -1,11 +1,15 @@
 /**
  * Compact open-addressing hash tables over typed arrays, shared by all
  * buckets: a set of (bucket, visitor hash) pairs and counters of
- * (bucket, item) pairs. A few bytes per entry instead of a JS Map or Set per
- * bucket, and no objects per entry for the garbage collector to trace.
+ * (bucket, item) pairs. A slot's key and value sit side by side in one
+ * Float64Array, so a probe touches one cache line; no objects per entry for
+ * the garbage collector to trace.
  */
 
 const MAX_LOAD = 0.7;
+/** Items (interned names) per table, at most: a bucket and an item share one 53-bit key. */
+const ITEM_LIMIT = 2 ** 26;
+const BUCKET_LIMIT = 2 ** 26;
 
 function capacityFor(n: number): number {
   let cap = 16;
@@ -24,56 +28,59 @@ function slotOf(bucket: number, value: number, mask: number): number {
   return h & mask;
 }
 
-/** A set of (bucket, hash) pairs; `add` tells whether the pair is new. */
+function checkBucket(bucket: number): void {
+  if (bucket >= BUCKET_LIMIT) throw new RangeError(`more than ${BUCKET_LIMIT} buckets held at once`);
+}
+
+/** A set of (bucket, hash) pairs; `add` tells whether the pair is new. Slot: [bucket + 1 (0: empty), hash]. */
 export class PairSet {
-  private buckets: Int32Array;
-  private hashes: Float64Array;
+  private slots: Float64Array;
   private mask: number;
   size = 0;
 
   constructor(expected = 0) {
     const cap = capacityFor(expected);
-    this.buckets = new Int32Array(cap).fill(-1);
-    this.hashes = new Float64Array(cap);
+    this.slots = new Float64Array(cap * 2);
     this.mask = cap - 1;
   }
 
   add(bucket: number, hash: number): boolean {
-    const buckets = this.buckets;
+    const slots = this.slots;
     const mask = this.mask;
+    const b = bucket + 1;
     let i = slotOf(bucket, hash, mask);
     for (;;) {
-      const b = buckets[i];
-      if (b === -1) {
-        buckets[i] = bucket;
-        this.hashes[i] = hash;
+      const k = i << 1;
+      const s = slots[k];
+      if (s === 0) {
+        if (b > BUCKET_LIMIT) checkBucket(bucket);
+        slots[k] = b;
+        slots[k + 1] = hash;
         if (++this.size > (mask + 1) * MAX_LOAD) this.grow();
         return true;
       }
-      if (b === bucket && this.hashes[i] === hash) return false;
+      if (s === b && slots[k + 1] === hash) return false;
       i = (i + 1) & mask;
     }
   }
 
   private grow(): void {
-    const oldB = this.buckets;
-    const oldH = this.hashes;
-    const cap = oldB.length * 2;
-    this.buckets = new Int32Array(cap).fill(-1);
-    this.hashes = new Float64Array(cap);
+    const old = this.slots;
+    const cap = old.length; // twice the old capacity
+    this.slots = new Float64Array(cap * 2);
     this.mask = cap - 1;
-    for (let j = 0; j < oldB.length; j++) {
-      const b = oldB[j];
-      if (b === -1) continue;
-      let i = slotOf(b, oldH[j], this.mask);
-      while (this.buckets[i] !== -1) i = (i + 1) & this.mask;
-      this.buckets[i] = b;
-      this.hashes[i] = oldH[j];
+    for (let j = 0; j < old.length; j += 2) {
+      const b = old[j];
+      if (b === 0) continue;
+      let i = slotOf(b - 1, old[j + 1], this.mask);
+      while (this.slots[i << 1] !== 0) i = (i + 1) & this.mask;
+      this.slots[i << 1] = b;
+      this.slots[(i << 1) + 1] = old[j + 1];
     }
   }
 
   get bytes(): number {
-    return this.buckets.byteLength + this.hashes.byteLength;
+    return this.slots.byteLength;
   }
 
   /**
@@ -82,50 +89,49 @@ export class PairSet {
    */
   group(bucketCount: number): { start: Int32Array; values: Float64Array } {
     const start = new Int32Array(bucketCount + 1);
-    const buckets = this.buckets;
-    for (let i = 0; i < buckets.length; i++) if (buckets[i] !== -1) start[buckets[i] + 1]++;
+    const slots = this.slots;
+    for (let j = 0; j < slots.length; j += 2) if (slots[j] !== 0) start[slots[j]]++;
     for (let b = 0; b < bucketCount; b++) start[b + 1] += start[b];
     const fill = start.slice(0, bucketCount);
     const values = new Float64Array(this.size);
-    for (let i = 0; i < buckets.length; i++) {
-      const b = buckets[i];
-      if (b !== -1) values[fill[b]++] = this.hashes[i];
+    for (let j = 0; j < slots.length; j += 2) {
+      const b = slots[j];
+      if (b !== 0) values[fill[b - 1]++] = slots[j + 1];
     }
     return { start, values };
   }
 }
 
-/** Counts per (bucket, item) pair. */
+/** Counts per (bucket, item) pair. Slot: [(bucket + 1) · 2^26 + item (0: empty), count]. */
 export class PairCounter {
-  private buckets: Int32Array;
-  private items: Int32Array;
-  private counts: Float64Array;
+  private slots: Float64Array;
   private mask: number;
   size = 0;
 
   constructor(expected = 0) {
     const cap = capacityFor(expected);
-    this.buckets = new Int32Array(cap).fill(-1);
-    this.items = new Int32Array(cap);
-    this.counts = new Float64Array(cap);
+    this.slots = new Float64Array(cap * 2);
     this.mask = cap - 1;
   }
 
   add(bucket: number, item: number, by: number): void {
-    const buckets = this.buckets;
+    const slots = this.slots;
     const mask = this.mask;
+    const key = (bucket + 1) * ITEM_LIMIT + item;
     let i = slotOf(bucket, item, mask);
     for (;;) {
-      const b = buckets[i];
-      if (b === -1) {
-        buckets[i] = bucket;
-        this.items[i] = item;
-        this.counts[i] = by;
-        if (++this.size > (mask + 1) * MAX_LOAD) this.grow();
+      const k = i << 1;
+      const s = slots[k];
+      if (s === key) {
+        slots[k + 1] += by;
         return;
       }
-      if (b === bucket && this.items[i] === item) {
-        this.counts[i] += by;
+      if (s === 0) {
+        if (item >= ITEM_LIMIT) throw new RangeError(`more than ${ITEM_LIMIT} distinct names held at once`);
+        checkBucket(bucket);
+        slots[k] = key;
+        slots[k + 1] = by;
+        if (++this.size > (mask + 1) * MAX_LOAD) this.grow();
         return;
       }
       i = (i + 1) & mask;
@@ -133,44 +139,42 @@ export class PairCounter {
   }
 
   private grow(): void {
-    const oldB = this.buckets;
-    const oldI = this.items;
-    const oldC = this.counts;
-    const cap = oldB.length * 2;
-    this.buckets = new Int32Array(cap).fill(-1);
-    this.items = new Int32Array(cap);
-    this.counts = new Float64Array(cap);
+    const old = this.slots;
+    const cap = old.length;
+    this.slots = new Float64Array(cap * 2);
     this.mask = cap - 1;
-    for (let j = 0; j < oldB.length; j++) {
-      const b = oldB[j];
-      if (b === -1) continue;
-      let i = slotOf(b, oldI[j], this.mask);
-      while (this.buckets[i] !== -1) i = (i + 1) & this.mask;
-      this.buckets[i] = b;
-      this.items[i] = oldI[j];
-      this.counts[i] = oldC[j];
+    for (let j = 0; j < old.length; j += 2) {
+      const key = old[j];
+      if (key === 0) continue;
+      const bucket = Math.floor(key / ITEM_LIMIT) - 1;
+      const item = key - (bucket + 1) * ITEM_LIMIT;
+      let i = slotOf(bucket, item, this.mask);
+      while (this.slots[i << 1] !== 0) i = (i + 1) & this.mask;
+      this.slots[i << 1] = key;
+      this.slots[(i << 1) + 1] = old[j + 1];
     }
   }
 
   get bytes(): number {
-    return this.buckets.byteLength + this.items.byteLength + this.counts.byteLength;
+    return this.slots.byteLength;
   }
 
   /** Entries grouped by bucket, as in {@link PairSet.group}. */
   group(bucketCount: number): { start: Int32Array; items: Int32Array; counts: Float64Array } {
     const start = new Int32Array(bucketCount + 1);
-    const buckets = this.buckets;
-    for (let i = 0; i < buckets.length; i++) if (buckets[i] !== -1) start[buckets[i] + 1]++;
+    const slots = this.slots;
+    for (let j = 0; j < slots.length; j += 2) if (slots[j] !== 0) start[Math.floor(slots[j] / ITEM_LIMIT)]++;
     for (let b = 0; b < bucketCount; b++) start[b + 1] += start[b];
     const fill = start.slice(0, bucketCount);
     const items = new Int32Array(this.size);
     const counts = new Float64Array(this.size);
-    for (let i = 0; i < buckets.length; i++) {
-      const b = buckets[i];
-      if (b === -1) continue;
+    for (let j = 0; j < slots.length; j += 2) {
+      const key = slots[j];
+      if (key === 0) continue;
+      const b = Math.floor(key / ITEM_LIMIT) - 1;
       const k = fill[b]++;
-      items[k] = this.items[i];
-      counts[k] = this.counts[i];
+      items[k] = key - (b + 1) * ITEM_LIMIT;
+      counts[k] = slots[j + 1];
     }
     return { start, items, counts };
   }

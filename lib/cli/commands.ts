@@ -1,7 +1,6 @@
 /**
  * The CLI's commands. Every failure becomes one line on stderr, never a stack trace.
  */
-import crypto from 'node:crypto';
 import fs from 'node:fs';
 import { createRequire } from 'node:module';
 import { pipeline } from 'node:stream/promises';
@@ -14,6 +13,7 @@ import { aggregateRawPageViews, cleanupRawPageViews } from '../store/raw.js';
 import { listImports } from '../store/ledger.js';
 import { migrate } from '../store/migrations.js';
 import { DEFAULT_DB, openDatabase, redact } from './db.js';
+import { hashFileInWorker } from './fingerprint.js';
 import { ProgressBar } from './progress.js';
 
 const USAGE = `Usage:
@@ -222,10 +222,13 @@ async function importCommand(args: string[], io: Io): Promise<number> {
 
   if (values.resume && !values['no-atomic']) throw new UsageError('--resume continues an import made with --no-atomic; add --no-atomic');
   // A merge that commits as it goes must recognise a repeated input before the first commit.
-  let fingerprint: string | undefined;
+  let fingerprint: string | Promise<string> | undefined;
   if (mode === 'merge' && values['no-atomic'] && !values.force) {
     if (file === '-') throw new UsageError('--mode merge --no-atomic from stdin cannot check for a repeated input; import a file, or add --force');
-    fingerprint = await hashFile(file);
+    fingerprint = await hashFileInWorker(file);
+  } else if (file !== '-') {
+    // Hashed on the other core while the import reads the file.
+    fingerprint = hashFileInWorker(file);
   }
   const env = loadConfigFromEnv(io.env);
   const url = databaseUrl(values, io);
@@ -290,12 +293,6 @@ async function importCommand(args: string[], io: Io): Promise<number> {
     else if (!values.quiet) io.stdout.write(formatSummary(summary, redact(url)));
     return 0;
   });
-}
-
-async function hashFile(file: string): Promise<string> {
-  const hash = crypto.createHash('sha256');
-  await pipeline(fs.createReadStream(file, { highWaterMark: 1 << 20 }), hash);
-  return hash.digest('hex');
 }
 
 function n(v: number): string {

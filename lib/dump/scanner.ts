@@ -9,8 +9,9 @@
 import { UmamiAggregateError, where } from '../errors.js';
 import {
   BACKSLASH, BACKTICK, ByteBuf, COLON, COMMA, CR, DASH, DOLLAR, DOT, DQUOTE, HASH, LF, LPAREN, QUOTE, RPAREN,
-  SEMI, SLASH, STAR, TAB, hexValue, isSpace,
+  SEMI, SLASH, SPACE, STAR, TAB, hexValue, isSpace,
 } from './bytes.js';
+import { Interner } from './interner.js';
 import {
   type Dialect, type InsertHeader, parseCopy, parseCreateTable, parseInsertHeader, parseSetting,
 } from './statements.js';
@@ -50,9 +51,10 @@ export interface ScannerOptions {
   /**
    * Chooses what to decode when a table's data starts: `true` every column,
    * `false` none (rows are scanned and counted but not returned), or a mask
-   * with `true` for each column to decode. Default: every column of every table.
+   * with `true` for each column to decode (`'intern'`: decode, and return the
+   * same string object for repeated values). Default: every column of every table.
    */
-  select?: (table: TableInfo) => boolean | boolean[];
+  select?: (table: TableInfo) => boolean | Array<boolean | 'intern'>;
   /** Largest single value in bytes; default 16 MiB. */
   maxValueBytes?: number;
   /** Rows per batch at most; default 2048. */
@@ -93,6 +95,8 @@ interface DataTarget {
   mask: boolean[] | null;
   /** Every column is decoded (also when the columns are not known). */
   all: boolean;
+  /** Per column, the interner of repeated values, if asked for. */
+  interners: Array<Interner | null> | null;
 }
 
 export class DumpScanner {
@@ -545,6 +549,13 @@ export class DumpScanner {
         }
 
         case V_VALUE: {
+          if (n - i > 64) {
+            const k = this.fastRows(buf, i, n);
+            if (k !== i || (this.state as number) !== V_VALUE) {
+              i = k;
+              break;
+            }
+          }
           const c = buf[i];
           if (isSpace(c)) {
             i++;
@@ -689,6 +700,11 @@ export class DumpScanner {
         }
 
         case C_LINE: {
+          const k = this.fastCopy(buf, i, n);
+          if (k !== i) {
+            i = k;
+            break;
+          }
           const c = buf[i];
           if (c === BACKSLASH) {
             if (i + 3 > n && !final) return this.carryFrom(buf, i);
@@ -764,6 +780,169 @@ export class DumpScanner {
         default:
           throw new Error(`scanner in unknown state ${this.state}`);
       }
+    }
+  }
+
+  /**
+   * The common case of VALUES rows, inline and with local state: quoted
+   * strings without escapes, NULL, numbers. Returns where it stopped, with
+   * the state set for the general machine to go on from there (anything
+   * unusual — an escape, a value crossing the chunk end — is left to it).
+   */
+  private fastRows(buf: Buffer, i: number, n: number): number {
+    const t = this.target!;
+    const mask = t.mask;
+    const all = t.all;
+    const interners = t.interners;
+    const max = this.options.maxValueBytes;
+    const bs = this.stringDialect === 'mysql' || !this.standardStrings;
+    let row = this.row;
+    let col = this.col;
+    for (;;) {
+      if (i >= n) break;
+      let c = buf[i];
+      const dec = mask !== null && (all || mask[col] === true);
+      if (c === QUOTE) {
+        let j = i + 1;
+        let high = 0;
+        let d = 0;
+        for (;;) {
+          if (j >= n) break;
+          d = buf[j];
+          if (d === QUOTE || (d === BACKSLASH && bs)) break;
+          high |= d;
+          j++;
+        }
+        // Escapes, a doubled quote, the chunk's end or an oversized value: the general machine.
+        if (j + 1 >= n || d !== QUOTE || buf[j + 1] === QUOTE || j - i - 1 > max) break;
+        if (dec) {
+          const intern = interners !== null ? interners[col] : null;
+          row![col] = intern !== null ? intern.get(buf, i + 1, j, high >= 0x80) : high < 0x80 ? latin1(buf, i + 1, j) : utf8(buf, i + 1, j);
+        }
+        col++;
+        i = j + 1;
+      } else if (c === 0x4e && i + 4 < n && buf[i + 1] === 0x55 && buf[i + 2] === 0x4c && buf[i + 3] === 0x4c && (buf[i + 4] === COMMA || buf[i + 4] === RPAREN)) {
+        // NULL
+        if (dec) row![col] = null;
+        col++;
+        i += 4;
+      } else if ((c >= 0x30 && c <= 0x39) || c === DASH) {
+        let j = i + 1;
+        while (j < n) {
+          const d = buf[j];
+          if (d === COMMA || d === RPAREN) break;
+          // Digits, sign, point and exponent only; 0x… and anything else is the general machine's.
+          if (!((d >= 0x30 && d <= 0x39) || d === DOT || d === DASH || d === 0x2b || d === 0x65 || d === 0x45)) {
+            j = n;
+            break;
+          }
+          j++;
+        }
+        if (j >= n) break;
+        if (dec) {
+          const intern = interners !== null ? interners[col] : null;
+          row![col] = intern !== null ? intern.get(buf, i, j, false) : latin1(buf, i, j);
+        }
+        col++;
+        i = j;
+      } else {
+        break;
+      }
+      // After the value.
+      if (i >= n) {
+        this.state = V_AFTER;
+        break;
+      }
+      c = buf[i];
+      if (c === COMMA) {
+        i++;
+        continue;
+      }
+      if (c !== RPAREN) {
+        this.state = V_AFTER;
+        break;
+      }
+      i++;
+      this.col = col;
+      this.endRow();
+      // Between rows: `,` and line ends, then the next `(`.
+      while (i < n) {
+        c = buf[i];
+        if (c !== COMMA && c !== LF && c !== SPACE && c !== CR && c !== TAB) break;
+        i++;
+      }
+      if (i >= n || buf[i] !== LPAREN) return i;
+      this.startRow(i);
+      this.state = V_VALUE;
+      i++;
+      row = this.row;
+      col = 0;
+    }
+    this.col = col;
+    return i;
+  }
+
+  /**
+   * The common case of COPY data, a whole line at a time: fields without
+   * escapes, and `\N`. Returns where it stopped (at a line start); anything
+   * else is left to the general machine.
+   */
+  private fastCopy(buf: Buffer, i: number, n: number): number {
+    const t = this.target!;
+    const mask = t.mask;
+    const all = t.all;
+    const interners = t.interners;
+    const width = t.info.columns.length;
+    for (;;) {
+      if (i >= n) return i;
+      const lf = buf.indexOf(LF, i);
+      if (lf < 0 || buf[i] === BACKSLASH) return i;
+      let end = lf;
+      if (end > i && buf[end - 1] === CR) end--;
+      if (end - i > this.options.maxValueBytes) return i;
+      const row: Row | null = mask === null ? null : new Array(width);
+      let col = 0;
+      let s = i;
+      let j = i;
+      let high = 0;
+      let ok = true;
+      for (;;) {
+        const c = j < end ? buf[j] : TAB;
+        if (c === TAB) {
+          if (row !== null && (all || mask![col] === true)) {
+            const intern = interners !== null ? interners[col] : null;
+            row[col] = intern !== null ? intern.get(buf, s, j, high >= 0x80) : high < 0x80 ? latin1(buf, s, j) : utf8(buf, s, j);
+          }
+          col++;
+          if (j >= end) break;
+          j++;
+          s = j;
+          high = 0;
+          continue;
+        }
+        if (c === BACKSLASH) {
+          // Only a field that is exactly \N is taken here.
+          if (j === s && buf[j + 1] === 0x4e && (j + 2 === end || buf[j + 2] === TAB)) {
+            if (row !== null && (all || mask![col] === true)) row[col] = null;
+            col++;
+            j += 2;
+            if (j >= end) break;
+            j++;
+            s = j;
+            continue;
+          }
+          ok = false;
+          break;
+        }
+        high |= c;
+        j++;
+      }
+      if (!ok) return i;
+      this.rowOffset = this.base + i;
+      this.row = row;
+      this.col = col;
+      this.endRow();
+      i = lf + 1;
     }
   }
 
@@ -997,8 +1176,9 @@ export class DumpScanner {
       timeZone: this.timeZone,
     };
     const sel = this.options.select ? this.options.select(info) : true;
-    const mask = sel === false ? null : sel === true ? columns.map(() => true) : sel;
-    return { info, mask, all: sel === true };
+    const mask = sel === false ? null : sel === true ? columns.map(() => true) : sel.map((m) => m !== false);
+    const interners = Array.isArray(sel) && sel.includes('intern') ? sel.map((m) => (m === 'intern' ? new Interner() : null)) : null;
+    return { info, mask, all: sel === true, interners };
   }
 
   private startValues(at: number): void {
@@ -1038,7 +1218,7 @@ export class DumpScanner {
   private endRow(): void {
     this.rowsRead++;
     const row = this.row;
-    this.state = this.state === C_FIELD ? C_LINE : V_BETWEEN;
+    this.state = this.state >= C_SKIP ? C_LINE : V_BETWEEN;
     if (row === null) return;
     if (this.col !== row.length) row.length = this.col;
     let batch = this.batch;
@@ -1326,6 +1506,18 @@ export class DumpScanner {
     this.valBytes += k - j;
     return k;
   }
+}
+
+// Buffer's own slicers, without the encoding dispatch of toString().
+const proto = Buffer.prototype as unknown as {
+  latin1Slice(this: Buffer, s: number, e: number): string;
+  utf8Slice(this: Buffer, s: number, e: number): string;
+};
+function latin1(buf: Buffer, s: number, e: number): string {
+  return proto.latin1Slice.call(buf, s, e);
+}
+function utf8(buf: Buffer, s: number, e: number): string {
+  return proto.utf8Slice.call(buf, s, e);
 }
 
 function isIdentByte(c: number): boolean {

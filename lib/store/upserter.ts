@@ -98,8 +98,15 @@ interface KeyedRow {
 const WRITE_COLUMNS = ['site_id', '', 'page_views', 'unique_visitors', 'top_pages', 'referrers', 'visitors_sketch', 'import_id', 'created_at', 'updated_at'];
 const UPDATE_COLUMNS = ['page_views', 'unique_visitors', 'top_pages', 'referrers', 'visitors_sketch', 'import_id', 'updated_at'];
 
+/** `[{"path":"/x","page_views":12},…]`, built directly. */
 function topJson(list: readonly TopEntry[], key: 'path' | 'domain'): string {
-  return JSON.stringify(list.map(([name, c]) => ({ [key]: name, page_views: c })));
+  const head = key === 'path' ? '{"path":' : '{"domain":';
+  let s = '[';
+  for (let i = 0; i < list.length; i++) {
+    if (i > 0) s += ',';
+    s += head + JSON.stringify(list[i][0]) + ',"page_views":' + list[i][1] + '}';
+  }
+  return s + ']';
 }
 
 function readTop(v: unknown, key: 'path' | 'domain'): TopEntry[] {
@@ -116,6 +123,8 @@ export class BucketWriter {
   readonly topN: number;
   readonly batchSize: number;
   rowsWritten: Record<Granularity, number> = { hour: 0, day: 0, month: 0 };
+  /** Flushes written (committed or in the open transaction). */
+  private writes = 0;
 
   constructor(knex: Knex, options: { mode: ImportMode; topN: number; batchSize: number; resolveSite?: ResolveSite; directSiteIds?: boolean }) {
     this.dialect = new Dialect(dialectOf(knex));
@@ -135,6 +144,14 @@ export class BucketWriter {
     const counts: Record<Granularity, number> = { hour: 0, day: 0, month: 0 };
     const held: Record<Granularity, BucketRow[]> = { hour: [], day: [], month: [] };
     const now = nowText();
+    // A table empty when this import first writes to it has no rows to merge with in that write.
+    const empty = new Set<Granularity>();
+    if (this.writes === 0) {
+      for (const g of ['hour', 'day', 'month'] as const) {
+        const result = await trx.raw(`SELECT 1 AS x FROM ${this.dialect.id(AGGREGATE_TABLES[g].table)} LIMIT 1`);
+        if (rowsOf(result).length === 0) empty.add(g);
+      }
+    }
     for (const chunk of batch.chunks(this.batchSize)) {
       let rows = chunk.rows;
       if (hold) {
@@ -148,10 +165,11 @@ export class BucketWriter {
       counts[chunk.granularity] += keyed.length;
       for (let i = 0; i < keyed.length; ) {
         const end = this.chunkEnd(keyed, i);
-        await this.writeChunk(trx, chunk.granularity, keyed.slice(i, end), importId, now);
+        await this.writeChunk(trx, chunk.granularity, keyed.slice(i, end), importId, now, empty.has(chunk.granularity));
         i = end;
       }
     }
+    this.writes++;
     return { counts, held };
   }
 
@@ -209,9 +227,9 @@ export class BucketWriter {
     return i;
   }
 
-  private async writeChunk(trx: Knex, g: Granularity, rows: KeyedRow[], importId: number, now: string): Promise<void> {
+  private async writeChunk(trx: Knex, g: Granularity, rows: KeyedRow[], importId: number, now: string, empty: boolean): Promise<void> {
     const spec = AGGREGATE_TABLES[g];
-    const existing = await this.selectExisting(trx, g, rows);
+    const existing = empty ? new Map<string, StoredRow>() : await this.selectExisting(trx, g, rows);
     const inserts: unknown[] = [];
     const updates: unknown[] = [];
     let nInsert = 0;

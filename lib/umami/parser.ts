@@ -85,6 +85,9 @@ export interface EventParserOptions {
 
 const EXAMPLES = 5;
 
+/** Columns with few distinct values, decoded once per value. */
+const REPEATING = new Set(['website_id', 'url_path', 'referrer_domain', 'hostname', 'event_type', 'event_name']);
+
 type Handler = (batch: RowBatch, out: ParsedBatch[]) => void;
 
 /** The pure core of stage 2. */
@@ -117,12 +120,15 @@ export class EventParser {
     this.wantName = options.fields?.includes('eventName') ?? false;
   }
 
-  /** For the tokenizer: which columns of a table to decode (false: skip the table). */
-  readonly select = (info: TableInfo): boolean | boolean[] => {
+  /**
+   * For the tokenizer: which columns of a table to decode (false: skip the
+   * table); columns whose values repeat are interned.
+   */
+  readonly select = (info: TableInfo): boolean | Array<boolean | 'intern'> => {
     const role = roleOf(info.table, info.columns);
     if (role === null) return false;
     const wanted = new Set(this.columnsFor(role, info.columns));
-    return info.columns.map((c) => wanted.has(c));
+    return info.columns.map((c) => (wanted.has(c) ? (REPEATING.has(c) ? 'intern' : true) : false));
   };
 
   private columnsFor(role: TableRole, columns: readonly string[]): string[] {

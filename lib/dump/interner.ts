@@ -1,0 +1,73 @@
+/**
+ * Strings that repeat (website ids, paths, referrers, host names) decoded
+ * once: a value's bytes are looked up in a small table and the same string
+ * object is returned each time, which spares an allocation per row and lets
+ * later Map lookups use the string's cached hash.
+ */
+
+const MAX_LENGTH = 128;
+const MAX_ENTRIES = 1 << 16;
+
+export class Interner {
+  private table = new Int32Array(1024);
+  private mask = 1023;
+  private hashes: number[] = [];
+  private starts: number[] = [];
+  private lengths: number[] = [];
+  private strings: string[] = [];
+  private arena = Buffer.allocUnsafe(16384);
+  private used = 0;
+
+  /** The string of buf[s..e) (UTF-8 if `utf8`, else Latin-1 = ASCII here). */
+  get(buf: Buffer, s: number, e: number, utf8: boolean): string {
+    const len = e - s;
+    if (len > MAX_LENGTH) return buf.toString(utf8 ? 'utf8' : 'latin1', s, e);
+    let h = 0x811c9dc5 ^ len;
+    for (let k = s; k < e; k++) h = Math.imul(h ^ buf[k], 16777619);
+    const mask = this.mask;
+    const table = this.table;
+    let i = h & mask;
+    for (;;) {
+      const slot = table[i];
+      if (slot === 0) break;
+      const n = slot - 1;
+      if (this.hashes[n] === h && this.lengths[n] === len) {
+        const a = this.arena;
+        let k = 0;
+        const at = this.starts[n];
+        while (k < len && a[at + k] === buf[s + k]) k++;
+        if (k === len) return this.strings[n];
+      }
+      i = (i + 1) & mask;
+    }
+    const str = buf.toString(utf8 ? 'utf8' : 'latin1', s, e);
+    if (this.strings.length >= MAX_ENTRIES) return str;
+    if (this.used + len > this.arena.length) {
+      const next = Buffer.allocUnsafe(Math.max(this.arena.length * 2, this.used + len));
+      this.arena.copy(next, 0, 0, this.used);
+      this.arena = next;
+    }
+    buf.copy(this.arena, this.used, s, e);
+    this.hashes.push(h);
+    this.starts.push(this.used);
+    this.lengths.push(len);
+    this.strings.push(str);
+    this.used += len;
+    table[i] = this.strings.length;
+    if (this.strings.length * 2 > mask) this.grow();
+    return str;
+  }
+
+  private grow(): void {
+    const cap = (this.mask + 1) * 2;
+    const table = new Int32Array(cap);
+    const mask = cap - 1;
+    for (let n = 0; n < this.strings.length; n++) {
+      let i = this.hashes[n] & mask;
+      while (table[i] !== 0) i = (i + 1) & mask;
+      table[i] = n + 1;
+    }
+    this.table = table;
+    this.mask = mask;
+  }
+}
