@@ -6,6 +6,13 @@
  */
 
 const MAX_LENGTH = 128;
+
+/** FNV-1a over bytes, the interner's hash (a scanner may compute it while it reads the bytes). */
+export function hashBytes(buf: Buffer, s: number, e: number): number {
+  let h = 0x811c9dc5;
+  for (let k = s; k < e; k++) h = Math.imul(h ^ buf[k], 16777619);
+  return h;
+}
 const MAX_ENTRIES = 1 << 16;
 
 export class Interner {
@@ -20,10 +27,14 @@ export class Interner {
 
   /** The string of buf[s..e) (UTF-8 if `utf8`, else Latin-1 = ASCII here). */
   get(buf: Buffer, s: number, e: number, utf8: boolean): string {
+    if (e - s > MAX_LENGTH) return buf.toString(utf8 ? 'utf8' : 'latin1', s, e);
+    return this.lookup(buf, s, e, hashBytes(buf, s, e), utf8);
+  }
+
+  /** As get(), with the bytes' {@link hashBytes} already computed. */
+  lookup(buf: Buffer, s: number, e: number, h: number, utf8: boolean): string {
     const len = e - s;
     if (len > MAX_LENGTH) return buf.toString(utf8 ? 'utf8' : 'latin1', s, e);
-    let h = 0x811c9dc5 ^ len;
-    for (let k = s; k < e; k++) h = Math.imul(h ^ buf[k], 16777619);
     const mask = this.mask;
     const table = this.table;
     let i = h & mask;

@@ -806,18 +806,31 @@ export class DumpScanner {
         let j = i + 1;
         let high = 0;
         let d = 0;
-        for (;;) {
-          if (j >= n) break;
-          d = buf[j];
-          if (d === QUOTE || (d === BACKSLASH && bs)) break;
-          high |= d;
-          j++;
+        const intern = dec && interners !== null ? interners[col] : null;
+        let h = 0x811c9dc5;
+        if (intern !== null) {
+          // The interner's hash, taken while the bytes are read anyway.
+          for (;;) {
+            if (j >= n) break;
+            d = buf[j];
+            if (d === QUOTE || (d === BACKSLASH && bs)) break;
+            high |= d;
+            h = Math.imul(h ^ d, 16777619);
+            j++;
+          }
+        } else {
+          for (;;) {
+            if (j >= n) break;
+            d = buf[j];
+            if (d === QUOTE || (d === BACKSLASH && bs)) break;
+            high |= d;
+            j++;
+          }
         }
         // Escapes, a doubled quote, the chunk's end or an oversized value: the general machine.
         if (j + 1 >= n || d !== QUOTE || buf[j + 1] === QUOTE || j - i - 1 > max) break;
         if (dec) {
-          const intern = interners !== null ? interners[col] : null;
-          row![col] = intern !== null ? intern.get(buf, i + 1, j, high >= 0x80) : high < 0x80 ? latin1(buf, i + 1, j) : utf8(buf, i + 1, j);
+          row![col] = intern !== null ? intern.lookup(buf, i + 1, j, h, high >= 0x80) : high < 0x80 ? latin1(buf, i + 1, j) : utf8(buf, i + 1, j);
         }
         col++;
         i = j + 1;

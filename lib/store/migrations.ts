@@ -30,7 +30,6 @@ function aggregateTable(knex: Knex, t: Knex.CreateTableBuilder, bucket: (t: Knex
   t.datetime('updated_at', { useTz: false, precision: 0 }).notNullable();
   // Exactly one unique key: the bucket key (MySQL's ON DUPLICATE KEY fires on any).
   t.unique(['site_id', column], { indexName: `${name}_site_bucket_key` });
-  t.index(['import_id'], `${name}_import_idx`);
 }
 
 const migrations: Record<string, Knex.Migration> = {
