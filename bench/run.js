@@ -116,9 +116,21 @@ async function checkTruth(url, truthFile) {
   const knex = knexFactory({ ...config, log: quiet });
   try {
     const rows = await knex('analytics_monthly as m').join('analytics_sites as s', 's.id', 'm.site_id').select('s.umami_website_id as site', 'm.year_month as bucket', 'm.page_views', 'm.unique_visitors');
-    const got = new Map(rows.map((r) => [`${r.site} ${r.bucket}`, `${Number(r.page_views)} ${Number(r.unique_visitors)}`]));
-    const bad = truth.monthly.filter((m) => got.get(`${m.site} ${m.bucket}`) !== `${m.page_views} ${m.unique_visitors}`);
-    return bad.length === 0 && rows.length === truth.monthly.length ? `exact (${rows.length} site-months)` : `${bad.length} of ${truth.monthly.length} site-months differ`;
+    const got = new Map(rows.map((r) => [`${r.site} ${r.bucket}`, r]));
+    let views = 0;
+    let exactVisitors = 0;
+    let worst = 0;
+    for (const m of truth.monthly) {
+      const r = got.get(`${m.site} ${m.bucket}`);
+      if (!r) continue;
+      if (Number(r.page_views) === m.page_views) views++;
+      const err = Math.abs(Number(r.unique_visitors) / m.unique_visitors - 1);
+      if (err === 0) exactVisitors++;
+      worst = Math.max(worst, err);
+    }
+    const n = truth.monthly.length;
+    if (views === n && exactVisitors === n && rows.length === n) return `exact (${n} site-months)`;
+    return `page views ${views === n ? 'exact' : `${n - views} of ${n} differ`}; visitors exact in ${exactVisitors} of ${n} site-months, worst ${(worst * 100).toFixed(2)}% off`;
   } finally {
     await knex.destroy();
   }

@@ -36,7 +36,6 @@ function baseConfig(url: string): Knex.Config {
             conn.pragma('journal_mode = WAL');
             conn.pragma('synchronous = NORMAL');
             conn.pragma('busy_timeout = 10000');
-            conn.pragma('cache_size = -16384');
             done(null, conn);
           } catch (err) {
             done(err as Error, conn);

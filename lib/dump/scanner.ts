@@ -431,35 +431,18 @@ export class DumpScanner {
           break;
         }
 
-        case T_SQ: {
+        case T_SQ:
+        case T_DQ:
+        case T_BQ: {
+          // Quoted text inside a statement: kept as it is, only its end matters.
           const c = buf[i];
-          if (c === BACKSLASH && this.stringBackslash) {
+          const q = this.state === T_SQ ? QUOTE : this.state === T_DQ ? DQUOTE : BACKTICK;
+          if (c === BACKSLASH && this.state === T_SQ && this.stringBackslash) {
             if (i + 1 >= n && !final) return this.carryFrom(buf, i);
             this.appendStmt(c);
             if (i + 1 < n) this.appendStmt(buf[i + 1]);
             i += 2;
-          } else if (c === QUOTE) {
-            if (i + 1 >= n && !final) return this.carryFrom(buf, i);
-            this.appendStmt(c);
-            if (buf[i + 1] === QUOTE) {
-              this.appendStmt(QUOTE);
-              i += 2;
-            } else {
-              this.state = T_TEXT;
-              i++;
-            }
-          } else {
-            this.appendStmt(c);
-            i++;
-          }
-          break;
-        }
-
-        case T_DQ:
-        case T_BQ: {
-          const c = buf[i];
-          const q = this.state === T_DQ ? DQUOTE : BACKTICK;
-          if (c === q) {
+          } else if (c === q) {
             if (i + 1 >= n && !final) return this.carryFrom(buf, i);
             this.appendStmt(c);
             if (buf[i + 1] === q) {

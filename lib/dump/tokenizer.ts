@@ -99,7 +99,8 @@ export class DumpTokenizer extends Transform {
     this.head = [];
     this.compression = detectCompression(first);
     if (this.compression === 'gzip') {
-      const gunzip = zlib.createGunzip();
+      // Large output chunks: the scanner's per-chunk work is then negligible.
+      const gunzip = zlib.createGunzip({ chunkSize: 1 << 20 });
       gunzip.on('data', (d: Buffer) => {
         if (this.failed) return;
         try {

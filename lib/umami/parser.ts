@@ -264,28 +264,35 @@ export class EventParser {
         return this.eventHandler(info);
       case 'pageview':
       case 'event':
-        return this.v1Handler(info, role === 'pageview' ? 1 : 2);
+        return this.eventHandler(info, role === 'pageview' ? 1 : 2);
       default:
         return null;
     }
   }
 
-  private eventHandler(info: RowBatch): Handler | null {
+  /**
+   * Rows of an event table: `website_event` (v2, v3) or, when `v1EventType`
+   * is given, v1's `pageview` (1) or `event` (2), whose `url` carries the
+   * query string and whose `referrer` is a full URL.
+   */
+  private eventHandler(info: RowBatch, v1EventType?: number): Handler | null {
     const cols = info.columns;
     const width = cols.length;
     const table = info.table;
+    const v1 = v1EventType !== undefined;
     const iSite = cols.indexOf('website_id');
     const iSession = cols.indexOf('session_id');
     const iTime = cols.indexOf('created_at');
-    const iPath = cols.indexOf('url_path');
-    const iRef = cols.indexOf('referrer_domain');
-    const iType = cols.indexOf('event_type');
-    const iHost = cols.indexOf('hostname');
-    const iVisit = this.wantVisit ? cols.indexOf('visit_id') : -1;
+    const iPath = cols.indexOf(v1 ? 'url' : 'url_path');
+    const iRef = cols.indexOf(v1 ? 'referrer' : 'referrer_domain');
+    const iType = v1 ? -1 : cols.indexOf('event_type');
+    const iHost = v1 ? -1 : cols.indexOf('hostname');
+    const iVisit = this.wantVisit && !v1 ? cols.indexOf('visit_id') : -1;
     const iName = this.wantName ? cols.indexOf('event_name') : -1;
     if (iSite < 0 || iSession < 0 || iTime < 0) return null;
     const zone = this.zoneOf(info, 'created_at');
-    const sessionHosts = this.sessionHosts;
+    // Older v2 keeps the hostname on the session; v1 has none (the website's domain is left out later).
+    const sessionHosts = v1 ? null : this.sessionHosts;
     return (batch, out) => {
       const rows = batch.rows;
       const offsets = batch.offsets;
@@ -308,7 +315,7 @@ export class EventParser {
           this.reject('bad_timestamp', table, offsets[r], `created_at ${JSON.stringify(time.slice(0, 40))}`);
           continue;
         }
-        let eventType = 1;
+        let eventType = v1EventType ?? 1;
         if (iType >= 0) {
           const t = row[iType];
           eventType = t == null ? -1 : t.length === 1 ? t.charCodeAt(0) - 48 : /^\d+$/.test(t) ? Number(t) : -1;
@@ -317,72 +324,21 @@ export class EventParser {
             continue;
           }
         }
-        let hostname: string | null = iHost >= 0 ? (row[iHost] ?? null) : (sessionHosts.get(sessionId) ?? null);
+        let hostname: string | null = iHost >= 0 ? (row[iHost] ?? null) : (sessionHosts?.get(sessionId) ?? null);
         if (hostname === '') hostname = null;
+        const path = iPath >= 0 ? (row[iPath] ?? '') : '';
+        const ref = iRef >= 0 ? (row[iRef] ?? null) : null;
         events.push({
           websiteId,
           sessionId,
           visitId: iVisit >= 0 ? (row[iVisit] ?? null) : null,
           createdAt,
           eventType,
-          urlPath: iPath >= 0 ? (row[iPath] ?? '') : '',
-          referrerDomain: iRef >= 0 ? (row[iRef] ?? null) : null,
+          urlPath: v1 ? pathOfUrl(path) : path,
+          referrerDomain: v1 && ref ? hostOfUrl(ref) : ref,
           hostname,
           eventName: iName >= 0 ? (row[iName] ?? null) : null,
           offset: offsets[r],
-        });
-        this.events++;
-        if (eventType === 1) this.pageViews++;
-      }
-      if (events.length > 0) out.push({ kind: 'events', events });
-    };
-  }
-
-  /** Umami v1: `pageview` (url with query string, full referrer URL) and `event`. */
-  private v1Handler(info: RowBatch, eventType: number): Handler | null {
-    const cols = info.columns;
-    const width = cols.length;
-    const table = info.table;
-    const iSite = cols.indexOf('website_id');
-    const iSession = cols.indexOf('session_id');
-    const iTime = cols.indexOf('created_at');
-    const iUrl = cols.indexOf('url');
-    const iRef = cols.indexOf('referrer');
-    const iName = this.wantName ? cols.indexOf('event_name') : -1;
-    if (iSite < 0 || iSession < 0 || iTime < 0) return null;
-    const zone = this.zoneOf(info, 'created_at');
-    return (batch, out) => {
-      const events: UmamiEvent[] = [];
-      for (let r = 0; r < batch.rows.length; r++) {
-        const row = batch.rows[r];
-        if (row.length !== width) {
-          this.reject('column_count', table, batch.offsets[r], `${row.length} values for ${width} columns`);
-          continue;
-        }
-        const websiteId = row[iSite];
-        const sessionId = row[iSession];
-        const time = row[iTime];
-        if (websiteId == null || sessionId == null || time == null) {
-          this.reject('missing_value', table, batch.offsets[r], 'website_id, session_id or created_at is NULL');
-          continue;
-        }
-        const createdAt = parseTimestamp(time, zone);
-        if (createdAt !== createdAt) {
-          this.reject('bad_timestamp', table, batch.offsets[r], `created_at ${JSON.stringify(time.slice(0, 40))}`);
-          continue;
-        }
-        const ref = iRef >= 0 ? row[iRef] : null;
-        events.push({
-          websiteId,
-          sessionId,
-          visitId: null,
-          createdAt,
-          eventType,
-          urlPath: pathOfUrl(iUrl >= 0 ? (row[iUrl] ?? '') : ''),
-          referrerDomain: ref ? hostOfUrl(ref) : null,
-          hostname: null,
-          eventName: iName >= 0 ? (row[iName] ?? null) : null,
-          offset: batch.offsets[r],
         });
         this.events++;
         if (eventType === 1) this.pageViews++;
