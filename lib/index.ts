@@ -3,7 +3,7 @@
  * monthly aggregates. Four composable stages and the pipeline that wires them.
  */
 export { createDumpTokenizer, DumpTokenizer } from './dump/tokenizer.js';
-export type { DumpTokenizerOptions, InputFormat, RowSource } from './dump/tokenizer.js';
+export type { DumpTokenizerOptions, InputFormat } from './dump/tokenizer.js';
 export { DumpScanner } from './dump/scanner.js';
 export type { Row, RowBatch, ScannerOptions, TableInfo } from './dump/scanner.js';
 export type { Dialect } from './dump/statements.js';

@@ -17,6 +17,7 @@ async function cli(args, { cwd, input, env } = {}) {
     const child = execFile(process.execPath, [bin, ...args], { cwd, env: { ...process.env, DATABASE_URL: '', ...env }, maxBuffer: 1 << 24 }, (err, stdout, stderr) => {
       resolve({ code: err ? err.code : 0, stdout, stderr });
     });
+    child.stdin.on('error', () => {}); // a child that fails early closes its stdin
     if (input) child.stdin.end(input);
     else child.stdin.end();
   });

@@ -150,8 +150,13 @@ t.test('loadConfigFromEnv maps the original variables', async (t) => {
 function cli(args, env = {}, input) {
   return new Promise((resolve) => {
     const child = execFile(process.execPath, [bin, ...args], { env: { ...process.env, ...env } }, (err, stdout, stderr) => resolve({ code: err ? err.code : 0, stdout, stderr }));
-    if (input) input.pipe(child.stdin);
-    else child.stdin.end();
+    if (input) {
+      // The child may exit (a timeout) while input still flows: a closed pipe is expected then.
+      child.stdin.on('error', () => {});
+      input.pipe(child.stdin);
+    } else {
+      child.stdin.end();
+    }
   });
 }
 

@@ -61,7 +61,12 @@ interface Io {
 
 const defaultIo: Io = { stdout: process.stdout, stderr: process.stderr, stdin: process.stdin, env: process.env };
 
-class UsageError extends Error {}
+/** A command line that cannot be understood: exit 2, with a pointer to --help. */
+class UsageError extends UmamiAggregateError {
+  constructor(message: string) {
+    super('UA_USAGE', `${message} (see umami-aggregate --help)`);
+  }
+}
 
 function version(): string {
   const require = createRequire(import.meta.url);
@@ -109,10 +114,6 @@ export async function run(argv: string[], io: Io = defaultIo): Promise<number> {
 }
 
 function report(err: unknown, io: Io): number {
-  if (err instanceof UsageError) {
-    io.stderr.write(`umami-aggregate: ${err.message}\nRun 'umami-aggregate --help' for usage.\n`);
-    return 2;
-  }
   if (isUmamiAggregateError(err)) {
     io.stderr.write(`umami-aggregate: error ${err.code}: ${err.message}\n`);
     return err.code === 'UA_INVALID_OPTION' || err.code === 'UA_USAGE' ? 2 : err.code === 'UA_ABORTED' ? 130 : 1;

@@ -64,7 +64,6 @@ export const DOT = 0x2e;
 export const SLASH = 0x2f;
 export const COLON = 0x3a;
 export const SEMI = 0x3b;
-export const BANG = 0x21;
 export const BACKSLASH = 0x5c;
 export const BACKTICK = 0x60;
 

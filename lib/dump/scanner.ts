@@ -121,7 +121,6 @@ export class DumpScanner {
 
   // statement text
   private readonly stmt = new ByteBuf(1024);
-  private stmtStart = 0;
   private stmtOverflow = false;
   private stmtIgnore = false;
   private parenDepth = 0;
@@ -311,7 +310,7 @@ export class DumpScanner {
             i++;
             break;
           }
-          this.beginStatement(i);
+          this.beginStatement();
           break;
         }
 
@@ -949,9 +948,8 @@ export class DumpScanner {
 
   // ───────────────────────────── statements ─────────────────────────────
 
-  private beginStatement(i: number): void {
+  private beginStatement(): void {
     this.stmt.reset();
-    this.stmtStart = this.base + i;
     this.stmtOverflow = false;
     this.stmtIgnore = false;
     this.parenDepth = 0;
@@ -1025,7 +1023,7 @@ export class DumpScanner {
       j++;
       while (j < buf.length && buf[j] >= 0x30 && buf[j] <= 0x39) j++;
       if (atStart) {
-        this.beginStatement(j);
+        this.beginStatement();
         this.condComment = 2;
       } else {
         this.condComment = 1;

@@ -10,13 +10,6 @@ import { MAGIC_BYTES, SNIFF_BYTES, detectCompression, detectTextFormat, type Tex
 import { createJsonReader } from './json.js';
 import { DumpScanner, type RowBatch, type ScannerOptions } from './scanner.js';
 
-/** Anything that turns decoded bytes into row batches. */
-export interface RowSource {
-  write(chunk: Buffer): RowBatch[];
-  end(): RowBatch[];
-  readonly rowsRead: number;
-}
-
 export type InputFormat = 'auto' | 'sql' | 'json' | 'ndjson';
 
 export interface DumpTokenizerOptions extends ScannerOptions {
@@ -43,7 +36,7 @@ export class DumpTokenizer extends Transform {
   private headLength = 0;
   private textHead: Buffer[] = [];
   private textHeadLength = 0;
-  private source: RowSource | null = null;
+  private source: DumpScanner | null = null;
   private json: (Duplex & { rowsRead: number }) | null = null;
   private gunzip: zlib.Gunzip | null = null;
   private failed = false;
@@ -60,7 +53,7 @@ export class DumpTokenizer extends Transform {
 
   /** `mysql` or `postgres` once an SQL dump has shown which; null before or for JSON. */
   get dialect(): string | null {
-    return this.source instanceof DumpScanner ? this.source.dialect : null;
+    return this.source?.dialect ?? null;
   }
 
   override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
