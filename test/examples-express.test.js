@@ -1,31 +1,23 @@
 // examples/express-upload: the app on a real HTTP server with a fresh SQLite
 // database, fed real dumps over HTTP.
-import { execFile, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import http from 'node:http';
-import os from 'node:os';
 import path from 'node:path';
 import zlib from 'node:zlib';
 import { once } from 'node:events';
 import { setTimeout as sleep } from 'node:timers/promises';
 import t from 'tap';
-import knexFactory from 'knex';
 import { createApp } from '../examples/express-upload/app.js';
+import { cliAggregates, tempDir } from './helpers/cli.js';
 import { freshDatabase } from './helpers/db.js';
 import { diffAggregates, readAggregates, readJsonFile } from './helpers/expected.js';
 
 const root = path.join(import.meta.dirname, '..');
-const bin = path.join(root, 'dist', 'lib', 'cli', 'main.js');
 const sample = path.join(root, 'test', 'fixtures', 'samples', 'umami-v2-mariadb.sql');
 const expected = readJsonFile(path.join(root, 'test', 'fixtures', 'samples', 'umami-v2.expected.json'));
 const generated = path.join(root, 'test', 'fixtures', 'generated', 'umami-v2-mariadb.sql');
-
-function tempDir(t) {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ua-examples-'));
-  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
-  return dir;
-}
 
 /** The app on 127.0.0.1, a random port, over a fresh SQLite database. */
 async function startApp(t, options = {}) {
@@ -56,20 +48,6 @@ async function getJson(url) {
   return { status: res.status, body: await res.json() };
 }
 
-/** The same dump imported by the command line into another SQLite file. */
-async function cliAggregates(t, file) {
-  const db = path.join(tempDir(t), 'cli.sqlite');
-  const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('ANALYTICS_') && k !== 'DATABASE_URL'));
-  await new Promise((resolve, reject) =>
-    execFile(process.execPath, [bin, 'import', file, '--db', `sqlite:${db}`, '--quiet'], { env }, (err, _stdout, stderr) => (err ? reject(new Error(stderr)) : resolve())),
-  );
-  const knex = knexFactory({ client: 'better-sqlite3', connection: { filename: db }, useNullAsDefault: true });
-  try {
-    return await readAggregates(knex);
-  } finally {
-    await knex.destroy();
-  }
-}
 
 async function rowCount(knex, table) {
   return Number((await knex(table).count({ n: '*' }))[0].n);

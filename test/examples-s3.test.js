@@ -1,44 +1,21 @@
 // examples/s3-import: dumps stored in a real s3rver on loopback, imported into
 // a fresh SQLite database through the AWS SDK.
-import { execFile } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import zlib from 'node:zlib';
 import t from 'tap';
-import knexFactory from 'knex';
 import S3rver from 's3rver';
 import { PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { importFromS3 } from '../examples/s3-import/import-from-s3.js';
 import { getImport } from '../dist/lib/index.js';
+import { cliAggregates } from './helpers/cli.js';
 import { freshDatabase } from './helpers/db.js';
 import { diffAggregates, readAggregates, readJsonFile } from './helpers/expected.js';
 
 const root = path.join(import.meta.dirname, '..');
-const bin = path.join(root, 'dist', 'lib', 'cli', 'main.js');
 const sample = path.join(root, 'test', 'fixtures', 'samples', 'umami-v2-mariadb.sql');
 const expected = readJsonFile(path.join(root, 'test', 'fixtures', 'samples', 'umami-v2.expected.json'));
-
-function tempDir(t) {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ua-examples-'));
-  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
-  return dir;
-}
-
-/** The same dump imported by the command line into another SQLite file. */
-async function cliAggregates(t, file) {
-  const db = path.join(tempDir(t), 'cli.sqlite');
-  const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('ANALYTICS_') && k !== 'DATABASE_URL'));
-  await new Promise((resolve, reject) =>
-    execFile(process.execPath, [bin, 'import', file, '--db', `sqlite:${db}`, '--quiet'], { env }, (err, _stdout, stderr) => (err ? reject(new Error(stderr)) : resolve())),
-  );
-  const knex = knexFactory({ client: 'better-sqlite3', connection: { filename: db }, useNullAsDefault: true });
-  try {
-    return await readAggregates(knex);
-  } finally {
-    await knex.destroy();
-  }
-}
 
 // One s3rver for the file, with a bucket `dumps` holding the sample plain and gzipped.
 const storage = fs.mkdtempSync(path.join(os.tmpdir(), 'ua-s3rver-'));

@@ -4,18 +4,10 @@ import fs from 'node:fs';
 import path from 'node:path';
 import t from 'tap';
 import { Aggregator, DumpScanner, EventParser, isUmamiAggregateError } from '../dist/lib/index.js';
+import { random } from './helpers/synthetic.js';
 
 const samples = path.join(import.meta.dirname, 'fixtures', 'samples');
 
-function random(seed) {
-  let x = seed >>> 0 || 1;
-  return () => {
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    return (x >>> 0) / 4294967296;
-  };
-}
 
 /** The whole import core on a buffer, in chunks; returns events or throws. */
 function importCore(buf, chunk) {

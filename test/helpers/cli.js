@@ -1,0 +1,31 @@
+// Running the built CLI from tests, as a user runs it.
+import { execFile } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import knexFactory from 'knex';
+import { readAggregates } from './expected.js';
+
+export const bin = path.join(import.meta.dirname, '..', '..', 'dist', 'lib', 'cli', 'main.js');
+
+/** A temporary directory removed at the end of the test. */
+export function tempDir(t, prefix = 'ua-test-') {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+/** The aggregates of the same dump imported by the command line into another SQLite file. */
+export async function cliAggregates(t, file) {
+  const db = path.join(tempDir(t), 'cli.sqlite');
+  const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('ANALYTICS_') && k !== 'DATABASE_URL'));
+  await new Promise((resolve, reject) =>
+    execFile(process.execPath, [bin, 'import', file, '--db', `sqlite:${db}`, '--quiet'], { env }, (err, _stdout, stderr) => (err ? reject(new Error(stderr)) : resolve())),
+  );
+  const knex = knexFactory({ client: 'better-sqlite3', connection: { filename: db }, useNullAsDefault: true });
+  try {
+    return await readAggregates(knex);
+  } finally {
+    await knex.destroy();
+  }
+}
