@@ -1,6 +1,8 @@
 // Stage 3: buckets, time zones, Umami's referrer rule, top lists, exact visitors.
 import t from 'tap';
-import { Aggregator, VisitorSketch, collectRows } from '../dist/lib/index.js';
+import { Aggregator, AggregatorStream, VisitorSketch, collectRows } from '../dist/lib/index.js';
+import { EventPacker } from '../dist/lib/umami/packed.js';
+import { random } from './helpers/synthetic.js';
 import { compareCodePoints } from '../dist/lib/aggregate/toplist.js';
 
 function ev(createdAt, over = {}) {
@@ -72,10 +74,107 @@ t.test('unique visitors are exact beyond the sketch limit in one import', async 
   t.equal(stored.estimate(), 20000, 'the stored sketch keeps the exact count');
 });
 
-t.test('maxBuckets: full when that many hour buckets are held', async (t) => {
+t.test('maxBuckets: adding stops before an hour beyond the limit, and goes on after a flush', async (t) => {
   const a = new Aggregator({ maxBuckets: 2 });
-  a.add([ev(0), ev(3_600_000)]);
-  t.ok(a.full);
-  a.flush(false);
+  const events = [ev(0), ev(3_600_000), ev(1000), ev(7_200_000), ev(2000)];
+  t.equal(a.add(events), 3, 'events of the two held hours are taken; the third hour waits');
+  t.equal(a.bucketsHeld, 2);
+  t.equal(collectRows(a.flush(false)).hour.reduce((n, r) => n + r.pageViews, 0), 3);
   t.equal(a.bucketsHeld, 0);
+  t.equal(a.add(events, 3), 5);
+  t.equal(a.bucketsHeld, 2, 'hours 2 and 0 again');
+});
+
+/** Events over 3 sites, 40 days, 300 visitors, 50 paths, referrers with and without hostnames, custom events. */
+function mixedEvents(n, seed) {
+  const rnd = random(seed);
+  const pick = (k) => Math.floor(rnd() * k);
+  const out = [];
+  for (let i = 0; i < n; i++) {
+    const hostless = pick(10) === 0;
+    const ref = pick(4);
+    out.push(ev(Date.UTC(2024, 0, 1) + pick(40 * 24) * 3_600_000 + pick(3_600_000), {
+      websiteId: `site-${pick(3)}`,
+      sessionId: `visitor-${pick(300)}`,
+      eventType: pick(7) === 0 ? 2 : 1,
+      urlPath: `/page-${pick(50)}`,
+      referrerDomain: ref === 0 ? null : ref === 1 ? '' : ref === 2 ? 'a.com' : `ref-${pick(9)}.org`,
+      hostname: hostless ? null : 'a.com',
+      offset: i * 100,
+    }));
+  }
+  return out;
+}
+
+t.test('packed batches (from the worker thread) aggregate exactly like event objects', async (t) => {
+  const events = mixedEvents(20000, 11);
+  const plain = new Aggregator({ timezone: 'America/New_York', topN: 5 });
+  plain.addWebsites([{ id: 'site-1', uuid: 'site-1', name: null, domain: 'ref-3.org' }]);
+  plain.add(events);
+  const packed = new Aggregator({ timezone: 'America/New_York', topN: 5 });
+  packed.addWebsites([{ id: 'site-1', uuid: 'site-1', name: null, domain: 'ref-3.org' }]);
+  for (let i = 0; i < events.length; i += 3000) {
+    const packer = new EventPacker(64);
+    packer.add(events.slice(i, i + 3000));
+    const batch = packer.take();
+    t.equal(packed.addPacked(batch), batch.count);
+  }
+  const a = collectRows(plain.flush(true));
+  const b = collectRows(packed.flush(true));
+  t.ok(a.hour.length > 1000 && a.day.length > 100 && a.month.length === 9, `${a.hour.length} hours, ${a.day.length} days, ${a.month.length} months`);
+  const view = (rows) => rows.map((r) => [r.websiteId, r.bucket, r.pageViews, r.visitors.serialize().toString('hex'), r.topPages, r.referrers]);
+  for (const g of ['hour', 'day', 'month']) t.same(view(b[g]), view(a[g]), `${g}: identical rows`);
+  t.equal(packed.events, plain.events);
+  t.equal(packed.pageViews, plain.pageViews);
+});
+
+t.test('days and months are the roll-up of their hours', async (t) => {
+  const events = mixedEvents(30000, 5);
+  const a = new Aggregator({ timezone: 'Asia/Kolkata' });
+  a.add(events);
+  const out = collectRows(a.flush(true));
+  // The same from the events directly, bucketed by local day.
+  const local = (e) => new Date(e.createdAt + 5.5 * 3_600_000).toISOString();
+  const byDay = new Map();
+  for (const e of events) {
+    if (e.eventType !== 1) continue;
+    const key = `${e.websiteId} ${local(e).slice(0, 10)}`;
+    const d = byDay.get(key) ?? { views: 0, visitors: new Set(), pages: new Map() };
+    d.views++;
+    d.visitors.add(e.sessionId);
+    d.pages.set(e.urlPath, (d.pages.get(e.urlPath) ?? 0) + 1);
+    byDay.set(key, d);
+  }
+  t.equal(out.day.length, byDay.size);
+  let same = 0;
+  for (const r of out.day) {
+    const d = byDay.get(`${r.websiteId} ${r.bucket}`);
+    const top = [...d.pages].sort((x, y) => y[1] - x[1] || compareCodePoints(x[0], y[0])).slice(0, 50);
+    if (d.views === r.pageViews && d.visitors.size === r.visitors.estimate() && JSON.stringify(top) === JSON.stringify(r.topPages)) same++;
+  }
+  t.equal(same, out.day.length, 'every day: page views, distinct visitors and top pages');
+});
+
+t.test('flushes fall on the same events however the input is batched', async (t) => {
+  const events = mixedEvents(9000, 3);
+  const flushPoints = async (sizes, limits = { flushEvery: 1000 }) => {
+    const s = new AggregatorStream({ ...limits, chunkSize: 700 });
+    const points = [];
+    s.on('data', (b) => b.kind === 'buckets' && points.push([b.events, b.position]));
+    let i = 0;
+    for (let k = 0; i < events.length; k++) {
+      const n = sizes[k % sizes.length];
+      s.write({ kind: 'events', events: events.slice(i, i + n) });
+      i += n;
+    }
+    s.end();
+    await new Promise((r) => s.on('end', r));
+    return points;
+  };
+  const one = await flushPoints([9000]);
+  t.same(one.map((p) => p[0]), [1000, 2000, 3000, 4000, 5000, 6000, 7000, 8000, 9000, 9000], 'a flush every 1000 events, and the final one');
+  t.same(await flushPoints([1, 7, 333, 2048]), one, 'batches of 1, 7, 333 and 2048 events: the same flushes');
+  const tight = await flushPoints([9000], { maxBytes: 60_000 });
+  t.ok(tight.length >= 3, `a memory limit flushes too (${tight.map((p) => p[0]).join(', ')})`);
+  t.same(await flushPoints([5, 999, 17], { maxBytes: 60_000 }), tight, 'and its flushes fall on the same events');
 });

@@ -9,10 +9,11 @@
 import { Transform, type TransformCallback } from 'node:stream';
 import { invalidOption } from '../errors.js';
 import type { ParsedBatch, UmamiEvent, UmamiWebsite } from '../umami/parser.js';
+import { type PackedEventBatch, REF_HOSTLESS, REF_NONE } from '../umami/packed.js';
 import { VisitorSketch, hash53 } from './distinct.js';
 import { PairCounter, PairSet } from './tables.js';
 import { TimeZone, civilFromDays, formatDay, formatMonth, formatUtc } from './timezone.js';
-import { type TopEntry, compareCodePoints, topOf } from './toplist.js';
+import { type TopEntry, compareCodePoints } from './toplist.js';
 
 export type Granularity = 'hour' | 'day' | 'month';
 
@@ -131,11 +132,12 @@ class Names {
 }
 
 /**
- * The pure core of stage 3. Every bucket (hour, day, month) has an id; page
- * views per bucket live in an array, visitors in one shared set of (bucket,
- * visitor hash) pairs, page and referrer counts in shared (bucket, name)
- * counters. An event updates its hour, day and month directly, so a flush
- * needs no roll-up.
+ * The pure core of stage 3. Every bucket (hour, day, month) has an id and
+ * its page views in an array. Visitors live in one shared set of (hour,
+ * visitor hash) pairs, page and referrer counts in shared (hour, name)
+ * counters: an event touches only its hour in them. A flush rolls the hours
+ * up into their days and months (local hours nest in local days and months):
+ * the union of the hours' visitor sets, the sum of their counts.
  */
 export class Aggregator {
   readonly zone: TimeZone;
@@ -150,6 +152,8 @@ export class Aggregator {
   /** Events left out by skipBefore. */
   skipped = 0;
   private sinceFlush = 0;
+  /** A limit was reached: flush before taking more events. */
+  private due = false;
   private readonly domains = new Map<string, string | null>();
   private sites = new Map<string, SiteBuckets>();
   // per bucket
@@ -158,10 +162,10 @@ export class Aggregator {
   private views: number[] = [];
   private dayOf: number[] = [];
   private monthOf: number[] = [];
-  // shared tables, one per granularity (hour, day, month): smaller tables, fewer cache misses
-  private visitors = [new PairSet(), new PairSet(), new PairSet()];
-  private pages = [new PairCounter(), new PairCounter(), new PairCounter()];
-  private refs = [new PairCounter(), new PairCounter(), new PairCounter()];
+  // shared tables keyed by hour bucket
+  private visitors = new PairSet();
+  private pages = new PairCounter();
+  private refs = new PairCounter();
   /** Referrers of events without a hostname (Umami v1): the site's own domain is left out at flush. */
   private hostlessRefs: PairCounter | null = null;
   private paths = new Names();
@@ -194,17 +198,27 @@ export class Aggregator {
     return this.held;
   }
 
-  /** Whether a limit (buckets, bytes, events since the last flush) says to flush now. */
+  /**
+   * Whether a limit says to flush now: flushEvery events since the last
+   * flush, or maxBytes (looked at every 1024 events). Limits are checked at
+   * event counts, never at batch ends, so flushes fall on the same events
+   * however the input was batched (a resumed import repeats them exactly).
+   */
   get full(): boolean {
-    if (!this.aggregating) return this.sinceFlush >= this.flushEvery;
-    return this.held >= this.maxBuckets || this.sinceFlush >= this.flushEvery || (this.maxBytes !== Infinity && this.memoryBytes >= this.maxBytes);
+    return this.due;
+  }
+
+  /** Counts a taken event and checks the limits. */
+  private counted(): void {
+    this.events++;
+    const n = ++this.sinceFlush;
+    if (n >= this.flushEvery || ((n & 1023) === 0 && this.maxBytes !== Infinity && this.memoryBytes >= this.maxBytes)) this.due = true;
   }
 
   /** Approximate bytes held by the aggregates (tables, bucket arrays, names). */
   get memoryBytes(): number {
     const names = (this.paths.names.length + this.refNames.names.length) * 120;
-    let tables = this.hostlessRefs?.bytes ?? 0;
-    for (let g = 0; g < 3; g++) tables += this.visitors[g].bytes + this.pages[g].bytes + this.refs[g].bytes;
+    const tables = (this.hostlessRefs?.bytes ?? 0) + this.visitors.bytes + this.pages.bytes + this.refs.bytes;
     return tables + this.kind.length * 100 + names;
   }
 
@@ -244,21 +258,97 @@ export class Aggregator {
     return h;
   }
 
+  /** The site's buckets, made on first use. */
+  private siteOf(id: string): SiteBuckets {
+    let site = this.sites.get(id);
+    if (site === undefined) {
+      site = { id, hours: new Map(), days: new Map(), months: new Map() };
+      this.sites.set(id, site);
+    }
+    return site;
+  }
+
+  /** The hour bucket of instant t (made with its day and month on first use); -1 when maxBuckets are held. */
+  private hourOf(site: SiteBuckets, t: number): number {
+    const zone = this.zone;
+    const offset = zone.fixedOffset !== null ? zone.fixedOffset : zone.offsetAt(t);
+    const local = t + offset;
+    const start = local - (((local % HOUR) + HOUR) % HOUR) - offset;
+    // Minutes since the epoch: an integer key (hour starts of zones with odd offsets fall within a minute).
+    const h = site.hours.get(Math.floor(start / 60000) | 0);
+    if (h !== undefined) return h;
+    if (this.held >= this.maxBuckets) return -1;
+    return this.hourBucket(site, start, local);
+  }
+
+  /**
+   * Aggregates packed events (from the parser's worker thread) from index
+   * `from` on; returns like {@link add}.
+   */
+  addPacked(batch: PackedEventBatch, from = 0, to = batch.count): number {
+    const vh = this.visitors;
+    const ph = this.pages;
+    const rh = this.refs;
+    const views = this.views;
+    // The batch's dictionaries in this aggregator's names (made again after a flush forgot them).
+    const sites: Array<SiteBuckets | undefined> = new Array(batch.sites.length);
+    const paths = new Int32Array(batch.paths.length).fill(-1);
+    const refs = new Int32Array(batch.refs.length).fill(-1);
+    const { site, visitor, time, eventType, path, ref, refKind, offset } = batch;
+    for (let k = from; k < to; k++) {
+      if (this.due) return k;
+      const at = offset[k];
+      const before = this.position;
+      if (at >= before) this.position = at + 1;
+      if (at < this.skipBefore) {
+        this.skipped++;
+        continue;
+      }
+      this.counted();
+      if (eventType[k] !== 1 || !this.aggregating) continue;
+      this.pageViews++;
+      const h = this.hourOf((sites[site[k]] ??= this.siteOf(batch.sites[site[k]])), time[k]);
+      if (h < 0) {
+        this.position = before;
+        this.events--;
+        this.sinceFlush--;
+        this.pageViews--;
+        this.due = false;
+        return k;
+      }
+      views[h]++;
+      views[this.dayOf[h]]++;
+      views[this.monthOf[h]]++;
+      vh.add(h, visitor[k]);
+      let p = paths[path[k]];
+      if (p < 0) p = paths[path[k]] = this.paths.id(batch.paths[path[k]]);
+      ph.add(h, p, 1);
+      const kind = refKind[k];
+      if (kind !== REF_NONE) {
+        let r = refs[ref[k]];
+        if (r < 0) r = refs[ref[k]] = this.refNames.id(batch.refs[ref[k]]);
+        if (kind === REF_HOSTLESS) (this.hostlessRefs ??= new PairCounter()).add(h, r, 1);
+        else rh.add(h, r, 1);
+      }
+    }
+    return to;
+  }
+
   /**
    * Aggregates events from index `from` on. Stops early, returning the index
    * of the first event not taken, when a new hour bucket would exceed
-   * maxBuckets (flush, then call again); returns events.length when done.
+   * maxBuckets or when {@link full} (flush, then call again); returns
+   * events.length when done.
    */
   add(events: readonly UmamiEvent[], from = 0, to = events.length): number {
-    const zone = this.zone;
-    const fixed = zone.fixedOffset;
-    const [vh, vd, vm] = this.visitors;
-    const [ph, pd, pm] = this.pages;
-    const [rh, rd, rm] = this.refs;
+    const vh = this.visitors;
+    const ph = this.pages;
+    const rh = this.refs;
     const views = this.views;
     let lastId: string | null = null;
     let site: SiteBuckets | undefined;
     for (let k = from; k < to; k++) {
+      if (this.due) return k;
       const e = events[k];
       const before = this.position;
       if (e.offset >= before) this.position = e.offset + 1;
@@ -266,62 +356,34 @@ export class Aggregator {
         this.skipped++;
         continue;
       }
-      this.events++;
-      this.sinceFlush++;
+      this.counted();
       if (e.eventType !== 1 || !this.aggregating) continue;
       this.pageViews++;
       if (e.websiteId !== lastId) {
         lastId = e.websiteId;
-        site = this.sites.get(lastId);
-        if (site === undefined) {
-          site = { id: lastId, hours: new Map(), days: new Map(), months: new Map() };
-          this.sites.set(lastId, site);
-        }
+        site = this.siteOf(lastId);
       }
-      const t = e.createdAt;
-      const offset = fixed !== null ? fixed : zone.offsetAt(t);
-      const local = t + offset;
-      const start = local - (((local % HOUR) + HOUR) % HOUR) - offset;
-      // Minutes since the epoch: an integer key (hour starts of zones with odd offsets fall within a minute).
-      const key = Math.floor(start / 60000) | 0;
-      let h = site!.hours.get(key);
-      if (h === undefined) {
-        if (this.held >= this.maxBuckets) {
-          // Take this event again after the flush.
-          this.position = before;
-          this.events--;
-          this.sinceFlush--;
-          this.pageViews--;
-          return k;
-        }
-        h = this.hourBucket(site!, start, local);
+      const h = this.hourOf(site!, e.createdAt);
+      if (h < 0) {
+        // Take this event again after the flush.
+        this.position = before;
+        this.events--;
+        this.sinceFlush--;
+        this.pageViews--;
+        this.due = false;
+        return k;
       }
       const d = this.dayOf[h];
       const m = this.monthOf[h];
       views[h]++;
       views[d]++;
       views[m]++;
-      // A visitor new to the hour may be new to the day, and then to the month.
-      const v = hash53(e.sessionId);
-      if (vh.add(h, v) && vd.add(d, v)) vm.add(m, v);
-      const p = this.paths.id(e.urlPath);
-      ph.add(h, p, 1);
-      pd.add(d, p, 1);
-      pm.add(m, p, 1);
+      vh.add(h, hash53(e.sessionId));
+      ph.add(h, this.paths.id(e.urlPath), 1);
       const ref = e.referrerDomain;
       if (ref !== null && ref !== '') {
-        if (e.hostname === null) {
-          const r = this.refNames.id(ref);
-          const c = (this.hostlessRefs ??= new PairCounter());
-          c.add(h, r, 1);
-          c.add(d, r, 1);
-          c.add(m, r, 1);
-        } else if (ref !== e.hostname) {
-          const r = this.refNames.id(ref);
-          rh.add(h, r, 1);
-          rd.add(d, r, 1);
-          rm.add(m, r, 1);
-        }
+        if (e.hostname === null) (this.hostlessRefs ??= new PairCounter()).add(h, this.refNames.id(ref), 1);
+        else if (ref !== e.hostname) rh.add(h, this.refNames.id(ref), 1);
       }
     }
     return to;
@@ -334,11 +396,12 @@ export class Aggregator {
   flush(final: boolean): BucketBatch | null {
     if (this.held === 0 && !final) return null;
     const n = this.kind.length;
-    // Group the shared tables by bucket, then let the tables go.
-    const vis = this.visitors.map((t) => t.group(n));
-    const pg = this.pages.map((t) => t.group(n));
-    const rf = this.refs.map((t) => t.group(n));
+    // Group the shared tables by hour, then let the tables go.
+    const vis = this.visitors.group(n);
+    const pg = this.pages.group(n);
+    const rf = this.refs.group(n);
     const hl = this.hostlessRefs?.group(n) ?? null;
+    const hours = hoursOf(this.kind, this.dayOf, this.monthOf);
     const keys = this.key;
     const views = this.views;
     const paths = this.paths.names;
@@ -362,17 +425,22 @@ export class Aggregator {
     const pathRank = ranksOf(paths);
     const refRank = ranksOf(refNames);
     const level: Record<Granularity, number> = { hour: KIND_HOUR, day: KIND_DAY, month: KIND_MONTH };
+    const pathTally = new Tally(paths.length);
+    const refTally = new Tally(refNames.length);
     const row = (id: string, domain: string | null, b: number, g: Granularity): BucketRow => {
-      const k = level[g];
-      const v = vis[k];
-      return {
-        websiteId: id,
-        bucket: label[g](keys[b]),
-        pageViews: views[b],
-        visitors: VisitorSketch.fromHashes(v.values.slice(v.start[b], v.start[b + 1])),
-        topPages: topOfBucket(pg[k], b, paths, pathRank, null, null, topN),
-        referrers: topOfBucket(rf[k], b, refNames, refRank, hl, domain, topN),
-      };
+      let visitors: VisitorSketch;
+      let topPages: TopEntry[];
+      let referrers: TopEntry[];
+      if (g === 'hour') {
+        visitors = VisitorSketch.fromHashes(vis.values.slice(vis.start[b], vis.start[b + 1]));
+        topPages = topOfHour(pg, b, paths, pathRank, topN);
+        referrers = hl === null || hl.start[b + 1] === hl.start[b] ? topOfHour(rf, b, refNames, refRank, topN) : sumTop(refTally, rf, hl, b, b + 1, null, refNames, refRank, domain, topN);
+      } else {
+        visitors = VisitorSketch.fromHashes(unionOf(vis, hours.hours, hours.start[b], hours.start[b + 1]));
+        topPages = sumTop(pathTally, pg, null, hours.start[b], hours.start[b + 1], hours.hours, paths, pathRank, null, topN);
+        referrers = sumTop(refTally, rf, hl, hours.start[b], hours.start[b + 1], hours.hours, refNames, refRank, domain, topN);
+      }
+      return { websiteId: id, bucket: label[g](keys[b]), pageViews: views[b], visitors, topPages, referrers };
     };
     return {
       kind: 'buckets',
@@ -405,14 +473,15 @@ export class Aggregator {
     this.views = [];
     this.dayOf = [];
     this.monthOf = [];
-    this.visitors = [new PairSet(), new PairSet(), new PairSet()];
-    this.pages = [new PairCounter(), new PairCounter(), new PairCounter()];
-    this.refs = [new PairCounter(), new PairCounter(), new PairCounter()];
+    this.visitors = new PairSet();
+    this.pages = new PairCounter();
+    this.refs = new PairCounter();
     this.hostlessRefs = null;
     this.paths = new Names();
     this.refNames = new Names();
     this.held = 0;
     this.sinceFlush = 0;
+    this.due = false;
   }
 }
 
@@ -430,17 +499,91 @@ function ranksOf(names: string[]): Int32Array {
   return rank;
 }
 
-/** The top entries of bucket b; hostless referrers are added unless they are the site's domain. */
-function topOfBucket(g: Grouped, b: number, names: string[], rank: Int32Array, hostless: Grouped | null, domain: string | null, topN: number): TopEntry[] {
-  if (hostless && hostless.start[b + 1] > hostless.start[b]) {
-    const merged = new Map<string, number>();
-    for (let i = g.start[b]; i < g.start[b + 1]; i++) merged.set(names[g.items[i]], g.counts[i]);
-    for (let i = hostless.start[b]; i < hostless.start[b + 1]; i++) {
-      const name = names[hostless.items[i]];
-      if (name !== domain) merged.set(name, (merged.get(name) ?? 0) + hostless.counts[i]);
-    }
-    return topOf(merged, topN);
+/** Each day's and month's hour buckets: `hours[start[b]..start[b + 1]]`. */
+function hoursOf(kind: readonly number[], dayOf: readonly number[], monthOf: readonly number[]): { start: Int32Array; hours: Int32Array } {
+  const n = kind.length;
+  const start = new Int32Array(n + 1);
+  for (let h = 0; h < n; h++) {
+    if (kind[h] !== KIND_HOUR) continue;
+    start[dayOf[h] + 1]++;
+    start[monthOf[h] + 1]++;
   }
+  for (let b = 0; b < n; b++) start[b + 1] += start[b];
+  const fill = start.slice(0, n);
+  const hours = new Int32Array(start[n]);
+  for (let h = 0; h < n; h++) {
+    if (kind[h] !== KIND_HOUR) continue;
+    hours[fill[dayOf[h]]++] = h;
+    hours[fill[monthOf[h]]++] = h;
+  }
+  return { start, hours };
+}
+
+/** The distinct visitor hashes of hours[from..to] (the union of their sets). */
+function unionOf(vis: { start: Int32Array; values: Float64Array }, hours: Int32Array, from: number, to: number): Float64Array {
+  let total = 0;
+  for (let k = from; k < to; k++) total += vis.start[hours[k] + 1] - vis.start[hours[k]];
+  const all = new Float64Array(total);
+  let o = 0;
+  for (let k = from; k < to; k++) {
+    const h = hours[k];
+    all.set(vis.values.subarray(vis.start[h], vis.start[h + 1]), o);
+    o += vis.start[h + 1] - vis.start[h];
+  }
+  all.sort();
+  let u = 0;
+  for (let i = 0; i < total; i++) if (u === 0 || all[i] !== all[u - 1]) all[u++] = all[i];
+  return u === total ? all : all.slice(0, u);
+}
+
+/** Sums of counts by item id, over a dense array; `top` reads them out and clears them. */
+class Tally {
+  private readonly counts: Float64Array;
+  private readonly touched: Int32Array;
+  private n = 0;
+
+  constructor(items: number) {
+    this.counts = new Float64Array(items);
+    this.touched = new Int32Array(items);
+  }
+
+  add(item: number, count: number): void {
+    if (this.counts[item] === 0) this.touched[this.n++] = item;
+    this.counts[item] += count;
+  }
+
+  top(names: readonly string[], rank: Int32Array, topN: number): TopEntry[] {
+    const counts = this.counts;
+    const items = Array.from(this.touched.subarray(0, this.n));
+    items.sort((x, y) => counts[y] - counts[x] || rank[x] - rank[y]);
+    const m = Math.min(items.length, topN);
+    const out: TopEntry[] = new Array(m);
+    for (let k = 0; k < m; k++) out[k] = [names[items[k]], counts[items[k]]];
+    for (const item of items) counts[item] = 0;
+    this.n = 0;
+    return out;
+  }
+}
+
+/**
+ * The top entries summed over several hours (hours[from..to], or bucket
+ * `from` alone when `hours` is null), with the hostless referrers added
+ * unless they are the site's own domain.
+ */
+function sumTop(tally: Tally, g: Grouped, hostless: Grouped | null, from: number, to: number, hours: Int32Array | null, names: readonly string[], rank: Int32Array, domain: string | null, topN: number): TopEntry[] {
+  for (let k = from; k < to; k++) {
+    const h = hours === null ? k : hours[k];
+    for (let i = g.start[h]; i < g.start[h + 1]; i++) tally.add(g.items[i], g.counts[i]);
+    if (hostless === null) continue;
+    for (let i = hostless.start[h]; i < hostless.start[h + 1]; i++) {
+      if (names[hostless.items[i]] !== domain) tally.add(hostless.items[i], hostless.counts[i]);
+    }
+  }
+  return tally.top(names, rank, topN);
+}
+
+/** The top entries of one hour bucket b. */
+function topOfHour(g: Grouped, b: number, names: readonly string[], rank: Int32Array, topN: number): TopEntry[] {
   const from = g.start[b];
   const n = g.start[b + 1] - from;
   const idx: number[] = new Array(n);
@@ -468,7 +611,8 @@ export class AggregatorStream extends Transform {
     if (!(Number.isInteger(this.chunkSize) && this.chunkSize > 0)) throw invalidOption('chunkSize', 'a positive integer', this.chunkSize);
   }
 
-  override _transform(batch: ParsedBatch, _enc: BufferEncoding, cb: TransformCallback): void {
+  override _transform(batch: ParsedBatch | PackedEventBatch, _enc: BufferEncoding, cb: TransformCallback): void {
+    if (batch.kind === 'packed') return this.takePacked(batch, cb);
     if (batch.kind === 'websites') {
       this.aggregator.addWebsites(batch.websites);
       this.push(batch);
@@ -492,6 +636,22 @@ export class AggregatorStream extends Transform {
       const end = Math.min(events.length, i + this.chunkSize - (seen % this.chunkSize));
       while (i < end) {
         i = a.add(events, i, end);
+        if (i < end || a.full) this.push(a.flush(false));
+      }
+      this.emit('aggregated', a);
+    }
+    cb();
+  }
+
+  private takePacked(batch: PackedEventBatch, cb: TransformCallback): void {
+    const a = this.aggregator;
+    if (this.forwardEvents) return cb(invalidOption('forwardEvents', 'false for packed event batches (they hold no raw events)', true));
+    let i = 0;
+    while (i < batch.count) {
+      const seen = a.events + a.skipped;
+      const end = Math.min(batch.count, i + this.chunkSize - (seen % this.chunkSize));
+      while (i < end) {
+        i = a.addPacked(batch, i, end);
         if (i < end || a.full) this.push(a.flush(false));
       }
       this.emit('aggregated', a);
