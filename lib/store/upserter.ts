@@ -269,9 +269,17 @@ export class BucketWriter {
       }
     }
     const columns = WRITE_COLUMNS.map((c) => c || spec.column);
-    if (nInsert > 0) await trx.raw(this.dialect.insert(spec.table, columns, nInsert), inserts as Knex.RawBinding[]);
-    if (nUpdate > 0) {
-      await trx.raw(this.dialect.upsert(spec.table, columns, ['site_id', spec.column], UPDATE_COLUMNS, nUpdate), updates as Knex.RawBinding[]);
+    const sqlite = await sqliteConnection(trx, this.dialect);
+    if (sqlite) {
+      // SQLite runs in this process: one prepared single-row statement beats building and parsing large ones.
+      const width = columns.length;
+      if (nInsert > 0) runEach(preparedOn(sqlite, this.dialect.insert(spec.table, columns, 1)), inserts, width);
+      if (nUpdate > 0) runEach(preparedOn(sqlite, this.dialect.upsert(spec.table, columns, ['site_id', spec.column], UPDATE_COLUMNS, 1)), updates, width);
+    } else {
+      if (nInsert > 0) await trx.raw(this.dialect.insert(spec.table, columns, nInsert), inserts as Knex.RawBinding[]);
+      if (nUpdate > 0) {
+        await trx.raw(this.dialect.upsert(spec.table, columns, ['site_id', spec.column], UPDATE_COLUMNS, nUpdate), updates as Knex.RawBinding[]);
+      }
     }
     this.rowsWritten[g] += rows.length;
   }
@@ -318,6 +326,41 @@ function mergeRows(a: BucketRow, b: BucketRow, topN: number): BucketRow {
     topPages: mergeTop(a.topPages, b.topPages, topN),
     referrers: mergeTop(a.referrers, b.referrers, topN),
   };
+}
+
+/** The part of a better-sqlite3 connection used here. */
+interface SqliteStatement {
+  run(...params: unknown[]): unknown;
+}
+interface SqliteDatabase {
+  prepare(sql: string): SqliteStatement;
+}
+
+const statements = new WeakMap<object, Map<string, SqliteStatement>>();
+
+/** The better-sqlite3 connection of a transaction on SQLite, else null. */
+async function sqliteConnection(trx: Knex, dialect: Dialect): Promise<SqliteDatabase | null> {
+  if (dialect.name !== 'sqlite' || !trx.isTransaction) return null;
+  const connection = (await (trx.client as { acquireConnection(): Promise<unknown> }).acquireConnection()) as Partial<SqliteDatabase> | null;
+  return connection && typeof connection.prepare === 'function' ? (connection as SqliteDatabase) : null;
+}
+
+/** A statement prepared once per connection. */
+function preparedOn(db: SqliteDatabase, sql: string): SqliteStatement {
+  let cache = statements.get(db);
+  if (!cache) statements.set(db, (cache = new Map()));
+  let st = cache.get(sql);
+  if (!st) cache.set(sql, (st = db.prepare(sql)));
+  return st;
+}
+
+/** Runs a single-row statement for each run of `width` values. */
+function runEach(st: SqliteStatement, values: unknown[], width: number): void {
+  const row = new Array<unknown>(width);
+  for (let i = 0; i < values.length; i += width) {
+    for (let k = 0; k < width; k++) row[k] = values[i + k];
+    st.run(row);
+  }
 }
 
 /** Rows of a knex.raw result on every dialect. */
