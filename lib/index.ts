@@ -26,6 +26,11 @@ export type { AggregatorOptions, BucketBatch, BucketChunk, BucketRow, Granularit
 export { VisitorSketch, EXACT_LIMIT, hash53 } from './aggregate/distinct.js';
 export type { TopEntry } from './aggregate/toplist.js';
 
+export { ParseThread } from './worker/parse-thread.js';
+export type { ParseStats, ParseThreadOptions } from './worker/parse-thread.js';
+export { EventPacker } from './umami/packed.js';
+export type { PackedEventBatch } from './umami/packed.js';
+
 export { createUpserter, Upserter, BucketWriter } from './store/upserter.js';
 export type { FlushInfo, UpserterOptions } from './store/upserter.js';
 export { migrate, MIGRATIONS_TABLE } from './store/migrations.js';

@@ -4,12 +4,13 @@
  * import in the ledger, and finishes only when the aggregates are committed.
  */
 import crypto from 'node:crypto';
-import { Writable, pipeline } from 'node:stream';
+import { type Readable, Writable, pipeline } from 'node:stream';
 import type { Knex } from 'knex';
 import { UmamiAggregateError, invalidOption } from './errors.js';
 import { AggregatorStream, type BucketBatch, type Granularity } from './aggregate/aggregator.js';
 import { DumpTokenizer, type InputFormat } from './dump/tokenizer.js';
 import { EventParserStream, type RejectionSummary } from './umami/parser.js';
+import { type ParseStats, ParseThread } from './worker/parse-thread.js';
 import { dialectOf, nowText } from './store/dialect.js';
 import {
   type ImportMode,
@@ -86,6 +87,12 @@ export interface ImportOptions {
   skipRawDataStorage?: boolean;
   /** Aggregate during the import (default true); false stores raw page views only, for `aggregateRawPageViews` later. */
   aggregate?: boolean;
+  /**
+   * Tokenize and parse on a worker thread, in parallel with aggregating and
+   * writing (default true). Imports that store raw page views always parse
+   * on the calling thread.
+   */
+  worker?: boolean;
 }
 
 /** The part of a pino logger this library uses. */
@@ -172,6 +179,7 @@ function validate(o: ImportOptions): void {
   }
   if (o.resume && o.atomic !== false) throw invalidOption('resume', 'used with atomic: false (an atomic import leaves nothing to resume)', o.resume);
   if (o.signal !== undefined && !(o.signal instanceof AbortSignal)) throw invalidOption('signal', 'an AbortSignal', o.signal);
+  if (o.worker !== undefined && typeof o.worker !== 'boolean') throw invalidOption('worker', 'a boolean', o.worker);
   if (o.logger !== undefined && (o.logger === null || typeof o.logger.info !== 'function')) throw invalidOption('logger', 'a logger with an info(obj, msg) method', o.logger);
   if (o.aggregate === false && o.skipRawDataStorage !== false) {
     throw invalidOption('aggregate', 'true unless raw page views are stored (skipRawDataStorage: false); otherwise the import would keep nothing', o.aggregate);
@@ -189,8 +197,15 @@ function validate(o: ImportOptions): void {
  * everything flows through tokenizer → parser → aggregator → upserter.
  */
 export class ImportPipeline extends Writable {
-  readonly tokenizer: DumpTokenizer;
-  readonly parser: EventParserStream;
+  /** Stage 1 when it runs on this thread (null when stages 1 and 2 run on the worker thread). */
+  readonly tokenizer: DumpTokenizer | null;
+  /** Stage 2 when it runs on this thread. */
+  readonly parser: EventParserStream | null;
+  /** Stages 1 and 2 on a worker thread (the default), or null. */
+  readonly parseThread: ParseThread | null;
+  /** The first stage: what the input is written to. */
+  private readonly front: Writable;
+  private readonly stages: Array<Readable | Writable>;
   readonly aggregator: AggregatorStream;
   readonly upserter: Upserter;
   readonly options: ImportOptions;
@@ -213,6 +228,8 @@ export class ImportPipeline extends Writable {
     const atomic = options.atomic ?? true;
     const memoryBytes = (options.memoryLimitMb ?? 256) * 1048576;
     const raw = options.skipRawDataStorage === false;
+    const threaded = !raw && options.worker !== false;
+    // Made (and their options validated) on this thread either way.
     const parser = new EventParserStream({ sourceTimezone: options.sourceTimezone, maxRejected: options.maxRejected, fields: raw ? ['visitId'] : undefined });
     const tokenizer = new DumpTokenizer({ select: parser.parser.select, maxValueBytes: options.maxValueBytes, format: options.format });
     const aggregator = new AggregatorStream({
@@ -242,8 +259,19 @@ export class ImportPipeline extends Writable {
     });
     super({ highWaterMark: 1 << 20 });
     this.options = options;
-    this.parser = parser;
-    this.tokenizer = tokenizer;
+    if (threaded) {
+      this.parseThread = new ParseThread({ format: options.format, maxValueBytes: options.maxValueBytes, sourceTimezone: options.sourceTimezone, maxRejected: options.maxRejected });
+      this.parser = null;
+      this.tokenizer = null;
+      this.front = this.parseThread;
+      this.stages = [this.parseThread, aggregator, upserter];
+    } else {
+      this.parseThread = null;
+      this.parser = parser;
+      this.tokenizer = tokenizer;
+      this.front = tokenizer;
+      this.stages = [tokenizer, parser, aggregator, upserter];
+    }
     this.aggregator = aggregator;
     this.upserter = upserter;
     this.hash = options.fingerprint === undefined ? crypto.createHash('sha256') : null;
@@ -369,21 +397,41 @@ export class ImportPipeline extends Writable {
   }
 
   /** Counters so far; final once the stream has finished. */
+  /** Counters of stages 1 and 2, wherever they run. */
+  private get parsed(): ParseStats & { bytesRead: number } {
+    if (this.parseThread) return { ...this.parseThread.stats, bytesRead: this.parseThread.bytesRead };
+    const t = this.tokenizer!;
+    const p = this.parser!.parser;
+    return {
+      format: t.format,
+      compression: t.compression,
+      dialect: t.dialect,
+      bytesRead: t.bytesRead,
+      bytesDecoded: t.bytesDecoded,
+      rowsRead: t.rowsRead,
+      umamiVersion: p.detector.version,
+      events: p.events,
+      pageViews: p.pageViews,
+      rejectedCount: p.rejectedCount,
+      rejected: p.rejected,
+    };
+  }
+
   get summary(): ImportSummary {
-    const p = this.parser.parser;
+    const p = this.parsed;
     const a = this.aggregator.aggregator;
     const rows = this.upserter.rowsWritten;
     return {
       importId: this.importId,
       source: this.options.source ?? 'stream',
       mode: this.options.mode ?? 'replace',
-      format: this.tokenizer.format,
-      compression: this.tokenizer.compression,
-      dialect: this.tokenizer.dialect,
-      umamiVersion: p.detector.version,
-      bytesRead: this.tokenizer.bytesRead,
-      bytesDecoded: this.tokenizer.bytesDecoded,
-      rowsRead: this.tokenizer.rowsRead,
+      format: p.format,
+      compression: p.compression,
+      dialect: p.dialect,
+      umamiVersion: p.umamiVersion,
+      bytesRead: p.bytesRead,
+      bytesDecoded: p.bytesDecoded,
+      rowsRead: p.rowsRead,
       events: p.events,
       pageViews: p.pageViews,
       rejected: p.rejectedCount,
@@ -464,7 +512,7 @@ export class ImportPipeline extends Writable {
       });
     }
     this.done = new Promise<void>((resolve, reject) => {
-      pipeline(this.tokenizer, this.parser, this.aggregator, this.upserter, (err) => {
+      pipeline(this.stages, (err) => {
         if (err) {
           this.innerError = err;
           reject(err);
@@ -488,8 +536,8 @@ export class ImportPipeline extends Writable {
 
   private forward(chunk: Buffer): Promise<void> {
     return new Promise((resolve) => {
-      if (this.tokenizer.write(chunk)) resolve();
-      else this.tokenizer.once('drain', () => resolve());
+      if (this.front.write(chunk)) resolve();
+      else this.front.once('drain', () => resolve());
     });
   }
 
@@ -503,14 +551,14 @@ export class ImportPipeline extends Writable {
       this.start().then(() => cb(), (err) => cb(err));
       return;
     }
-    if (this.tokenizer.write(chunk)) cb();
-    else this.tokenizer.once('drain', () => cb());
+    if (this.front.write(chunk)) cb();
+    else this.front.once('drain', () => cb());
   }
 
   override _final(cb: (err?: Error | null) => void): void {
     const run = async (): Promise<void> => {
       if (this.done === null) await this.start();
-      this.tokenizer.end();
+      this.front.end();
       await this.finish();
     };
     run().then(() => cb(), (err) => cb(err));
@@ -524,7 +572,7 @@ export class ImportPipeline extends Writable {
   /** Called by the upserter inside the transaction of each flush (not atomic). */
   private checkpoint(batch: BucketBatch): LedgerUpdate {
     const { timezone, topN } = this.settings();
-    const cp: Checkpoint = { position: batch.position, events: batch.events, bytesDecoded: this.tokenizer.bytesDecoded, timezone, topN };
+    const cp: Checkpoint = { position: batch.position, events: batch.events, bytesDecoded: this.parsed.bytesDecoded, timezone, topN };
     const s = this.summary;
     return { checkpoint: cp, bytesRead: s.bytesRead, events: s.events, pageViews: s.pageViews, rejected: s.rejected };
   }
@@ -576,13 +624,13 @@ export class ImportPipeline extends Writable {
     const cause = err ?? new UmamiAggregateError('UA_ABORTED', 'the import was aborted');
     if (!this.done) {
       // Never started: nothing to roll back.
-      for (const s of [this.tokenizer, this.parser, this.aggregator, this.upserter]) s.destroy();
+      for (const s of this.stages) s.destroy();
       const id = this.importId;
       if (!id) return cb(err);
       this.markFailed(id, cause).then(() => cb(err), () => cb(err));
       return;
     }
-    if (!this.tokenizer.destroyed) this.tokenizer.destroy(cause);
+    if (!this.front.destroyed) this.front.destroy(cause);
     const settle = async (): Promise<void> => {
       await this.done!.catch(() => {});
       if (!this.upserter.destroyed) {

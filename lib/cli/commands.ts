@@ -43,6 +43,7 @@ Import options:
   --timeout SECONDS      fail the import cleanly when it takes longer
   --raw                  also write each page view to the page_views table
   --no-aggregate         only write raw page views (aggregate later with migrate)
+  --no-worker            read and parse the dump on the main thread (default: a worker thread)
   --json                 print the summary as JSON
   --quiet                no progress bar and no summary
   --verbose              log each flush (rows, duration, memory) on stderr
@@ -191,6 +192,7 @@ const IMPORT_OPTIONS = {
   raw: { type: 'boolean' },
   'no-raw': { type: 'boolean' },
   'no-aggregate': { type: 'boolean' },
+  'no-worker': { type: 'boolean' },
   json: { type: 'boolean' },
   quiet: { type: 'boolean' },
   verbose: { type: 'boolean' },
@@ -227,10 +229,8 @@ async function importCommand(args: string[], io: Io): Promise<number> {
   if (mode === 'merge' && values['no-atomic'] && !values.force) {
     if (file === '-') throw new UsageError('--mode merge --no-atomic from stdin cannot check for a repeated input; import a file, or add --force');
     fingerprint = await hashFileInWorker(file);
-  } else if (file !== '-') {
-    // Hashed on the other core while the import reads the file.
-    fingerprint = hashFileInWorker(file);
   }
+  // Otherwise the import hashes the input as it passes (on the main thread, which waits for the parser's thread).
   const env = loadConfigFromEnv(io.env);
   const url = databaseUrl(values, io);
   const timeout = intOption(values.timeout, '--timeout');
@@ -266,6 +266,7 @@ async function importCommand(args: string[], io: Io): Promise<number> {
       sourceTimezone: values['source-timezone'] as string | undefined,
       maxRejected: intOption(values['max-rejected'], '--max-rejected', 0),
       format: format as ImportOptions['format'],
+      worker: values['no-worker'] ? false : undefined,
     };
     const importer = createImportPipeline(options);
     const showBar = !values.quiet && !values.json && !values.verbose && io.stderr.isTTY === true;

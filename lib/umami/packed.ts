@@ -1,0 +1,164 @@
+/**
+ * Events packed into columns: what the event parser's worker thread sends
+ * to the aggregator. Typed arrays move between threads without copying, and
+ * the strings travel once per batch in small dictionaries, so a batch of
+ * thousands of events is a handful of objects instead of thousands.
+ *
+ * Only what the aggregator reads is packed: the visitor (a 53-bit hash of
+ * the session id), the time, the event type, the path, the referrer as the
+ * aggregator counts it, and the row's byte offset.
+ */
+import { hash53 } from '../aggregate/distinct.js';
+import type { UmamiEvent } from './parser.js';
+
+/** How an event's referrer is counted. */
+export const REF_NONE = 0;
+/** Counted: the referrer is not the event's own hostname. */
+export const REF_COUNTED = 1;
+/** The event has no hostname (Umami v1): counted unless it is the site's own domain. */
+export const REF_HOSTLESS = 2;
+
+export interface PackedEventBatch {
+  kind: 'packed';
+  count: number;
+  /** Website ids (as {@link UmamiEvent.websiteId}) of this batch; `site` indexes it. */
+  sites: string[];
+  /** URL paths of this batch; `path` indexes it. */
+  paths: string[];
+  /** Referrer domains of this batch; `ref` indexes it (when `refKind` is not REF_NONE). */
+  refs: string[];
+  site: Int32Array;
+  /** {@link hash53} of the session id. */
+  visitor: Float64Array;
+  /** UTC epoch milliseconds. */
+  time: Float64Array;
+  eventType: Uint8Array;
+  path: Int32Array;
+  ref: Int32Array;
+  refKind: Uint8Array;
+  /** Byte offset of the row in the decompressed input. */
+  offset: Float64Array;
+}
+
+class Dictionary {
+  readonly ids = new Map<string, number>();
+  readonly values: string[] = [];
+
+  id(value: string): number {
+    let id = this.ids.get(value);
+    if (id === undefined) {
+      id = this.values.length;
+      this.values.push(value);
+      this.ids.set(value, id);
+    }
+    return id;
+  }
+}
+
+/** Collects events into a {@link PackedEventBatch}; `take()` hands it over and starts a new one. */
+export class EventPacker {
+  private capacity: number;
+  private n = 0;
+  private sites = new Dictionary();
+  private paths = new Dictionary();
+  private refs = new Dictionary();
+  private site!: Int32Array;
+  private visitor!: Float64Array;
+  private time!: Float64Array;
+  private eventType!: Uint8Array;
+  private path!: Int32Array;
+  private ref!: Int32Array;
+  private refKind!: Uint8Array;
+  private offset!: Float64Array;
+
+  constructor(capacity = 16384) {
+    this.capacity = capacity;
+    this.allocate(capacity);
+  }
+
+  get count(): number {
+    return this.n;
+  }
+
+  private allocate(capacity: number): void {
+    this.site = new Int32Array(capacity);
+    this.visitor = new Float64Array(capacity);
+    this.time = new Float64Array(capacity);
+    this.eventType = new Uint8Array(capacity);
+    this.path = new Int32Array(capacity);
+    this.ref = new Int32Array(capacity);
+    this.refKind = new Uint8Array(capacity);
+    this.offset = new Float64Array(capacity);
+  }
+
+  private grow(): void {
+    const old = { site: this.site, visitor: this.visitor, time: this.time, eventType: this.eventType, path: this.path, ref: this.ref, refKind: this.refKind, offset: this.offset };
+    this.capacity *= 2;
+    this.allocate(this.capacity);
+    this.site.set(old.site);
+    this.visitor.set(old.visitor);
+    this.time.set(old.time);
+    this.eventType.set(old.eventType);
+    this.path.set(old.path);
+    this.ref.set(old.ref);
+    this.refKind.set(old.refKind);
+    this.offset.set(old.offset);
+  }
+
+  add(events: readonly UmamiEvent[]): void {
+    for (let k = 0; k < events.length; k++) {
+      if (this.n === this.capacity) this.grow();
+      const e = events[k];
+      const i = this.n++;
+      this.site[i] = this.sites.id(e.websiteId);
+      this.visitor[i] = hash53(e.sessionId);
+      this.time[i] = e.createdAt;
+      this.eventType[i] = e.eventType;
+      this.offset[i] = e.offset;
+      if (e.eventType !== 1) {
+        this.path[i] = -1;
+        this.refKind[i] = REF_NONE;
+        continue;
+      }
+      this.path[i] = this.paths.id(e.urlPath);
+      const r = e.referrerDomain;
+      if (r === null || r === '' || r === e.hostname) {
+        this.refKind[i] = REF_NONE;
+      } else {
+        this.refKind[i] = e.hostname === null ? REF_HOSTLESS : REF_COUNTED;
+        this.ref[i] = this.refs.id(r);
+      }
+    }
+  }
+
+  /** The batch so far (null when empty); the packer starts over. */
+  take(): PackedEventBatch | null {
+    const n = this.n;
+    if (n === 0) return null;
+    const batch: PackedEventBatch = {
+      kind: 'packed',
+      count: n,
+      sites: this.sites.values,
+      paths: this.paths.values,
+      refs: this.refs.values,
+      site: this.site.slice(0, n),
+      visitor: this.visitor.slice(0, n),
+      time: this.time.slice(0, n),
+      eventType: this.eventType.slice(0, n),
+      path: this.path.slice(0, n),
+      ref: this.ref.slice(0, n),
+      refKind: this.refKind.slice(0, n),
+      offset: this.offset.slice(0, n),
+    };
+    this.n = 0;
+    this.sites = new Dictionary();
+    this.paths = new Dictionary();
+    this.refs = new Dictionary();
+    return batch;
+  }
+}
+
+/** The typed arrays of a batch, for postMessage's transfer list. */
+export function transferablesOf(b: PackedEventBatch): ArrayBuffer[] {
+  return [b.site, b.visitor, b.time, b.eventType, b.path, b.ref, b.refKind, b.offset].map((a) => a.buffer as ArrayBuffer);
+}

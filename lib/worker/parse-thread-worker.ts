@@ -1,0 +1,129 @@
+/**
+ * The worker side of {@link ParseThread}: runs the tokenizer and the event
+ * parser over the chunks it is sent and posts packed event batches back.
+ */
+import { Writable, pipeline } from 'node:stream';
+import { parentPort, workerData } from 'node:worker_threads';
+import { DumpTokenizer } from '../dump/tokenizer.js';
+import { EventParserStream, type ParsedBatch } from '../umami/parser.js';
+import { EventPacker, transferablesOf } from '../umami/packed.js';
+import { BATCHES_IN_FLIGHT, type MainMessage, type ParseStats, type ParseThreadOptions, type WorkerMessage, serializeError } from './parse-thread.js';
+
+/** Events per packed batch (a batch also ends before websites, and at the end). */
+const PACKED_EVENTS = 16384;
+/** Events wait at most this long for a batch to fill (slow input still reports progress). */
+const PACKED_WAIT_MS = 50;
+
+const port = parentPort!;
+const options = workerData as ParseThreadOptions;
+let failed = false;
+
+function fail(err: unknown): void {
+  if (failed) return;
+  failed = true;
+  port.postMessage({ t: 'error', error: serializeError(err) } satisfies WorkerMessage);
+}
+
+try {
+  const parser = new EventParserStream({ sourceTimezone: options.sourceTimezone, maxRejected: options.maxRejected });
+  const tokenizer = new DumpTokenizer({ select: parser.parser.select, maxValueBytes: options.maxValueBytes, format: options.format });
+
+  const stats = (): ParseStats => {
+    const p = parser.parser;
+    return {
+      format: tokenizer.format,
+      compression: tokenizer.compression,
+      dialect: tokenizer.dialect,
+      bytesDecoded: tokenizer.bytesDecoded,
+      rowsRead: tokenizer.rowsRead,
+      umamiVersion: p.detector.version,
+      events: p.events,
+      pageViews: p.pageViews,
+      rejectedCount: p.rejectedCount,
+      rejected: p.rejected,
+    };
+  };
+
+  let outstanding = 0;
+  let resume: (() => void) | null = null;
+  const packer = new EventPacker(PACKED_EVENTS + 2048);
+
+  const post = (batch: ParsedBatch | ReturnType<EventPacker['take']>, transfer: ArrayBuffer[] = []): void => {
+    outstanding++;
+    port.postMessage({ t: 'batch', batch, stats: stats() } satisfies WorkerMessage, transfer);
+  };
+  let timer: NodeJS.Timeout | null = null;
+  const sendPacked = (): void => {
+    if (timer) {
+      clearTimeout(timer);
+      timer = null;
+    }
+    const b = packer.take();
+    if (b) post(b, transferablesOf(b));
+  };
+  /** Calls cb now, or once the main thread has taken enough batches. */
+  const whenRoom = (cb: () => void): void => {
+    if (outstanding < BATCHES_IN_FLIGHT) cb();
+    else resume = cb;
+  };
+
+  const sink = new Writable({
+    objectMode: true,
+    highWaterMark: 1,
+    write(batch: ParsedBatch, _enc, cb) {
+      if (batch.kind === 'events') {
+        packer.add(batch.events);
+        if (packer.count < PACKED_EVENTS) {
+          timer ??= setTimeout(sendPacked, PACKED_WAIT_MS);
+          return cb();
+        }
+        sendPacked();
+      } else {
+        // Websites go after the events read before them.
+        sendPacked();
+        post(batch);
+      }
+      whenRoom(() => cb());
+    },
+    final(cb) {
+      sendPacked();
+      cb();
+    },
+  });
+
+  pipeline(tokenizer, parser, sink, (err) => {
+    if (err) fail(err);
+    else port.postMessage({ t: 'done', stats: stats() } satisfies WorkerMessage);
+  });
+
+  port.on('message', (m: MainMessage) => {
+    if (failed) return;
+    switch (m.t) {
+      case 'chunk': {
+        // Once an SQL scanner reads the input, a chunk is copied from (never kept) by the time it is
+        // consumed: its buffer can go back for the next one. Before (sniffing) and for JSON, it stays.
+        const reusable = tokenizer.format === 'sql';
+        tokenizer.write(Buffer.from(m.data.buffer, m.data.byteOffset, m.data.byteLength), () => {
+          if (failed) return;
+          const buffer = reusable ? (m.data.buffer as ArrayBuffer) : null;
+          port.postMessage({ t: 'consumed', stats: stats(), buffer } satisfies WorkerMessage, buffer ? [buffer] : []);
+        });
+        return;
+      }
+      case 'end':
+        tokenizer.end();
+        return;
+      case 'ack': {
+        outstanding -= m.n;
+        const next = resume;
+        if (next && outstanding < BATCHES_IN_FLIGHT) {
+          resume = null;
+          next();
+        }
+        return;
+      }
+    }
+  });
+} catch (err) {
+  fail(err);
+}

@@ -1,0 +1,215 @@
+/**
+ * Stages 1 and 2 on a worker thread: dump bytes in, packed event batches
+ * (and website batches) out. The tokenizer and the event parser, the larger
+ * half of an import's work, then run on a second core while the aggregator
+ * and the upserter run on the main thread.
+ *
+ * Chunks are copied into buffers of this stream's own and moved to the
+ * worker, which hands each buffer back once it is read, so a few buffers
+ * serve the whole input; packed batches come back without copying. Both directions are bounded: at
+ * most {@link CHUNKS_IN_FLIGHT} chunks wait in the worker, and the worker
+ * stops reading while {@link BATCHES_IN_FLIGHT} batches wait here, so memory
+ * stays flat whichever side is slower.
+ */
+import { Duplex } from 'node:stream';
+import { Worker } from 'node:worker_threads';
+import { UmamiAggregateError, isUmamiAggregateError, type ErrorCode, type ErrorContext } from '../errors.js';
+import type { InputFormat } from '../dump/tokenizer.js';
+import type { RejectionSummary } from '../umami/parser.js';
+
+export const CHUNKS_IN_FLIGHT = 4;
+export const BATCHES_IN_FLIGHT = 4;
+/** Size of the buffers chunks are copied into (larger chunks get a larger one). */
+const POOLED_BYTES = 1 << 20;
+
+/** What stages 1 and 2 have counted so far. */
+export interface ParseStats {
+  format: 'sql' | 'json' | 'ndjson' | null;
+  compression: 'gzip' | 'none' | null;
+  dialect: string | null;
+  bytesDecoded: number;
+  rowsRead: number;
+  umamiVersion: string;
+  events: number;
+  pageViews: number;
+  rejectedCount: number;
+  rejected: RejectionSummary;
+}
+
+export interface ParseThreadOptions {
+  format?: InputFormat;
+  maxValueBytes?: number;
+  sourceTimezone?: string;
+  maxRejected?: number;
+}
+
+/** Messages from the worker. */
+export type WorkerMessage =
+  | { t: 'consumed'; stats: ParseStats; buffer: ArrayBuffer | null }
+  | { t: 'batch'; batch: unknown; stats: ParseStats }
+  | { t: 'done'; stats: ParseStats }
+  | { t: 'error'; error: SerializedError };
+
+/** Messages to the worker. */
+export type MainMessage = { t: 'chunk'; data: Uint8Array } | { t: 'end' } | { t: 'ack'; n: number };
+
+export interface SerializedError {
+  typed: boolean;
+  code?: string;
+  message: string;
+  context?: ErrorContext;
+}
+
+export function serializeError(err: unknown): SerializedError {
+  if (isUmamiAggregateError(err)) return { typed: true, code: err.code, message: err.message, context: err.context };
+  return { typed: false, message: err instanceof Error ? err.message : String(err) };
+}
+
+function reviveError(e: SerializedError): Error {
+  if (e.typed) return new UmamiAggregateError(e.code as ErrorCode, e.message, e.context ?? {});
+  return new Error(e.message);
+}
+
+export const EMPTY_STATS: ParseStats = {
+  format: null,
+  compression: null,
+  dialect: null,
+  bytesDecoded: 0,
+  rowsRead: 0,
+  umamiVersion: 'unknown',
+  events: 0,
+  pageViews: 0,
+  rejectedCount: 0,
+  rejected: {},
+};
+
+/**
+ * The process's Node options minus module hooks (`--import`, `--require`,
+ * `--loader`): the worker runs this library's own JavaScript and needs no
+ * host loader, and starts faster without one.
+ */
+function workerExecArgv(): string[] {
+  const out: string[] = [];
+  const argv = process.execArgv;
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    const hook = /^--(import|require|loader|experimental-loader)(=|$)/.exec(a) ?? (a === '-r' ? [a, '', ''] : null);
+    if (hook === null) out.push(a);
+    else if (hook[2] !== '=') i++; // the value is the next argument
+  }
+  return out;
+}
+
+/** Tokenizer and parser on a worker thread, as one Duplex. */
+export class ParseThread extends Duplex {
+  /** Input bytes written (compressed if the input is). */
+  bytesRead = 0;
+  stats: ParseStats = { ...EMPTY_STATS };
+  private readonly worker: Worker;
+  private inFlight = 0;
+  private waiting: (() => void) | null = null;
+  private finalCallback: ((err?: Error | null) => void) | null = null;
+  private unacked = 0;
+  private finished = false;
+  /** Buffers the worker has handed back, for the next chunks. */
+  private readonly pool: ArrayBuffer[] = [];
+
+  constructor(options: ParseThreadOptions = {}) {
+    super({ readableObjectMode: true, readableHighWaterMark: BATCHES_IN_FLIGHT, writableHighWaterMark: 1 << 20 });
+    this.worker = new Worker(new URL('./parse-thread-worker.js', import.meta.url), { workerData: options, execArgv: workerExecArgv() });
+    this.worker.on('message', (m: WorkerMessage) => this.received(m));
+    this.worker.on('error', (err) => this.destroy(err));
+    this.worker.on('exit', (code) => {
+      if (!this.finished && !this.destroyed) this.destroy(new Error(`the parser's worker thread stopped (exit code ${code})`));
+    });
+  }
+
+  private received(m: WorkerMessage): void {
+    if (this.destroyed) return;
+    switch (m.t) {
+      case 'consumed': {
+        this.stats = m.stats;
+        this.inFlight--;
+        if (m.buffer && this.pool.length < CHUNKS_IN_FLIGHT) this.pool.push(m.buffer);
+        const next = this.waiting;
+        if (next && this.inFlight < CHUNKS_IN_FLIGHT) {
+          this.waiting = null;
+          next();
+        }
+        return;
+      }
+      case 'batch':
+        this.stats = m.stats;
+        if (this.push(m.batch)) this.worker.postMessage({ t: 'ack', n: 1 } satisfies MainMessage);
+        else this.unacked++;
+        return;
+      case 'done': {
+        this.stats = m.stats;
+        this.finished = true;
+        this.push(null);
+        const cb = this.finalCallback;
+        this.finalCallback = null;
+        void this.worker.terminate();
+        cb?.();
+        return;
+      }
+      case 'error':
+        this.destroy(reviveError(m.error));
+        return;
+    }
+  }
+
+  override _write(chunk: Buffer, _enc: BufferEncoding, cb: (err?: Error | null) => void): void {
+    this.send([chunk], chunk.length, cb);
+  }
+
+  /** Chunks that queued up while the worker was busy go over as one message. */
+  override _writev(chunks: Array<{ chunk: Buffer }>, cb: (err?: Error | null) => void): void {
+    let total = 0;
+    for (const c of chunks) total += c.chunk.length;
+    this.send(
+      chunks.map((c) => c.chunk),
+      total,
+      cb,
+    );
+  }
+
+  private send(chunks: Buffer[], total: number, cb: (err?: Error | null) => void): void {
+    this.bytesRead += total;
+    // A buffer of this stream's own: the caller's chunks may share their memory with others.
+    let buffer = this.pool.pop();
+    if (buffer === undefined || buffer.byteLength < total) buffer = new ArrayBuffer(Math.max(total, POOLED_BYTES));
+    const data = new Uint8Array(buffer, 0, total);
+    let at = 0;
+    for (const c of chunks) {
+      data.set(c, at);
+      at += c.length;
+    }
+    this.worker.postMessage({ t: 'chunk', data } satisfies MainMessage, [buffer]);
+    if (++this.inFlight < CHUNKS_IN_FLIGHT) cb();
+    else this.waiting = () => cb();
+  }
+
+  override _final(cb: (err?: Error | null) => void): void {
+    this.finalCallback = cb;
+    this.worker.postMessage({ t: 'end' } satisfies MainMessage);
+  }
+
+  override _read(): void {
+    if (this.unacked === 0) return;
+    this.worker.postMessage({ t: 'ack', n: this.unacked } satisfies MainMessage);
+    this.unacked = 0;
+  }
+
+  override _destroy(err: Error | null, cb: (err?: Error | null) => void): void {
+    this.finished = true;
+    const pending = this.waiting;
+    this.waiting = null;
+    this.worker.terminate().then(
+      () => cb(err),
+      () => cb(err),
+    );
+    // A write waiting for room never completes now; the stream is destroyed.
+    void pending;
+  }
+}

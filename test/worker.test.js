@@ -1,0 +1,137 @@
+// Stages 1 and 2 on a worker thread: the same aggregates as on the main thread, typed errors
+// from the worker, bounded memory when the consumer is slow, clean teardown.
+import fs from 'node:fs';
+import path from 'node:path';
+import zlib from 'node:zlib';
+import { Readable, Writable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import t from 'tap';
+import { Aggregator, ParseThread, collectRows, createEventParser, createDumpTokenizer } from '../dist/lib/index.js';
+
+const samples = path.join(import.meta.dirname, 'fixtures', 'samples');
+const generated = path.join(import.meta.dirname, 'fixtures', 'generated');
+
+/** Every row of a dump's aggregates, as comparable text, through the given first stages. */
+async function aggregate(stages, input) {
+  const a = new Aggregator({ timezone: 'Europe/Berlin', topN: 10 });
+  let batches = 0;
+  await pipeline(
+    input,
+    ...stages,
+    new Writable({
+      objectMode: true,
+      write(b, _enc, cb) {
+        batches++;
+        if (b.kind === 'websites') a.addWebsites(b.websites);
+        else if (b.kind === 'packed') a.addPacked(b);
+        else if (b.kind === 'events') a.add(b.events);
+        cb();
+      },
+    }),
+  );
+  const rows = collectRows(a.flush(true));
+  const view = {};
+  for (const g of ['hour', 'day', 'month']) {
+    view[g] = rows[g].map((r) => [r.websiteId, r.bucket, r.pageViews, r.visitors.serialize().toString('hex'), JSON.stringify(r.topPages), JSON.stringify(r.referrers)].join('|'));
+  }
+  return { view, events: a.events, pageViews: a.pageViews, batches };
+}
+
+function onMainThread() {
+  const parser = createEventParser();
+  return [createDumpTokenizer({ select: parser.parser.select }), parser];
+}
+
+for (const file of ['umami-v2-mariadb.sql', 'umami-v2-postgres.sql', 'umami-v3-postgres-inserts.sql', 'umami-v1-mariadb.sql']) {
+  t.test(`${file}: the worker thread gives the same aggregates as the main thread`, async (t) => {
+    const full = path.join(samples, file);
+    const main = await aggregate(onMainThread(), fs.createReadStream(full, { highWaterMark: 65536 }));
+    const thread = new ParseThread();
+    const worker = await aggregate([thread], fs.createReadStream(full, { highWaterMark: 65536 }));
+    t.ok(main.events > 1000, `${main.events} events`);
+    t.equal(worker.events, main.events);
+    t.equal(worker.pageViews, main.pageViews);
+    for (const g of ['hour', 'day', 'month']) t.same(worker.view[g], main.view[g], `${g}: ${main.view[g].length} identical rows`);
+    t.equal(thread.stats.events, main.events, 'the thread counts the events it parsed');
+    t.equal(thread.stats.format, 'sql');
+    t.equal(thread.bytesRead, fs.statSync(full).size);
+  });
+}
+
+t.test('gzip, small chunks and JSON through the worker thread', async (t) => {
+  const dump = fs.readFileSync(path.join(generated, 'umami-v2-mariadb.sql'));
+  const main = await aggregate(onMainThread(), Readable.from([dump]));
+  // gzip in 1000-byte pieces: every chunk buffer goes to the worker and back to the pool.
+  const gz = zlib.gzipSync(dump);
+  const pieces = [];
+  for (let i = 0; i < gz.length; i += 1000) pieces.push(gz.subarray(i, i + 1000));
+  const thread = new ParseThread();
+  const viaGzip = await aggregate([thread], Readable.from(pieces));
+  for (const g of ['hour', 'day', 'month']) t.same(viaGzip.view[g], main.view[g], `gzip: ${g} identical`);
+  t.equal(thread.stats.compression, 'gzip');
+  t.equal(thread.stats.bytesDecoded, dump.length);
+
+  // Plain input in 7-byte pieces, each a slice of one shared buffer (as pooled network chunks are):
+  // the worker gets copies, the caller's memory is left alone.
+  const tiny = [];
+  for (let i = 0; i < dump.length; i += 7) tiny.push(dump.subarray(i, i + 7));
+  const before = Buffer.from(dump);
+  const viaTiny = await aggregate([new ParseThread()], Readable.from(tiny));
+  for (const g of ['hour', 'day', 'month']) t.same(viaTiny.view[g], main.view[g], `7-byte pieces: ${g} identical`);
+  t.ok(dump.equals(before), "the caller's buffer is untouched");
+
+  const ndjson = ['{"website_id":"w1","session_id":"s1","created_at":"2024-05-01 10:00:00","url_path":"/a","referrer_domain":"x.org","event_type":1,"hostname":"w.com"}', '{"website_id":"w1","session_id":"s2","created_at":"2024-05-01 10:30:00","url_path":"/b","referrer_domain":null,"event_type":1,"hostname":"w.com"}'].join('\n');
+  const json = await aggregate([new ParseThread({ format: 'ndjson' })], Readable.from([Buffer.from(ndjson)]));
+  t.equal(json.pageViews, 2, 'NDJSON parsed on the worker thread');
+  t.same(json.view.month.length, 1);
+});
+
+t.test('an error in the worker arrives as the same typed error, with its place', async (t) => {
+  const dump = fs.readFileSync(path.join(samples, 'umami-v2-mariadb.sql'));
+  const cut = dump.subarray(0, dump.indexOf("'", dump.indexOf('INSERT INTO `website_event`')) + 5);
+  const errorOf = async (stages) => {
+    try {
+      await aggregate(stages, Readable.from([cut]));
+    } catch (err) {
+      return err;
+    }
+    return null;
+  };
+  const main = await errorOf(onMainThread());
+  const worker = await errorOf([new ParseThread()]);
+  t.equal(main?.code, 'UA_UNEXPECTED_END');
+  t.equal(worker?.code, main.code);
+  t.equal(worker.name, 'UmamiAggregateError');
+  t.equal(worker.message, main.message, worker.message);
+  t.same(worker.context, main.context);
+
+  let err = null;
+  await aggregate([new ParseThread()], Readable.from([Buffer.alloc(4096, 0x07)])).catch((e) => (err = e));
+  t.equal(err?.code, 'UA_NOT_SQL_DUMP', 'random bytes');
+});
+
+t.test('a slow consumer stops the reading: the worker holds a few batches, not the input', async (t) => {
+  const dump = fs.readFileSync(path.join(generated, 'umami-v2-mariadb.sql'));
+  const copies = 300; // concatenated dumps: about 450 MB offered, as fast as it is taken
+  const thread = new ParseThread();
+  const input = Readable.from((function* () {
+    for (let i = 0; i < copies; i++) yield dump;
+  })());
+  input.pipe(thread);
+  await new Promise((r) => setTimeout(r, 2000));
+  const held = thread.bytesRead;
+  t.ok(held > 0 && held < 100e6, `taken ${(held / 1e6).toFixed(1)} MB of ${((copies * dump.length) / 1e6).toFixed(0)} MB offered, with nothing read from it`);
+  await new Promise((r) => setTimeout(r, 500));
+  t.equal(thread.bytesRead, held, 'and no more after another 500 ms');
+  // Reading resumes the flow.
+  let events = 0;
+  thread.on('data', (b) => b.kind === 'packed' && (events += b.count));
+  await new Promise((r) => setTimeout(r, 500));
+  t.ok(thread.bytesRead > held, 'reading resumes it');
+  t.ok(events > 0);
+  input.unpipe(thread);
+  input.destroy();
+  thread.destroy();
+  await new Promise((r) => thread.on('close', r));
+  t.ok(thread.destroyed, 'destroyed mid-input: the worker is terminated and nothing hangs');
+});
