@@ -257,10 +257,12 @@ export class ImportPipeline extends Writable {
       rawPageViews: raw,
       rawAggregated: options.aggregate !== false,
     });
+    // Started before the stream exists: if the thread cannot start, no half-made stream is left behind.
+    const thread = threaded ? new ParseThread({ format: options.format, maxValueBytes: options.maxValueBytes, sourceTimezone: options.sourceTimezone, maxRejected: options.maxRejected }) : null;
     super({ highWaterMark: 1 << 20 });
     this.options = options;
-    if (threaded) {
-      this.parseThread = new ParseThread({ format: options.format, maxValueBytes: options.maxValueBytes, sourceTimezone: options.sourceTimezone, maxRejected: options.maxRejected });
+    if (thread) {
+      this.parseThread = thread;
       this.parser = null;
       this.tokenizer = null;
       this.front = this.parseThread;

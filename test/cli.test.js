@@ -42,6 +42,37 @@ t.test('import writes ./analytics.sqlite by default and prints a summary', async
   t.equal(Number(n), 571);
 });
 
+t.test('--no-worker, and Node options that a worker thread may not take, give the same tables', async (t) => {
+  const cwd = tmp(t);
+  const dump = path.join(samples, 'umami-v2-mariadb.sql');
+  const tables = async (file) => {
+    const knex = knexFactory({ client: 'better-sqlite3', connection: { filename: path.join(cwd, file) }, useNullAsDefault: true });
+    try {
+      const out = {};
+      for (const table of ['analytics_hourly', 'analytics_daily', 'analytics_monthly']) {
+        out[table] = (await knex(table).select('site_id', 'page_views', 'unique_visitors', 'top_pages', 'referrers', 'visitors_sketch').orderBy('id')).map((r) => JSON.stringify({ ...r, visitors_sketch: r.visitors_sketch?.toString('hex') }));
+      }
+      return out;
+    } finally {
+      await knex.destroy();
+    }
+  };
+  t.equal((await cli(['import', dump, '--db', 'sqlite:./a.db', '--quiet'], { cwd })).code, 0);
+  const r = await cli(['import', dump, '--db', 'sqlite:./b.db', '--quiet', '--no-worker'], { cwd });
+  t.equal(r.code, 0, r.stderr);
+  // A V8 flag in execArgv is refused by worker threads when passed on explicitly; a module hook makes it so.
+  const hook = path.join(cwd, 'hook.mjs');
+  fs.writeFileSync(hook, '');
+  const flagged = await new Promise((resolve) =>
+    execFile(process.execPath, ['--max-semi-space-size=8', '--import', hook, bin, 'import', dump, '--db', 'sqlite:./c.db', '--quiet'], { cwd, env: { ...process.env, DATABASE_URL: '' } }, (err, _o, stderr) => resolve({ code: err ? err.code : 0, stderr })),
+  );
+  t.equal(flagged.code, 0, flagged.stderr);
+  const a = await tables('a.db');
+  t.ok(a.analytics_hourly.length > 1000);
+  t.same(await tables('b.db'), a, '--no-worker: identical rows');
+  t.same(await tables('c.db'), a, 'with --max-semi-space-size and --import: identical rows');
+});
+
 t.test('gzipped stdin, --json summary, --db and --timezone', async (t) => {
   const cwd = tmp(t);
   const gz = zlib.gzipSync(fs.readFileSync(path.join(samples, 'umami-v2-postgres.sql')));

@@ -554,12 +554,24 @@ class Tally {
 
   top(names: readonly string[], rank: Int32Array, topN: number): TopEntry[] {
     const counts = this.counts;
-    const items = Array.from(this.touched.subarray(0, this.n));
+    const touched = this.touched.subarray(0, this.n);
+    let items: number[];
+    if (touched.length <= topN) {
+      items = Array.from(touched);
+    } else {
+      // Only counts at or above the topN-th largest can be in the list (ties there go by name).
+      const sorted = new Float64Array(touched.length);
+      for (let k = 0; k < touched.length; k++) sorted[k] = counts[touched[k]];
+      sorted.sort();
+      const least = sorted[touched.length - topN];
+      items = [];
+      for (let k = 0; k < touched.length; k++) if (counts[touched[k]] >= least) items.push(touched[k]);
+    }
     items.sort((x, y) => counts[y] - counts[x] || rank[x] - rank[y]);
     const m = Math.min(items.length, topN);
     const out: TopEntry[] = new Array(m);
     for (let k = 0; k < m; k++) out[k] = [names[items[k]], counts[items[k]]];
-    for (const item of items) counts[item] = 0;
+    for (let k = 0; k < touched.length; k++) counts[touched[k]] = 0;
     this.n = 0;
     return out;
   }

@@ -289,29 +289,51 @@ export class BucketWriter {
     const spec = AGGREGATE_TABLES[g];
     const d = this.dialect;
     const out = new Map<string, StoredRow>();
+    const sqlite = await sqliteConnection(trx, d);
     for (let i = 0; i < rows.length; ) {
       const siteId = rows[i].siteId;
       let j = i;
       while (j < rows.length && rows[j].siteId === siteId) j++;
       const buckets = rows.slice(i, j).map((r) => r.row.bucket);
+      if (sqlite) {
+        // SQLite: the site's stored rows in the batch's bucket range, through one prepared statement.
+        let from = buckets[0];
+        let to = buckets[0];
+        for (const b of buckets) {
+          if (b < from) from = b;
+          if (b > to) to = b;
+        }
+        const st = preparedOn(
+          sqlite,
+          `SELECT ${d.id(spec.column)} AS bucket, page_views, top_pages, referrers, visitors_sketch, import_id FROM ${d.id(spec.table)} WHERE site_id = ? AND ${d.id(spec.column)} >= ? AND ${d.id(spec.column)} <= ?`,
+        );
+        const wanted = new Set(buckets);
+        for (const r of st.all(siteId, from, to)) {
+          if (wanted.has(String(r.bucket))) out.set(`${siteId}\u0000${String(r.bucket)}`, storedRow(r));
+        }
+        i = j;
+        continue;
+      }
       const sql =
         `SELECT ${d.textOf(spec.column, spec.kind)} AS bucket, page_views, top_pages, referrers, visitors_sketch, import_id ` +
         `FROM ${d.id(spec.table)} WHERE site_id = ? AND ${d.id(spec.column)} IN (${buckets.map(() => '?').join(', ')})` +
         ` ORDER BY ${d.id(spec.column)}${d.forUpdate}`;
       const result = await trx.raw(sql, [siteId, ...buckets]);
-      for (const r of rowsOf(result)) {
-        out.set(`${siteId}\u0000${String(r.bucket)}`, {
-          pageViews: readInt(r.page_views),
-          topPages: readTop(r.top_pages, 'path'),
-          referrers: readTop(r.referrers, 'domain'),
-          sketch: r.visitors_sketch ? Buffer.from(r.visitors_sketch as Uint8Array) : null,
-          importId: r.import_id === null || r.import_id === undefined ? null : readInt(r.import_id),
-        });
-      }
+      for (const r of rowsOf(result)) out.set(`${siteId}\u0000${String(r.bucket)}`, storedRow(r));
       i = j;
     }
     return out;
   }
+}
+
+function storedRow(r: Record<string, unknown>): StoredRow {
+  return {
+    pageViews: readInt(r.page_views),
+    topPages: readTop(r.top_pages, 'path'),
+    referrers: readTop(r.referrers, 'domain'),
+    sketch: r.visitors_sketch ? Buffer.from(r.visitors_sketch as Uint8Array) : null,
+    importId: r.import_id === null || r.import_id === undefined ? null : readInt(r.import_id),
+  };
 }
 
 function mergeRows(a: BucketRow, b: BucketRow, topN: number): BucketRow {
@@ -331,6 +353,7 @@ function mergeRows(a: BucketRow, b: BucketRow, topN: number): BucketRow {
 /** The part of a better-sqlite3 connection used here. */
 interface SqliteStatement {
   run(...params: unknown[]): unknown;
+  all(...params: unknown[]): Array<Record<string, unknown>>;
 }
 interface SqliteDatabase {
   prepare(sql: string): SqliteStatement;
@@ -421,9 +444,21 @@ export class Upserter extends Writable {
     });
   }
 
-  /** Whether the import's transaction is open (atomic). */
+  /** Whether the import's transaction is open or being opened (atomic). */
   get inTransaction(): boolean {
-    return this.trx !== null && !this.committed;
+    return this.opening || (this.trx !== null && !this.committed);
+  }
+
+  private opening = false;
+
+  /** Starts the import's transaction; while it waits for a connection it already counts as open. */
+  private async openTransaction(): Promise<Knex.Transaction> {
+    this.opening = true;
+    try {
+      return await this.knex.transaction();
+    } finally {
+      this.opening = false;
+    }
   }
 
   get rowsWritten(): Record<Granularity, number> {
@@ -450,7 +485,7 @@ export class Upserter extends Writable {
       return;
     }
     const importId = await this.ensureImport();
-    if (!this.trx) this.trx = await this.knex.transaction();
+    if (!this.trx) this.trx = await this.openTransaction();
     try {
       this.rawRowsWritten += await this.writer.writeRaw(this.trx, events, importId, this.opts.rawAggregated ?? true);
     } catch (err) {
@@ -500,7 +535,7 @@ export class Upserter extends Writable {
     let raw = 0;
     let result: { counts: Record<Granularity, number>; held: Record<Granularity, BucketRow[]> };
     if (this.atomic) {
-      if (!this.trx) this.trx = await this.knex.transaction();
+      if (!this.trx) this.trx = await this.openTransaction();
       try {
         result = await this.writer.write(this.trx, batch, importId, hold);
       } catch (err) {
@@ -554,7 +589,7 @@ export class Upserter extends Writable {
     if (!this.atomic) return;
     const importId = await this.ensureImport();
     try {
-      if (!this.trx) this.trx = await this.knex.transaction();
+      if (!this.trx) this.trx = await this.openTransaction();
       await this.writer.sites.saveAll(this.trx);
       await this.opts.finalStatements?.(this.trx);
       await this.trx('analytics_imports').where({ id: importId }).update(ledgerRow(this.completion()));

@@ -88,7 +88,7 @@ export const EMPTY_STATS: ParseStats = {
  * `--loader`): the worker runs this library's own JavaScript and needs no
  * host loader, and starts faster without one.
  */
-function workerExecArgv(): string[] {
+function withoutHooks(): string[] {
   const out: string[] = [];
   const argv = process.execArgv;
   for (let i = 0; i < argv.length; i++) {
@@ -98,6 +98,20 @@ function workerExecArgv(): string[] {
     else if (hook[2] !== '=') i++; // the value is the next argument
   }
   return out;
+}
+
+const WORKER_URL = new URL('./parse-thread-worker.js', import.meta.url);
+
+function startWorker(options: ParseThreadOptions): Worker {
+  const execArgv = withoutHooks();
+  if (execArgv.length === process.execArgv.length) return new Worker(WORKER_URL, { workerData: options });
+  try {
+    return new Worker(WORKER_URL, { workerData: options, execArgv });
+  } catch (err) {
+    // Options a worker may not be given (V8 flags such as --max-semi-space-size): inherit them all instead.
+    if ((err as { code?: string }).code !== 'ERR_WORKER_INVALID_EXEC_ARGV') throw err;
+    return new Worker(WORKER_URL, { workerData: options });
+  }
 }
 
 /** Tokenizer and parser on a worker thread, as one Duplex. */
@@ -116,7 +130,7 @@ export class ParseThread extends Duplex {
 
   constructor(options: ParseThreadOptions = {}) {
     super({ readableObjectMode: true, readableHighWaterMark: BATCHES_IN_FLIGHT, writableHighWaterMark: 1 << 20 });
-    this.worker = new Worker(new URL('./parse-thread-worker.js', import.meta.url), { workerData: options, execArgv: workerExecArgv() });
+    this.worker = startWorker(options);
     this.worker.on('message', (m: WorkerMessage) => this.received(m));
     this.worker.on('error', (err) => this.destroy(err));
     this.worker.on('exit', (code) => {
