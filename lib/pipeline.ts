@@ -110,7 +110,9 @@ export interface ImportProgress {
   /** Input size when known (the file size, compressed if the input is). */
   bytesTotal: number | null;
   rowsRead: number;
+  /** Events aggregated so far (all events of the input once `done`). */
   events: number;
+  /** Page views aggregated so far. */
   pageViews: number;
   /** Hour buckets held in memory now. */
   bucketsHeld: number;
@@ -327,8 +329,9 @@ export class ImportPipeline extends Writable {
       bytesRead: s.bytesRead,
       bytesTotal: total ?? null,
       rowsRead: s.rowsRead,
-      events: s.events,
-      pageViews: s.pageViews,
+      // While running: what the aggregator has taken (the parser, on its own thread, may be ahead).
+      events: done ? s.events : seen,
+      pageViews: done ? s.pageViews : a.pageViews,
       bucketsHeld: a.bucketsHeld,
       bucketsWritten: s.bucketsWritten,
       chunksProcessed,
