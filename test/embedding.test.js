@@ -124,6 +124,7 @@ t.test('options are checked once, with clear messages', async (t) => {
     [{ knex, resume: true }, /resume must be used with atomic: false/],
     [{ knex, aggregate: false }, /aggregate must be true unless raw page views are stored/],
     [{ knex, signal: 'stop' }, /signal must be an AbortSignal/],
+    [{ knex, worker: 'yes' }, /worker must be a boolean/],
     [{ knex: {} }, /knex must be a Knex instance/],
   ];
   for (const [options, message] of cases) t.throws(() => createImportPipeline(options), { code: 'UA_INVALID_OPTION', message }, String(message));

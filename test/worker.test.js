@@ -1,5 +1,6 @@
 // Stages 1 and 2 on a worker thread: the same aggregates as on the main thread, typed errors
 // from the worker, bounded memory when the consumer is slow, clean teardown.
+import { execFile } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import zlib from 'node:zlib';
@@ -134,4 +135,18 @@ t.test('a slow consumer stops the reading: the worker holds a few batches, not t
   thread.destroy();
   await new Promise((r) => thread.on('close', r));
   t.ok(thread.destroyed, 'destroyed mid-input: the worker is terminated and nothing hangs');
+});
+
+t.test('a ParseThread made and never used does not keep the process alive', async (t) => {
+  const script = `import { ParseThread } from ${JSON.stringify(new URL('../dist/lib/index.js', import.meta.url).href)};
+const thread = new ParseThread();
+thread.on('error', () => {});
+setTimeout(() => console.log('still here'), 50);`;
+  const started = Date.now();
+  const r = await new Promise((resolve) => {
+    const child = execFile(process.execPath, ['--input-type=module', '-e', script], { timeout: 20_000 }, (err, stdout) => resolve({ err, stdout, ms: Date.now() - started }));
+    void child;
+  });
+  t.equal(r.err, null, 'exited by itself');
+  t.equal(r.stdout.trim(), 'still here');
 });

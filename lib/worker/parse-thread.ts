@@ -136,6 +136,9 @@ export class ParseThread extends Duplex {
     this.worker.on('exit', (code) => {
       if (!this.finished && !this.destroyed) this.destroy(new Error(`the parser's worker thread stopped (exit code ${code})`));
     });
+    // Idle until the first chunk: a stream made but never used does not keep the process alive
+    // (after the listeners, which would ref it again).
+    this.worker.unref();
   }
 
   private received(m: WorkerMessage): void {
@@ -189,6 +192,7 @@ export class ParseThread extends Duplex {
   }
 
   private send(chunks: Buffer[], total: number, cb: (err?: Error | null) => void): void {
+    if (this.bytesRead === 0) this.worker.ref();
     this.bytesRead += total;
     // A buffer of this stream's own: the caller's chunks may share their memory with others.
     let buffer = this.pool.pop();
@@ -205,6 +209,7 @@ export class ParseThread extends Duplex {
   }
 
   override _final(cb: (err?: Error | null) => void): void {
+    this.worker.ref();
     this.finalCallback = cb;
     this.worker.postMessage({ t: 'end' } satisfies MainMessage);
   }
