@@ -276,9 +276,16 @@ export class BucketWriter {
       if (nInsert > 0) runEach(preparedOn(sqlite, this.dialect.insert(spec.table, columns, 1)), inserts, width);
       if (nUpdate > 0) runEach(preparedOn(sqlite, this.dialect.upsert(spec.table, columns, ['site_id', spec.column], UPDATE_COLUMNS, 1)), updates, width);
     } else {
-      if (nInsert > 0) await trx.raw(this.dialect.insert(spec.table, columns, nInsert), inserts as Knex.RawBinding[]);
-      if (nUpdate > 0) {
-        await trx.raw(this.dialect.upsert(spec.table, columns, ['site_id', spec.column], UPDATE_COLUMNS, nUpdate), updates as Knex.RawBinding[]);
+      // mysql2: a server-side prepared statement; values go in the binary protocol, not escaped into SQL text.
+      const mysql = await mysqlConnection(trx, this.dialect);
+      if (mysql) {
+        if (nInsert > 0) await executeOn(mysql, this.dialect.insert(spec.table, columns, nInsert), inserts);
+        if (nUpdate > 0) await executeOn(mysql, this.dialect.upsert(spec.table, columns, ['site_id', spec.column], UPDATE_COLUMNS, nUpdate), updates);
+      } else {
+        if (nInsert > 0) await trx.raw(this.dialect.insert(spec.table, columns, nInsert), inserts as Knex.RawBinding[]);
+        if (nUpdate > 0) {
+          await trx.raw(this.dialect.upsert(spec.table, columns, ['site_id', spec.column], UPDATE_COLUMNS, nUpdate), updates as Knex.RawBinding[]);
+        }
       }
     }
     this.rowsWritten[g] += rows.length;
@@ -384,6 +391,22 @@ function runEach(st: SqliteStatement, values: unknown[], width: number): void {
     for (let k = 0; k < width; k++) row[k] = values[i + k];
     st.run(row);
   }
+}
+
+/** The part of a mysql2 connection used here. */
+interface MysqlConnection {
+  execute(sql: string, values: unknown[], cb: (err: Error | null) => void): void;
+}
+
+/** The mysql2 connection of a transaction on MySQL/MariaDB (null for other drivers). */
+async function mysqlConnection(trx: Knex, dialect: Dialect): Promise<MysqlConnection | null> {
+  if (dialect.name !== 'mysql' || !trx.isTransaction) return null;
+  const c = (await (trx.client as { acquireConnection(): Promise<unknown> }).acquireConnection()) as Partial<MysqlConnection> | null;
+  return c && typeof c.execute === 'function' ? (c as MysqlConnection) : null;
+}
+
+function executeOn(c: MysqlConnection, sql: string, values: unknown[]): Promise<void> {
+  return new Promise((resolve, reject) => c.execute(sql, values, (err) => (err ? reject(err) : resolve())));
 }
 
 /** Rows of a knex.raw result on every dialect. */
