@@ -5,6 +5,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import t from 'tap';
+import { migrate } from '../dist/lib/index.js';
 import { freshDatabase, onServer } from './helpers/db.js';
 import { diffAggregates, readAggregates, readJsonFile } from './helpers/expected.js';
 
@@ -52,5 +53,20 @@ for (const [target, importers] of [['postgres', 4], ['mysql', 4], ['sqlite', 2]]
     t.same(problems.slice(0, 10), [], `the tables hold exactly the sums of the inputs (${problems.length} differences)`);
     const ledger = await knex('analytics_imports').select('status');
     t.same(ledger.map((r) => r.status), Array(importers).fill('completed'));
+  });
+}
+
+for (const target of ['sqlite', 'mysql']) {
+  await onServer(t, target, `${target}: a lock table left with two rows by processes that created it at once does not block migrations`, async (t) => {
+    const { knex } = await freshDatabase(t, target, 'locks');
+    // What two processes racing through knex's first migration can leave: two unlocked lock rows.
+    await knex.schema.createTable('umami_aggregate_migrations_lock', (tb) => {
+      tb.increments('index').primary();
+      tb.integer('is_locked');
+    });
+    await knex('umami_aggregate_migrations_lock').insert([{ is_locked: 0 }, { is_locked: 0 }]);
+    await t.resolves(migrate(knex), 'migrations run');
+    t.ok(await knex.schema.hasTable('analytics_hourly'));
+    t.equal((await knex('umami_aggregate_migrations_lock').select('index')).length, 1, 'one lock row left');
   });
 }

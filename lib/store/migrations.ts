@@ -137,8 +137,21 @@ export async function migrate(knex: Knex): Promise<void> {
       if (attempt >= 40) throw err;
       // Another process holds the lock or created the tables first; look again.
       await new Promise((r) => setTimeout(r, 100 + Math.random() * 200));
+      await dropDuplicateLockRows(knex).catch(() => {});
       const [, pending] = (await knex.migrate.list(config).catch(() => [[], ['?']])) as [unknown[], unknown[]];
       if (pending.length === 0) return;
     }
   }
+}
+
+/**
+ * Processes that create the migration tables at the same moment can each
+ * insert the lock row; with two rows knex's lock can never be taken ("already
+ * locked" for everyone). Keeps the first row. Safe to run from several
+ * processes at once: all keep the same row.
+ */
+async function dropDuplicateLockRows(knex: Knex): Promise<void> {
+  const table = `${MIGRATIONS_TABLE}_lock`;
+  const rows = (await knex(table).select('index').orderBy('index')) as Array<{ index: number }>;
+  if (rows.length > 1) await knex(table).whereNot('index', rows[0].index).del();
 }

@@ -75,9 +75,12 @@ export class SiteDirectory {
         }
       } else {
         await this.upsertSites(trx, missing, false);
-        const rows = await trx('analytics_sites')
+        const query = trx('analytics_sites')
           .select('id', 'umami_website_id')
           .whereIn('umami_website_id', missing.map((m) => m.umamiWebsiteId));
+        // MySQL's REPEATABLE READ: a plain read would miss a site another importer committed after this
+        // transaction's first read (its INSERT IGNORE waited for that commit); a locking read sees it.
+        const rows = await (this.dialect.name === 'mysql' ? query.forShare() : query);
         for (const r of rows as Array<{ id: unknown; umami_website_id: string }>) {
           const id = keys.get(r.umami_website_id);
           if (id !== undefined) this.ids.set(id, readInt(r.id));

@@ -147,7 +147,8 @@ export class ParseThread extends Duplex {
       case 'consumed': {
         this.stats = m.stats;
         this.inFlight--;
-        if (m.buffer && this.pool.length < CHUNKS_IN_FLIGHT) this.pool.push(m.buffer);
+        // Kept for reuse unless a huge chunk made it huge.
+        if (m.buffer && m.buffer.byteLength <= 4 * POOLED_BYTES && this.pool.length < CHUNKS_IN_FLIGHT) this.pool.push(m.buffer);
         const next = this.waiting;
         if (next && this.inFlight < CHUNKS_IN_FLIGHT) {
           this.waiting = null;
@@ -222,13 +223,11 @@ export class ParseThread extends Duplex {
 
   override _destroy(err: Error | null, cb: (err?: Error | null) => void): void {
     this.finished = true;
-    const pending = this.waiting;
+    // A write waiting for room is dropped with the stream (a destroyed Writable fails its pending writes).
     this.waiting = null;
     this.worker.terminate().then(
       () => cb(err),
       () => cb(err),
     );
-    // A write waiting for room never completes now; the stream is destroyed.
-    void pending;
   }
 }
