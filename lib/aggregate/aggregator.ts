@@ -11,6 +11,7 @@ import { invalidOption } from '../errors.js';
 import type { ParsedBatch, UmamiEvent, UmamiWebsite } from '../umami/parser.js';
 import { type PackedEventBatch, REF_HOSTLESS, REF_NONE } from '../umami/packed.js';
 import { VisitorSketch, hash53 } from './distinct.js';
+import { Names } from './names.js';
 import { PairCounter, PairSet } from './tables.js';
 import { TimeZone, civilFromDays, formatDay, formatMonth, formatUtc } from './timezone.js';
 import { type TopEntry, compareCodePoints } from './toplist.js';
@@ -115,21 +116,6 @@ interface SiteBuckets {
   months: Map<number, number>;
 }
 
-/** Interns strings to small integer ids. */
-class Names {
-  readonly ids = new Map<string, number>();
-  readonly names: string[] = [];
-
-  id(name: string): number {
-    let id = this.ids.get(name);
-    if (id === undefined) {
-      id = this.names.length;
-      this.names.push(name);
-      this.ids.set(name, id);
-    }
-    return id;
-  }
-}
 
 /**
  * The pure core of stage 3. Every bucket (hour, day, month) has an id and
@@ -206,6 +192,24 @@ export class Aggregator {
    */
   get full(): boolean {
     return this.due;
+  }
+
+  /** Undoes the count of page view k (its hour must wait for a flush); returns k, to be taken again. */
+  private putBack(k: number, position: number): number {
+    this.position = position;
+    this.events--;
+    this.sinceFlush--;
+    this.pageViews--;
+    this.due = false;
+    return k;
+  }
+
+  /** A page view of hour h: its hour, day and month. */
+  private viewed(h: number): void {
+    const views = this.views;
+    views[h]++;
+    views[this.dayOf[h]]++;
+    views[this.monthOf[h]]++;
   }
 
   /** Counts a taken event and checks the limits. */
@@ -289,7 +293,6 @@ export class Aggregator {
     const vh = this.visitors;
     const ph = this.pages;
     const rh = this.refs;
-    const views = this.views;
     // The batch's dictionaries in this aggregator's names (made again after a flush forgot them).
     const sites: Array<SiteBuckets | undefined> = new Array(batch.sites.length);
     const paths = new Int32Array(batch.paths.length).fill(-1);
@@ -308,17 +311,8 @@ export class Aggregator {
       if (eventType[k] !== 1 || !this.aggregating) continue;
       this.pageViews++;
       const h = this.hourOf((sites[site[k]] ??= this.siteOf(batch.sites[site[k]])), time[k]);
-      if (h < 0) {
-        this.position = before;
-        this.events--;
-        this.sinceFlush--;
-        this.pageViews--;
-        this.due = false;
-        return k;
-      }
-      views[h]++;
-      views[this.dayOf[h]]++;
-      views[this.monthOf[h]]++;
+      if (h < 0) return this.putBack(k, before);
+      this.viewed(h);
       vh.add(h, visitor[k]);
       let p = paths[path[k]];
       if (p < 0) p = paths[path[k]] = this.paths.id(batch.paths[path[k]]);
@@ -344,7 +338,6 @@ export class Aggregator {
     const vh = this.visitors;
     const ph = this.pages;
     const rh = this.refs;
-    const views = this.views;
     let lastId: string | null = null;
     let site: SiteBuckets | undefined;
     for (let k = from; k < to; k++) {
@@ -364,20 +357,8 @@ export class Aggregator {
         site = this.siteOf(lastId);
       }
       const h = this.hourOf(site!, e.createdAt);
-      if (h < 0) {
-        // Take this event again after the flush.
-        this.position = before;
-        this.events--;
-        this.sinceFlush--;
-        this.pageViews--;
-        this.due = false;
-        return k;
-      }
-      const d = this.dayOf[h];
-      const m = this.monthOf[h];
-      views[h]++;
-      views[d]++;
-      views[m]++;
+      if (h < 0) return this.putBack(k, before);
+      this.viewed(h);
       vh.add(h, hash53(e.sessionId));
       ph.add(h, this.paths.id(e.urlPath), 1);
       const ref = e.referrerDomain;
@@ -641,34 +622,33 @@ export class AggregatorStream extends Transform {
       const taken = a.skipBefore > 0 ? events.filter((e) => e.offset >= a.skipBefore) : events;
       if (taken.length > 0) this.push(taken === events ? batch : { kind: 'events', events: taken });
     }
-    // Events are taken a chunk at a time, with `aggregated` after each chunk (progress).
-    let i = 0;
-    while (i < events.length) {
-      const seen = a.events + a.skipped;
-      const end = Math.min(events.length, i + this.chunkSize - (seen % this.chunkSize));
-      while (i < end) {
-        i = a.add(events, i, end);
-        if (i < end || a.full) this.push(a.flush(false));
-      }
-      this.emit('aggregated', a);
-    }
+    this.takeInChunks(events.length, (from, to) => a.add(events, from, to));
     cb();
   }
 
   private takePacked(batch: PackedEventBatch, cb: TransformCallback): void {
     const a = this.aggregator;
     if (this.forwardEvents) return cb(invalidOption('forwardEvents', 'false for packed event batches (they hold no raw events)', true));
+    this.takeInChunks(batch.count, (from, to) => a.addPacked(batch, from, to));
+    cb();
+  }
+
+  /**
+   * Events are taken a chunk at a time, with `aggregated` after each chunk
+   * (progress), flushing whenever the aggregator stops early or is full.
+   */
+  private takeInChunks(count: number, add: (from: number, to: number) => number): void {
+    const a = this.aggregator;
     let i = 0;
-    while (i < batch.count) {
+    while (i < count) {
       const seen = a.events + a.skipped;
-      const end = Math.min(batch.count, i + this.chunkSize - (seen % this.chunkSize));
+      const end = Math.min(count, i + this.chunkSize - (seen % this.chunkSize));
       while (i < end) {
-        i = a.addPacked(batch, i, end);
+        i = add(i, end);
         if (i < end || a.full) this.push(a.flush(false));
       }
       this.emit('aggregated', a);
     }
-    cb();
   }
 
   override _flush(cb: TransformCallback): void {

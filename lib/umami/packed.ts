@@ -9,6 +9,7 @@
  * aggregator counts it, and the row's byte offset.
  */
 import { hash53 } from '../aggregate/distinct.js';
+import { Names } from '../aggregate/names.js';
 import type { UmamiEvent } from './parser.js';
 
 /** How an event's referrer is counted. */
@@ -40,28 +41,13 @@ export interface PackedEventBatch {
   offset: Float64Array;
 }
 
-class Dictionary {
-  readonly ids = new Map<string, number>();
-  readonly values: string[] = [];
-
-  id(value: string): number {
-    let id = this.ids.get(value);
-    if (id === undefined) {
-      id = this.values.length;
-      this.values.push(value);
-      this.ids.set(value, id);
-    }
-    return id;
-  }
-}
-
 /** Collects events into a {@link PackedEventBatch}; `take()` hands it over and starts a new one. */
 export class EventPacker {
   private capacity: number;
   private n = 0;
-  private sites = new Dictionary();
-  private paths = new Dictionary();
-  private refs = new Dictionary();
+  private sites = new Names();
+  private paths = new Names();
+  private refs = new Names();
   private site!: Int32Array;
   private visitor!: Float64Array;
   private time!: Float64Array;
@@ -138,9 +124,9 @@ export class EventPacker {
     const batch: PackedEventBatch = {
       kind: 'packed',
       count: n,
-      sites: this.sites.values,
-      paths: this.paths.values,
-      refs: this.refs.values,
+      sites: this.sites.names,
+      paths: this.paths.names,
+      refs: this.refs.names,
       site: this.site.slice(0, n),
       visitor: this.visitor.slice(0, n),
       time: this.time.slice(0, n),
@@ -151,9 +137,9 @@ export class EventPacker {
       offset: this.offset.slice(0, n),
     };
     this.n = 0;
-    this.sites = new Dictionary();
-    this.paths = new Dictionary();
-    this.refs = new Dictionary();
+    this.sites = new Names();
+    this.paths = new Names();
+    this.refs = new Names();
     return batch;
   }
 }
