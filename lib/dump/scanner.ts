@@ -902,6 +902,13 @@ export class DumpScanner {
       let high = 0;
       let ok = true;
       for (;;) {
+        // The field's plain bytes, up to a TAB, a backslash or the line's end.
+        while (j < end) {
+          const d = buf[j];
+          if (d === TAB || d === BACKSLASH) break;
+          high |= d;
+          j++;
+        }
         const c = j < end ? buf[j] : TAB;
         if (c === TAB) {
           if (row !== null && (all || mask![col] === true)) {
@@ -929,8 +936,6 @@ export class DumpScanner {
           ok = false;
           break;
         }
-        high |= c;
-        j++;
       }
       if (!ok) return i;
       this.rowOffset = this.base + i;
