@@ -10,7 +10,7 @@ import { UmamiAggregateError, invalidOption } from './errors.js';
 import { AggregatorStream, type BucketBatch, type Granularity } from './aggregate/aggregator.js';
 import { DumpTokenizer, type InputFormat } from './dump/tokenizer.js';
 import { EventParserStream, type RejectionSummary } from './umami/parser.js';
-import { type ParseStats, ParseThread } from './worker/parse-thread.js';
+import { type ParseStats, ParseThread, parseStatsOf } from './worker/parse-thread.js';
 import { dialectOf, nowText } from './store/dialect.js';
 import {
   type ImportMode,
@@ -401,27 +401,13 @@ export class ImportPipeline extends Writable {
     return this.upserter.importId || null;
   }
 
-  /** Counters so far; final once the stream has finished. */
   /** Counters of stages 1 and 2, wherever they run. */
   private get parsed(): ParseStats & { bytesRead: number } {
     if (this.parseThread) return { ...this.parseThread.stats, bytesRead: this.parseThread.bytesRead };
-    const t = this.tokenizer!;
-    const p = this.parser!.parser;
-    return {
-      format: t.format,
-      compression: t.compression,
-      dialect: t.dialect,
-      bytesRead: t.bytesRead,
-      bytesDecoded: t.bytesDecoded,
-      rowsRead: t.rowsRead,
-      umamiVersion: p.detector.version,
-      events: p.events,
-      pageViews: p.pageViews,
-      rejectedCount: p.rejectedCount,
-      rejected: p.rejected,
-    };
+    return { ...parseStatsOf(this.tokenizer!, this.parser!.parser), bytesRead: this.tokenizer!.bytesRead };
   }
 
+  /** Counters so far; final once the stream has finished. */
   get summary(): ImportSummary {
     const p = this.parsed;
     const a = this.aggregator.aggregator;

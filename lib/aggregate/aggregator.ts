@@ -405,7 +405,6 @@ export class Aggregator {
     const label: Record<Granularity, (key: number) => string> = { hour: formatUtc, day: formatDay, month: formatMonth };
     const pathRank = ranksOf(paths);
     const refRank = ranksOf(refNames);
-    const level: Record<Granularity, number> = { hour: KIND_HOUR, day: KIND_DAY, month: KIND_MONTH };
     const pathTally = new Tally(paths.length);
     const refTally = new Tally(refNames.length);
     const row = (id: string, domain: string | null, b: number, g: Granularity): BucketRow => {
@@ -535,24 +534,12 @@ class Tally {
 
   top(names: readonly string[], rank: Int32Array, topN: number): TopEntry[] {
     const counts = this.counts;
-    const touched = this.touched.subarray(0, this.n);
-    let items: number[];
-    if (touched.length <= topN) {
-      items = Array.from(touched);
-    } else {
-      // Only counts at or above the topN-th largest can be in the list (ties there go by name).
-      const sorted = new Float64Array(touched.length);
-      for (let k = 0; k < touched.length; k++) sorted[k] = counts[touched[k]];
-      sorted.sort();
-      const least = sorted[touched.length - topN];
-      items = [];
-      for (let k = 0; k < touched.length; k++) if (counts[touched[k]] >= least) items.push(touched[k]);
-    }
+    const items = Array.from(this.touched.subarray(0, this.n));
     items.sort((x, y) => counts[y] - counts[x] || rank[x] - rank[y]);
     const m = Math.min(items.length, topN);
     const out: TopEntry[] = new Array(m);
     for (let k = 0; k < m; k++) out[k] = [names[items[k]], counts[items[k]]];
-    for (let k = 0; k < touched.length; k++) counts[touched[k]] = 0;
+    for (const item of items) counts[item] = 0;
     this.n = 0;
     return out;
   }

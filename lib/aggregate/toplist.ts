@@ -30,16 +30,8 @@ export function topOf(counts: Map<string, number>, n: number): TopEntry[] {
   return topOfEntries([...counts], n);
 }
 
-/** The top n of entries with distinct names (the array may be reordered). */
+/** The top n of entries with distinct names (the array is reordered). */
 export function topOfEntries(entries: TopEntry[], n: number): TopEntry[] {
-  if (entries.length > 2 * n) {
-    // Only counts at or above the n-th largest can make the list; sort just those by name.
-    const counts = new Float64Array(entries.length);
-    for (let k = 0; k < entries.length; k++) counts[k] = entries[k][1];
-    counts.sort();
-    const least = counts[entries.length - n];
-    entries = entries.filter((e) => e[1] >= least);
-  }
   entries.sort(byCountThenName);
   if (entries.length > n) entries.length = n;
   return entries;

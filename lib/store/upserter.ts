@@ -269,25 +269,9 @@ export class BucketWriter {
       }
     }
     const columns = WRITE_COLUMNS.map((c) => c || spec.column);
-    const sqlite = await sqliteConnection(trx, this.dialect);
-    if (sqlite) {
-      // SQLite runs in this process: one prepared single-row statement beats building and parsing large ones.
-      const width = columns.length;
-      if (nInsert > 0) runEach(preparedOn(sqlite, this.dialect.insert(spec.table, columns, 1)), inserts, width);
-      if (nUpdate > 0) runEach(preparedOn(sqlite, this.dialect.upsert(spec.table, columns, ['site_id', spec.column], UPDATE_COLUMNS, 1)), updates, width);
-    } else {
-      // mysql2: a server-side prepared statement; values go in the binary protocol, not escaped into SQL text.
-      const mysql = await mysqlConnection(trx, this.dialect);
-      if (mysql) {
-        if (nInsert > 0) await executeOn(mysql, this.dialect.insert(spec.table, columns, nInsert), inserts);
-        if (nUpdate > 0) await executeOn(mysql, this.dialect.upsert(spec.table, columns, ['site_id', spec.column], UPDATE_COLUMNS, nUpdate), updates);
-      } else {
-        if (nInsert > 0) await trx.raw(this.dialect.insert(spec.table, columns, nInsert), inserts as Knex.RawBinding[]);
-        if (nUpdate > 0) {
-          await trx.raw(this.dialect.upsert(spec.table, columns, ['site_id', spec.column], UPDATE_COLUMNS, nUpdate), updates as Knex.RawBinding[]);
-        }
-      }
-    }
+    const driver = await driverOf(trx, this.dialect);
+    if (nInsert > 0) await writeRows(trx, driver, (n) => this.dialect.insert(spec.table, columns, n), inserts, columns.length);
+    if (nUpdate > 0) await writeRows(trx, driver, (n) => this.dialect.upsert(spec.table, columns, ['site_id', spec.column], UPDATE_COLUMNS, n), updates, columns.length);
     this.rowsWritten[g] += rows.length;
   }
 
@@ -296,7 +280,8 @@ export class BucketWriter {
     const spec = AGGREGATE_TABLES[g];
     const d = this.dialect;
     const out = new Map<string, StoredRow>();
-    const sqlite = await sqliteConnection(trx, d);
+    const driver = await driverOf(trx, d);
+    const sqlite = driver?.kind === 'sqlite' ? driver.db : null;
     for (let i = 0; i < rows.length; ) {
       const siteId = rows[i].siteId;
       let j = i;
@@ -366,13 +351,40 @@ interface SqliteDatabase {
   prepare(sql: string): SqliteStatement;
 }
 
+/** The part of a mysql2 connection used here. */
+interface MysqlConnection {
+  execute(sql: string, values: unknown[], cb: (err: Error | null) => void): void;
+}
+
+/** A transaction's own driver connection, when it is one this file can use directly. */
+type Driver = { kind: 'sqlite'; db: SqliteDatabase } | { kind: 'mysql2'; connection: MysqlConnection };
+
 const statements = new WeakMap<object, Map<string, SqliteStatement>>();
 
-/** The better-sqlite3 connection of a transaction on SQLite, else null. */
-async function sqliteConnection(trx: Knex, dialect: Dialect): Promise<SqliteDatabase | null> {
-  if (dialect.name !== 'sqlite' || !trx.isTransaction) return null;
-  const connection = (await (trx.client as { acquireConnection(): Promise<unknown> }).acquireConnection()) as Partial<SqliteDatabase> | null;
-  return connection && typeof connection.prepare === 'function' ? (connection as SqliteDatabase) : null;
+/** better-sqlite3 or mysql2 under a transaction, else null (knex's own query path is used). */
+async function driverOf(trx: Knex, dialect: Dialect): Promise<Driver | null> {
+  if (dialect.name === 'postgres' || !trx.isTransaction) return null;
+  const c = (await (trx.client as { acquireConnection(): Promise<unknown> }).acquireConnection()) as Record<string, unknown> | null;
+  if (dialect.name === 'sqlite' && typeof c?.prepare === 'function') return { kind: 'sqlite', db: c as unknown as SqliteDatabase };
+  if (dialect.name === 'mysql' && typeof c?.execute === 'function') return { kind: 'mysql2', connection: c as unknown as MysqlConnection };
+  return null;
+}
+
+/**
+ * Writes n rows of `width` values with the statement `sql(rows)` makes:
+ * SQLite runs in this process, so one prepared single-row statement beats
+ * building and parsing large ones; mysql2 gets a server-side prepared
+ * statement, its values in the binary protocol instead of escaped into SQL
+ * text; other drivers go through knex.
+ */
+async function writeRows(trx: Knex, driver: Driver | null, sql: (rows: number) => string, values: unknown[], width: number): Promise<void> {
+  if (driver?.kind === 'sqlite') return runEach(preparedOn(driver.db, sql(1)), values, width);
+  const n = values.length / width;
+  if (driver?.kind === 'mysql2') {
+    const c = driver.connection;
+    return new Promise((resolve, reject) => c.execute(sql(n), values, (err) => (err ? reject(err) : resolve())));
+  }
+  await trx.raw(sql(n), values as Knex.RawBinding[]);
 }
 
 /** A statement prepared once per connection. */
@@ -391,22 +403,6 @@ function runEach(st: SqliteStatement, values: unknown[], width: number): void {
     for (let k = 0; k < width; k++) row[k] = values[i + k];
     st.run(row);
   }
-}
-
-/** The part of a mysql2 connection used here. */
-interface MysqlConnection {
-  execute(sql: string, values: unknown[], cb: (err: Error | null) => void): void;
-}
-
-/** The mysql2 connection of a transaction on MySQL/MariaDB (null for other drivers). */
-async function mysqlConnection(trx: Knex, dialect: Dialect): Promise<MysqlConnection | null> {
-  if (dialect.name !== 'mysql' || !trx.isTransaction) return null;
-  const c = (await (trx.client as { acquireConnection(): Promise<unknown> }).acquireConnection()) as Partial<MysqlConnection> | null;
-  return c && typeof c.execute === 'function' ? (c as MysqlConnection) : null;
-}
-
-function executeOn(c: MysqlConnection, sql: string, values: unknown[]): Promise<void> {
-  return new Promise((resolve, reject) => c.execute(sql, values, (err) => (err ? reject(err) : resolve())));
 }
 
 /** Rows of a knex.raw result on every dialect. */
@@ -442,6 +438,8 @@ export class Upserter extends Writable {
   /** Transactions retried after a conflict. */
   retried = 0;
   private trx: Knex.Transaction | null = null;
+  /** The import's transaction is being opened (waiting for a connection). */
+  private opening = false;
   private readonly opts: UpserterOptions;
   private pending: Record<Granularity, BucketRow[]> | null = null;
   /** Not atomic: raw page views waiting for the next flush's transaction. */
@@ -471,8 +469,6 @@ export class Upserter extends Writable {
   get inTransaction(): boolean {
     return this.opening || (this.trx !== null && !this.committed);
   }
-
-  private opening = false;
 
   /** Starts the import's transaction; while it waits for a connection it already counts as open. */
   private async openTransaction(): Promise<Knex.Transaction> {

@@ -6,8 +6,8 @@ import { Writable, pipeline } from 'node:stream';
 import { parentPort, workerData } from 'node:worker_threads';
 import { DumpTokenizer } from '../dump/tokenizer.js';
 import { EventParserStream, type ParsedBatch } from '../umami/parser.js';
-import { EventPacker, transferablesOf } from '../umami/packed.js';
-import { BATCHES_IN_FLIGHT, type MainMessage, type ParseStats, type ParseThreadOptions, type WorkerMessage, serializeError } from './parse-thread.js';
+import { EventPacker, type PackedEventBatch, transferablesOf } from '../umami/packed.js';
+import { BATCHES_IN_FLIGHT, type MainMessage, type ParseStats, type ParseThreadOptions, type WorkerMessage, parseStatsOf, serializeError } from './parse-thread.js';
 
 /** Events per packed batch (a batch also ends before websites, and at the end). */
 const PACKED_EVENTS = 16384;
@@ -28,27 +28,13 @@ try {
   const parser = new EventParserStream({ sourceTimezone: options.sourceTimezone, maxRejected: options.maxRejected });
   const tokenizer = new DumpTokenizer({ select: parser.parser.select, maxValueBytes: options.maxValueBytes, format: options.format });
 
-  const stats = (): ParseStats => {
-    const p = parser.parser;
-    return {
-      format: tokenizer.format,
-      compression: tokenizer.compression,
-      dialect: tokenizer.dialect,
-      bytesDecoded: tokenizer.bytesDecoded,
-      rowsRead: tokenizer.rowsRead,
-      umamiVersion: p.detector.version,
-      events: p.events,
-      pageViews: p.pageViews,
-      rejectedCount: p.rejectedCount,
-      rejected: p.rejected,
-    };
-  };
+  const stats = (): ParseStats => parseStatsOf(tokenizer, parser.parser);
 
   let outstanding = 0;
   let resume: (() => void) | null = null;
   const packer = new EventPacker(PACKED_EVENTS + 2048);
 
-  const post = (batch: ParsedBatch | ReturnType<EventPacker['take']>, transfer: ArrayBuffer[] = []): void => {
+  const post = (batch: ParsedBatch | PackedEventBatch, transfer: ArrayBuffer[] = []): void => {
     outstanding++;
     port.postMessage({ t: 'batch', batch, stats: stats() } satisfies WorkerMessage, transfer);
   };

@@ -14,8 +14,8 @@
 import { Duplex } from 'node:stream';
 import { Worker } from 'node:worker_threads';
 import { UmamiAggregateError, isUmamiAggregateError, type ErrorCode, type ErrorContext } from '../errors.js';
-import type { InputFormat } from '../dump/tokenizer.js';
-import type { RejectionSummary } from '../umami/parser.js';
+import type { DumpTokenizer, InputFormat } from '../dump/tokenizer.js';
+import type { EventParser, RejectionSummary } from '../umami/parser.js';
 
 export const CHUNKS_IN_FLIGHT = 4;
 export const BATCHES_IN_FLIGHT = 4;
@@ -34,6 +34,22 @@ export interface ParseStats {
   pageViews: number;
   rejectedCount: number;
   rejected: RejectionSummary;
+}
+
+/** The counters of a tokenizer and its parser. */
+export function parseStatsOf(tokenizer: DumpTokenizer, parser: EventParser): ParseStats {
+  return {
+    format: tokenizer.format,
+    compression: tokenizer.compression,
+    dialect: tokenizer.dialect,
+    bytesDecoded: tokenizer.bytesDecoded,
+    rowsRead: tokenizer.rowsRead,
+    umamiVersion: parser.detector.version,
+    events: parser.events,
+    pageViews: parser.pageViews,
+    rejectedCount: parser.rejectedCount,
+    rejected: parser.rejected,
+  };
 }
 
 export interface ParseThreadOptions {
