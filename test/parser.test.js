@@ -84,3 +84,40 @@ t.test('a dump without Umami tables fails saying so', async (t) => {
   p.parse(batch('users', ['id'], [['1']]), []);
   t.throws(() => p.finish(), { code: 'UA_NO_UMAMI_TABLES', message: /tables seen: users/ });
 });
+
+t.test('events parsed into a packer equal event objects packed afterwards (four samples)', async (t) => {
+  const { readFileSync } = await import('node:fs');
+  const path = await import('node:path');
+  const { DumpScanner } = await import('../dist/lib/dump/scanner.js');
+  const { EventPacker } = await import('../dist/lib/umami/packed.js');
+  const dir = path.join(import.meta.dirname, 'fixtures', 'samples');
+  for (const file of ['umami-v2-mariadb.sql', 'umami-v2-postgres.sql', 'umami-v3-postgres-inserts.sql', 'umami-v1-mariadb.sql']) {
+    const objects = new EventParser();
+    const direct = new EventParser();
+    const after = new EventPacker(16);
+    const into = new EventPacker(16);
+    const websitesA = [];
+    const websitesB = [];
+    const scanner = new DumpScanner({ select: objects.select });
+    for (const rows of [...scanner.write(readFileSync(path.join(dir, file))), ...scanner.end()]) {
+      const outA = [];
+      objects.parse(rows, outA);
+      for (const b of outA) {
+        if (b.kind === 'events') after.add(b.events);
+        else websitesA.push(...b.websites);
+      }
+      const outB = [];
+      direct.parse(rows, outB, into);
+      t.notOk(outB.some((b) => b.kind === 'events'), `${file}: no event objects when packing`);
+      for (const b of outB) websitesB.push(...b.websites);
+    }
+    const a = after.take();
+    const b = into.take();
+    t.ok(a.count > 1000, `${file}: ${a.count} events`);
+    const view = (p) => ({ ...p, site: [...p.site], visitor: [...p.visitor], time: [...p.time], eventType: [...p.eventType], path: [...p.path], refKind: [...p.refKind], ref: [...p.ref].map((r, i) => (p.refKind[i] === 0 ? -1 : r)), offset: [...p.offset] });
+    t.same(view(b), view(a), `${file}: identical packed batches`);
+    t.same(websitesB, websitesA, `${file}: the same websites`);
+    t.equal(direct.events, objects.events);
+    t.equal(direct.pageViews, objects.pageViews);
+  }
+});

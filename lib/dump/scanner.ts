@@ -7,14 +7,33 @@
  * No stream in here: {@link createDumpTokenizer} is the thin stream adapter.
  */
 import { UmamiAggregateError, where } from '../errors.js';
-import {
-  BACKSLASH, BACKTICK, ByteBuf, COLON, COMMA, CR, DASH, DOLLAR, DOT, DQUOTE, HASH, LF, LPAREN, QUOTE, RPAREN,
-  SEMI, SLASH, SPACE, STAR, TAB, hexValue, isSpace,
-} from './bytes.js';
+import { ByteBuf, hexValue, isSpace } from './bytes.js';
 import { Interner } from './interner.js';
 import {
   type Dialect, type InsertHeader, parseCopy, parseCreateTable, parseInsertHeader, parseSetting,
 } from './statements.js';
+
+// Byte values, as local constants: TurboFan folds these into the hot loops, while an
+// imported binding is loaded (and checked for initialization) at every use.
+const TAB = 0x09;
+const LF = 0x0a;
+const CR = 0x0d;
+const SPACE = 0x20;
+const DQUOTE = 0x22;
+const HASH = 0x23;
+const DOLLAR = 0x24;
+const QUOTE = 0x27;
+const LPAREN = 0x28;
+const RPAREN = 0x29;
+const STAR = 0x2a;
+const COMMA = 0x2c;
+const DASH = 0x2d;
+const DOT = 0x2e;
+const SLASH = 0x2f;
+const COLON = 0x3a;
+const SEMI = 0x3b;
+const BACKSLASH = 0x5c;
+const BACKTICK = 0x60;
 
 /** One row: values in column order; `null` is SQL NULL; `undefined` a column that was not decoded. */
 export type Row = Array<string | null | undefined>;

@@ -93,27 +93,34 @@ export class EventPacker {
 
   add(events: readonly UmamiEvent[]): void {
     for (let k = 0; k < events.length; k++) {
-      if (this.n === this.capacity) this.grow();
       const e = events[k];
-      const i = this.n++;
-      this.site[i] = this.sites.id(e.websiteId);
-      this.visitor[i] = hash53(e.sessionId);
-      this.time[i] = e.createdAt;
-      this.eventType[i] = e.eventType;
-      this.offset[i] = e.offset;
-      if (e.eventType !== 1) {
-        this.path[i] = -1;
-        this.refKind[i] = REF_NONE;
-        continue;
-      }
-      this.path[i] = this.paths.id(e.urlPath);
-      const r = e.referrerDomain;
-      if (r === null || r === '' || r === e.hostname) {
-        this.refKind[i] = REF_NONE;
-      } else {
-        this.refKind[i] = e.hostname === null ? REF_HOSTLESS : REF_COUNTED;
-        this.ref[i] = this.refs.id(r);
-      }
+      this.push(e.websiteId, hash53(e.sessionId), e.createdAt, e.eventType, e.urlPath, e.referrerDomain, e.hostname, e.offset);
+    }
+  }
+
+  /**
+   * One event, given by its fields (what {@link add} reads from an event
+   * object); `visitor` is {@link hash53} of the session id.
+   */
+  push(websiteId: string, visitor: number, createdAt: number, eventType: number, urlPath: string, referrerDomain: string | null, hostname: string | null, offset: number): void {
+    if (this.n === this.capacity) this.grow();
+    const i = this.n++;
+    this.site[i] = this.sites.id(websiteId);
+    this.visitor[i] = visitor;
+    this.time[i] = createdAt;
+    this.eventType[i] = eventType;
+    this.offset[i] = offset;
+    if (eventType !== 1) {
+      this.path[i] = -1;
+      this.refKind[i] = REF_NONE;
+      return;
+    }
+    this.path[i] = this.paths.id(urlPath);
+    if (referrerDomain === null || referrerDomain === '' || referrerDomain === hostname) {
+      this.refKind[i] = REF_NONE;
+    } else {
+      this.refKind[i] = hostname === null ? REF_HOSTLESS : REF_COUNTED;
+      this.ref[i] = this.refs.id(referrerDomain);
     }
   }
 

@@ -9,6 +9,8 @@ import { TimeZone, parseFixedOffset } from '../aggregate/timezone.js';
 import type { RowBatch, TableInfo } from '../dump/scanner.js';
 import { SchemaDetector, roleOf, type TableRole } from './schema.js';
 import { parseTimestamp } from './time.js';
+import { hash53 } from '../aggregate/distinct.js';
+import type { EventPacker } from './packed.js';
 
 /** One Umami event (a page view or a custom event). */
 export interface UmamiEvent {
@@ -88,7 +90,7 @@ const EXAMPLES = 5;
 /** Columns with few distinct values, decoded once per value. */
 const REPEATING = new Set(['website_id', 'url_path', 'referrer_domain', 'hostname', 'event_type', 'event_name']);
 
-type Handler = (batch: RowBatch, out: ParsedBatch[]) => void;
+type Handler = (batch: RowBatch, out: ParsedBatch[], packer: EventPacker | null) => void;
 
 /** The pure core of stage 2. */
 export class EventParser {
@@ -150,8 +152,12 @@ export class EventParser {
     }
   }
 
-  /** Parses one batch of rows, appending what it yields to out. */
-  parse(batch: RowBatch, out: ParsedBatch[]): void {
+  /**
+   * Parses one batch of rows, appending what it yields to out. Given a
+   * packer, events go into it instead (no event objects are made); websites
+   * still go to out.
+   */
+  parse(batch: RowBatch, out: ParsedBatch[], packer: EventPacker | null = null): void {
     this.detector.see(batch.table, batch.columns);
     if (batch.rows.length === 0) return;
     let handler = this.handlers.get(batch.columns);
@@ -159,7 +165,7 @@ export class EventParser {
       handler = this.makeHandler(batch);
       this.handlers.set(batch.columns, handler);
     }
-    if (handler) handler(batch, out);
+    if (handler) handler(batch, out, packer);
   }
 
   /** Throws UA_NO_UMAMI_TABLES when the input held no Umami event table. */
@@ -293,7 +299,7 @@ export class EventParser {
     const zone = this.zoneOf(info, 'created_at');
     // Older v2 keeps the hostname on the session; v1 has none (the website's domain is left out later).
     const sessionHosts = v1 ? null : this.sessionHosts;
-    return (batch, out) => {
+    return (batch, out, packer) => {
       const rows = batch.rows;
       const offsets = batch.offsets;
       const events: UmamiEvent[] = [];
@@ -328,18 +334,24 @@ export class EventParser {
         if (hostname === '') hostname = null;
         const path = iPath >= 0 ? (row[iPath] ?? '') : '';
         const ref = iRef >= 0 ? (row[iRef] ?? null) : null;
-        events.push({
-          websiteId,
-          sessionId,
-          visitId: iVisit >= 0 ? (row[iVisit] ?? null) : null,
-          createdAt,
-          eventType,
-          urlPath: v1 ? pathOfUrl(path) : path,
-          referrerDomain: v1 && ref ? hostOfUrl(ref) : ref,
-          hostname,
-          eventName: iName >= 0 ? (row[iName] ?? null) : null,
-          offset: offsets[r],
-        });
+        const urlPath = v1 ? pathOfUrl(path) : path;
+        const referrerDomain = v1 && ref ? hostOfUrl(ref) : ref;
+        if (packer !== null) {
+          packer.push(websiteId, hash53(sessionId), createdAt, eventType, urlPath, referrerDomain, hostname, offsets[r]);
+        } else {
+          events.push({
+            websiteId,
+            sessionId,
+            visitId: iVisit >= 0 ? (row[iVisit] ?? null) : null,
+            createdAt,
+            eventType,
+            urlPath,
+            referrerDomain,
+            hostname,
+            eventName: iName >= 0 ? (row[iName] ?? null) : null,
+            offset: offsets[r],
+          });
+        }
         this.events++;
         if (eventType === 1) this.pageViews++;
       }

@@ -1,11 +1,13 @@
 /**
  * The worker side of {@link ParseThread}: runs the tokenizer and the event
- * parser over the chunks it is sent and posts packed event batches back.
+ * parser over the chunks it is sent and posts packed event batches back. The
+ * parser writes events straight into the packer: no event objects are made.
  */
 import { Writable, pipeline } from 'node:stream';
 import { parentPort, workerData } from 'node:worker_threads';
 import { DumpTokenizer } from '../dump/tokenizer.js';
-import { EventParserStream, type ParsedBatch } from '../umami/parser.js';
+import { EventParser, type ParsedBatch } from '../umami/parser.js';
+import type { RowBatch } from '../dump/scanner.js';
 import { EventPacker, type PackedEventBatch, transferablesOf } from '../umami/packed.js';
 import { BATCHES_IN_FLIGHT, type MainMessage, type ParseStats, type ParseThreadOptions, type WorkerMessage, parseStatsOf, serializeError } from './parse-thread.js';
 
@@ -25,10 +27,10 @@ function fail(err: unknown): void {
 }
 
 try {
-  const parser = new EventParserStream({ sourceTimezone: options.sourceTimezone, maxRejected: options.maxRejected });
-  const tokenizer = new DumpTokenizer({ select: parser.parser.select, maxValueBytes: options.maxValueBytes, format: options.format });
+  const parser = new EventParser({ sourceTimezone: options.sourceTimezone, maxRejected: options.maxRejected });
+  const tokenizer = new DumpTokenizer({ select: parser.select, maxValueBytes: options.maxValueBytes, format: options.format });
 
-  const stats = (): ParseStats => parseStatsOf(tokenizer, parser.parser);
+  const stats = (): ParseStats => parseStatsOf(tokenizer, parser);
 
   let outstanding = 0;
   let resume: (() => void) | null = null;
@@ -53,31 +55,41 @@ try {
     else resume = cb;
   };
 
+  const out: ParsedBatch[] = [];
   const sink = new Writable({
     objectMode: true,
     highWaterMark: 1,
-    write(batch: ParsedBatch, _enc, cb) {
-      if (batch.kind === 'events') {
-        packer.add(batch.events);
-        if (packer.count < PACKED_EVENTS) {
-          timer ??= setTimeout(sendPacked, PACKED_WAIT_MS);
-          return cb();
-        }
-        sendPacked();
-      } else {
+    write(rows: RowBatch, _enc, cb) {
+      try {
+        parser.parse(rows, out, packer);
+      } catch (err) {
+        return cb(err as Error);
+      }
+      if (out.length > 0) {
         // Websites go after the events read before them.
         sendPacked();
-        post(batch);
+        for (const b of out) post(b);
+        out.length = 0;
+      } else if (packer.count < PACKED_EVENTS) {
+        if (packer.count > 0) timer ??= setTimeout(sendPacked, PACKED_WAIT_MS);
+        return cb();
+      } else {
+        sendPacked();
       }
       whenRoom(() => cb());
     },
     final(cb) {
+      try {
+        parser.finish();
+      } catch (err) {
+        return cb(err as Error);
+      }
       sendPacked();
       cb();
     },
   });
 
-  pipeline(tokenizer, parser, sink, (err) => {
+  pipeline(tokenizer, sink, (err) => {
     if (err) fail(err);
     else port.postMessage({ t: 'done', stats: stats() } satisfies WorkerMessage);
   });
