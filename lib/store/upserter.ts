@@ -98,13 +98,22 @@ interface KeyedRow {
 const WRITE_COLUMNS = ['site_id', '', 'page_views', 'unique_visitors', 'top_pages', 'referrers', 'visitors_sketch', 'import_id', 'created_at', 'updated_at'];
 const UPDATE_COLUMNS = ['page_views', 'unique_visitors', 'top_pages', 'referrers', 'visitors_sketch', 'import_id', 'updated_at'];
 
+/** Entries' JSON up to the count, per name (names repeat across buckets); bounded. */
+const entryHeads = { path: new Map<string, string>(), domain: new Map<string, string>() };
+const ENTRY_HEADS_MAX = 1 << 16;
+
 /** `[{"path":"/x","page_views":12},…]`, built directly. */
 function topJson(list: readonly TopEntry[], key: 'path' | 'domain'): string {
-  const head = key === 'path' ? '{"path":' : '{"domain":';
+  const heads = entryHeads[key];
   let s = '[';
   for (let i = 0; i < list.length; i++) {
-    if (i > 0) s += ',';
-    s += head + JSON.stringify(list[i][0]) + ',"page_views":' + list[i][1] + '}';
+    const name = list[i][0];
+    let head = heads.get(name);
+    if (head === undefined) {
+      head = `{"${key}":${JSON.stringify(name)},"page_views":`;
+      if (heads.size < ENTRY_HEADS_MAX) heads.set(name, head);
+    }
+    s += (i > 0 ? ',' : '') + head + list[i][1] + '}';
   }
   return s + ']';
 }
