@@ -60,11 +60,32 @@ for (const target of ['postgres', 'mysql', 'sqlite']) {
     const buf = fs.readFileSync(generatedDump);
     // SQLite's only writer is held by an atomic import for its whole length: there the ledger moves with --no-atomic.
     const atomic = target !== 'sqlite';
-    // Chunks of 100 events: the input after its first MiB (held until the import is registered) still spans several.
+    // Chunks of 100 events.
     const importer = createImportPipeline({ knex, chunkSize: 100, bytesTotal: buf.length, atomic, checkpointEvents: atomic ? undefined : 100, force: true, mode: 'replace' });
     const watcher = target === 'sqlite' ? knexFactory({ client: 'better-sqlite3', connection: { filename: url.slice(7) }, useNullAsDefault: true }) : knex;
     t.teardown(() => (watcher !== knex ? watcher.destroy() : undefined));
-    const running = pipeline(trickle(buf, 8192, 5), importer);
+    // The input in parts: its first MiB (the import is registered once it has read that much),
+    // then 6 more; the next part goes in once the watcher has seen the ledger move (or after 5 s),
+    // so what is observed does not depend on how fast this machine is.
+    const head = (1 << 20) + 1;
+    t.ok(buf.length > head + 60_000, 'the dump is longer than the first MiB');
+    const cuts = [0, head, ...[1, 2, 3, 4, 5].map((k) => head + Math.floor(((buf.length - head) * k) / 6)), buf.length];
+    const parts = cuts.length - 1;
+    let sent = 0;
+    let release = null;
+    const source = new Readable({
+      read() {
+        if (sent === parts) return this.push(null);
+        const part = buf.subarray(cuts[sent], cuts[sent + 1]);
+        sent++;
+        new Promise((r) => {
+          release = r;
+          setTimeout(r, 5000);
+        }).then(() => this.push(part));
+        if (sent === 1) release();
+      },
+    });
+    const running = pipeline(source, importer);
     const states = new Set();
     let id = null;
     importer.on('started', (s) => (id = s.importId));
@@ -74,7 +95,12 @@ for (const target of ['postgres', 'mysql', 'sqlite']) {
       await new Promise((r) => setTimeout(r, 20));
       if (!id) continue;
       const row = await getImport(watcher, id).catch(() => null);
-      if (row?.status === 'running') states.add(`${row.chunksProcessed}/${row.totalChunks}`);
+      if (row?.status !== 'running') continue;
+      const state = `${row.chunksProcessed}/${row.totalChunks}`;
+      if (!states.has(state)) {
+        states.add(state);
+        release?.();
+      }
     }
     await running;
     t.ok(states.size >= 3, `while running, the ledger showed ${[...states].join(', ')}`);
