@@ -9,7 +9,7 @@
 import { Transform, type TransformCallback } from 'node:stream';
 import { invalidOption } from '../errors.js';
 import type { ParsedBatch, UmamiEvent, UmamiWebsite } from '../umami/parser.js';
-import { type PackedEventBatch, REF_HOSTLESS, REF_NONE } from '../umami/packed.js';
+import { type PackedEventBatch, REF_COUNTED, REF_HOSTLESS, REF_NONE, refKindOf } from '../umami/packed.js';
 import { VisitorSketch, hash53 } from './distinct.js';
 import { Names } from './names.js';
 import { PairCounter, PairSet } from './tables.js';
@@ -290,9 +290,6 @@ export class Aggregator {
    * `from` on; returns like {@link add}.
    */
   addPacked(batch: PackedEventBatch, from = 0, to = batch.count): number {
-    const vh = this.visitors;
-    const ph = this.pages;
-    const rh = this.refs;
     // The batch's dictionaries in this aggregator's names (made again after a flush forgot them).
     const sites: Array<SiteBuckets | undefined> = new Array(batch.sites.length);
     const paths = new Int32Array(batch.paths.length).fill(-1);
@@ -300,32 +297,46 @@ export class Aggregator {
     const { site, visitor, time, eventType, path, ref, refKind, offset } = batch;
     for (let k = from; k < to; k++) {
       if (this.due) return k;
-      const at = offset[k];
       const before = this.position;
-      if (at >= before) this.position = at + 1;
-      if (at < this.skipBefore) {
-        this.skipped++;
-        continue;
-      }
-      this.counted();
-      if (eventType[k] !== 1 || !this.aggregating) continue;
-      this.pageViews++;
+      if (!this.admit(offset[k], eventType[k])) continue;
       const h = this.hourOf((sites[site[k]] ??= this.siteOf(batch.sites[site[k]])), time[k]);
       if (h < 0) return this.putBack(k, before);
-      this.viewed(h);
-      vh.add(h, visitor[k]);
       let p = paths[path[k]];
       if (p < 0) p = paths[path[k]] = this.paths.id(batch.paths[path[k]]);
-      ph.add(h, p, 1);
       const kind = refKind[k];
+      let r = -1;
       if (kind !== REF_NONE) {
-        let r = refs[ref[k]];
+        r = refs[ref[k]];
         if (r < 0) r = refs[ref[k]] = this.refNames.id(batch.refs[ref[k]]);
-        if (kind === REF_HOSTLESS) (this.hostlessRefs ??= new PairCounter()).add(h, r, 1);
-        else rh.add(h, r, 1);
       }
+      this.tally(h, visitor[k], p, kind, r);
     }
     return to;
+  }
+
+  /**
+   * Counts an event at byte `at` and moves the position past it; true when it
+   * is a page view to aggregate (not before skipBefore, not a custom event).
+   */
+  private admit(at: number, eventType: number): boolean {
+    if (at >= this.position) this.position = at + 1;
+    if (at < this.skipBefore) {
+      this.skipped++;
+      return false;
+    }
+    this.counted();
+    if (eventType !== 1 || !this.aggregating) return false;
+    this.pageViews++;
+    return true;
+  }
+
+  /** A page view of hour h: its views, visitor, path id p and referrer id r (counted as `kind` says). */
+  private tally(h: number, visitor: number, p: number, kind: number, r: number): void {
+    this.viewed(h);
+    this.visitors.add(h, visitor);
+    this.pages.add(h, p, 1);
+    if (kind === REF_COUNTED) this.refs.add(h, r, 1);
+    else if (kind === REF_HOSTLESS) (this.hostlessRefs ??= new PairCounter()).add(h, r, 1);
   }
 
   /**
@@ -335,37 +346,21 @@ export class Aggregator {
    * events.length when done.
    */
   add(events: readonly UmamiEvent[], from = 0, to = events.length): number {
-    const vh = this.visitors;
-    const ph = this.pages;
-    const rh = this.refs;
     let lastId: string | null = null;
     let site: SiteBuckets | undefined;
     for (let k = from; k < to; k++) {
       if (this.due) return k;
       const e = events[k];
       const before = this.position;
-      if (e.offset >= before) this.position = e.offset + 1;
-      if (e.offset < this.skipBefore) {
-        this.skipped++;
-        continue;
-      }
-      this.counted();
-      if (e.eventType !== 1 || !this.aggregating) continue;
-      this.pageViews++;
+      if (!this.admit(e.offset, e.eventType)) continue;
       if (e.websiteId !== lastId) {
         lastId = e.websiteId;
         site = this.siteOf(lastId);
       }
       const h = this.hourOf(site!, e.createdAt);
       if (h < 0) return this.putBack(k, before);
-      this.viewed(h);
-      vh.add(h, hash53(e.sessionId));
-      ph.add(h, this.paths.id(e.urlPath), 1);
-      const ref = e.referrerDomain;
-      if (ref !== null && ref !== '') {
-        if (e.hostname === null) (this.hostlessRefs ??= new PairCounter()).add(h, this.refNames.id(ref), 1);
-        else if (ref !== e.hostname) rh.add(h, this.refNames.id(ref), 1);
-      }
+      const kind = refKindOf(e.referrerDomain, e.hostname);
+      this.tally(h, hash53(e.sessionId), this.paths.id(e.urlPath), kind, kind === REF_NONE ? -1 : this.refNames.id(e.referrerDomain!));
     }
     return to;
   }

@@ -98,13 +98,11 @@ interface KeyedRow {
 const WRITE_COLUMNS = ['site_id', '', 'page_views', 'unique_visitors', 'top_pages', 'referrers', 'visitors_sketch', 'import_id', 'created_at', 'updated_at'];
 const UPDATE_COLUMNS = ['page_views', 'unique_visitors', 'top_pages', 'referrers', 'visitors_sketch', 'import_id', 'updated_at'];
 
-/** Entries' JSON up to the count, per name (names repeat across buckets); bounded. */
-const entryHeads = { path: new Map<string, string>(), domain: new Map<string, string>() };
+/** Entries' JSON up to the count, per name (names repeat across buckets); at most this many kept. */
 const ENTRY_HEADS_MAX = 1 << 16;
 
-/** `[{"path":"/x","page_views":12},…]`, built directly. */
-function topJson(list: readonly TopEntry[], key: 'path' | 'domain'): string {
-  const heads = entryHeads[key];
+/** `[{"path":"/x","page_views":12},…]`, built directly; `heads` keeps each name's `{"path":"/x","page_views":`. */
+function topJson(list: readonly TopEntry[], key: 'path' | 'domain', heads: Map<string, string>): string {
   let s = '[';
   for (let i = 0; i < list.length; i++) {
     const name = list[i][0];
@@ -134,6 +132,9 @@ export class BucketWriter {
   rowsWritten: Record<Granularity, number> = { hour: 0, day: 0, month: 0 };
   /** Flushes written (committed or in the open transaction). */
   private writes = 0;
+  /** Top-list entry heads by name, for {@link topJson}. */
+  private readonly pathHeads = new Map<string, string>();
+  private readonly referrerHeads = new Map<string, string>();
 
   constructor(knex: Knex, options: { mode: ImportMode; topN: number; batchSize: number; resolveSite?: ResolveSite; directSiteIds?: boolean }) {
     this.dialect = new Dialect(dialectOf(knex));
@@ -262,8 +263,8 @@ export class BucketWriter {
         row.bucket,
         pageViews,
         sketch.estimate(),
-        topJson(topPages, 'path'),
-        topJson(referrers, 'domain'),
+        topJson(topPages, 'path', this.pathHeads),
+        topJson(referrers, 'domain', this.referrerHeads),
         sketch.serialize(),
         importId,
         now,
@@ -479,11 +480,13 @@ export class Upserter extends Writable {
     return this.opening || (this.trx !== null && !this.committed);
   }
 
-  /** Starts the import's transaction; while it waits for a connection it already counts as open. */
-  private async openTransaction(): Promise<Knex.Transaction> {
+  /** The import's transaction, started on first use; while it waits for a connection it already counts as open. */
+  private async transaction(): Promise<Knex.Transaction> {
+    if (this.trx) return this.trx;
     this.opening = true;
     try {
-      return await this.knex.transaction();
+      this.trx = await this.knex.transaction();
+      return this.trx;
     } finally {
       this.opening = false;
     }
@@ -513,9 +516,9 @@ export class Upserter extends Writable {
       return;
     }
     const importId = await this.ensureImport();
-    if (!this.trx) this.trx = await this.openTransaction();
+    const trx = await this.transaction();
     try {
-      this.rawRowsWritten += await this.writer.writeRaw(this.trx, events, importId, this.opts.rawAggregated ?? true);
+      this.rawRowsWritten += await this.writer.writeRaw(trx, events, importId, this.opts.rawAggregated ?? true);
     } catch (err) {
       throw databaseError(err, 'writing raw page views failed');
     }
@@ -563,9 +566,9 @@ export class Upserter extends Writable {
     let raw = 0;
     let result: { counts: Record<Granularity, number>; held: Record<Granularity, BucketRow[]> };
     if (this.atomic) {
-      if (!this.trx) this.trx = await this.openTransaction();
+      const trx = await this.transaction();
       try {
-        result = await this.writer.write(this.trx, batch, importId, hold);
+        result = await this.writer.write(trx, batch, importId, hold);
       } catch (err) {
         throw databaseError(err, 'writing aggregates failed');
       }
@@ -617,11 +620,11 @@ export class Upserter extends Writable {
     if (!this.atomic) return;
     const importId = await this.ensureImport();
     try {
-      if (!this.trx) this.trx = await this.openTransaction();
-      await this.writer.sites.saveAll(this.trx);
-      await this.opts.finalStatements?.(this.trx);
-      await this.trx('analytics_imports').where({ id: importId }).update(ledgerRow(this.completion()));
-      await this.trx.commit();
+      const trx = await this.transaction();
+      await this.writer.sites.saveAll(trx);
+      await this.opts.finalStatements?.(trx);
+      await trx('analytics_imports').where({ id: importId }).update(ledgerRow(this.completion()));
+      await trx.commit();
       this.committed = true;
     } catch (err) {
       throw databaseError(err, 'committing the import failed');

@@ -19,6 +19,16 @@ export const REF_COUNTED = 1;
 /** The event has no hostname (Umami v1): counted unless it is the site's own domain. */
 export const REF_HOSTLESS = 2;
 
+/**
+ * How a page view's referrer is counted (Umami's rule): not at all when it
+ * has none or it is the event's own hostname; when the event has no hostname,
+ * later, unless it is the site's domain.
+ */
+export function refKindOf(referrerDomain: string | null, hostname: string | null): number {
+  if (referrerDomain === null || referrerDomain === '' || referrerDomain === hostname) return REF_NONE;
+  return hostname === null ? REF_HOSTLESS : REF_COUNTED;
+}
+
 export interface PackedEventBatch {
   kind: 'packed';
   count: number;
@@ -116,12 +126,9 @@ export class EventPacker {
       return;
     }
     this.path[i] = this.paths.id(urlPath);
-    if (referrerDomain === null || referrerDomain === '' || referrerDomain === hostname) {
-      this.refKind[i] = REF_NONE;
-    } else {
-      this.refKind[i] = hostname === null ? REF_HOSTLESS : REF_COUNTED;
-      this.ref[i] = this.refs.id(referrerDomain);
-    }
+    const kind = refKindOf(referrerDomain, hostname);
+    this.refKind[i] = kind;
+    if (kind !== REF_NONE) this.ref[i] = this.refs.id(referrerDomain!);
   }
 
   /** The batch so far (null when empty); the packer starts over. */
