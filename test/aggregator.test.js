@@ -3,7 +3,8 @@ import t from 'tap';
 import { Aggregator, AggregatorStream, VisitorSketch, collectRows } from '../dist/lib/index.js';
 import { EventPacker } from '../dist/lib/umami/packed.js';
 import { random } from './helpers/synthetic.js';
-import { compareCodePoints } from '../dist/lib/aggregate/toplist.js';
+import { compareCodePoints, topOfEntries } from '../dist/lib/aggregate/toplist.js';
+import { NameOrder } from '../dist/lib/aggregate/aggregator.js';
 
 function ev(createdAt, over = {}) {
   return { websiteId: 'w', sessionId: 's1', visitId: null, createdAt, eventType: 1, urlPath: '/', referrerDomain: null, hostname: 'a.com', eventName: null, offset: 0, ...over };
@@ -61,6 +62,33 @@ t.test('top lists: count desc, then code point order, at most topN', async (t) =
   a.add(paths.map((p, i) => ev(0, { urlPath: p, sessionId: `s${i}` })));
   t.same(collectRows(a.flush(true)).day[0].topPages, [['/c', 2], ['/a', 1], ['/b', 1]]);
   t.ok(compareCodePoints('/ｆ', '/😀') < 0, 'U+FF46 sorts before U+1F600 (UTF-16 order would not)');
+});
+
+t.test('top lists picked by one numeric sort equal the comparator, also for counts past 2^27', async (t) => {
+  const rnd = random(7);
+  const names = ['/', '/a', '/b', '/😀', '/ｆ', '/é', '/a/b', '/A', '/z', ''];
+  for (let i = 0; i < 300; i++) names.push(`/p${Math.floor(rnd() * 1e6)}-${i}`);
+  const order = new NameOrder(names);
+  let compared = 0;
+  for (const big of [false, true]) {
+    for (let round = 0; round < 200; round++) {
+      const m = 1 + Math.floor(rnd() * 120);
+      const items = [...names.keys()].sort(() => rnd() - 0.5).slice(0, m);
+      // Few distinct counts, so ties (ordered by name) are common; with big, some counts are past 2^27.
+      const countOf = () => (big && rnd() < 0.3 ? 2 ** 27 + Math.floor(rnd() * 3) * 2 ** 30 : 1 + Math.floor(rnd() * 4));
+      const pairs = items.map((item) => [item, countOf()]);
+      order.start(m);
+      pairs.forEach(([item, c], k) => order.put(k, item, c));
+      const n = 1 + Math.floor(rnd() * 60);
+      const want = topOfEntries(pairs.map(([item, c]) => [names[item], c]), n);
+      if (JSON.stringify(order.top(m, n)) === JSON.stringify(want)) compared++;
+    }
+  }
+  t.equal(compared, 400, 'the same entries in the same order, 400 random lists');
+  order.start(2);
+  order.put(0, names.indexOf('/😀'), 5);
+  order.put(1, names.indexOf('/ｆ'), 5);
+  t.same(order.top(2, 2), [['/ｆ', 5], ['/😀', 5]], 'ties in code point order (U+FF46 before U+1F600)');
 });
 
 t.test('unique visitors are exact beyond the sketch limit in one import', async (t) => {

@@ -14,7 +14,7 @@ import { VisitorSketch, hash53 } from './distinct.js';
 import { Names } from './names.js';
 import { PairCounter, PairSet } from './tables.js';
 import { TimeZone, civilFromDays, formatDay, formatMonth, formatUtc } from './timezone.js';
-import { type TopEntry, compareCodePoints } from './toplist.js';
+import { type TopEntry, compareCodePoints, topOfEntries } from './toplist.js';
 
 export type Granularity = 'hour' | 'day' | 'month';
 
@@ -398,8 +398,8 @@ export class Aggregator {
     this.flushes++;
     this.bucketsEmitted += counts.hour + counts.day + counts.month;
     const label: Record<Granularity, (key: number) => string> = { hour: formatUtc, day: formatDay, month: formatMonth };
-    const pathRank = ranksOf(paths);
-    const refRank = ranksOf(refNames);
+    const pathOrder = new NameOrder(paths);
+    const refOrder = new NameOrder(refNames);
     const pathTally = new Tally(paths.length);
     const refTally = new Tally(refNames.length);
     const row = (id: string, domain: string | null, b: number, g: Granularity): BucketRow => {
@@ -408,12 +408,12 @@ export class Aggregator {
       let referrers: TopEntry[];
       if (g === 'hour') {
         visitors = VisitorSketch.fromHashes(vis.values.slice(vis.start[b], vis.start[b + 1]));
-        topPages = topOfHour(pg, b, paths, pathRank, topN);
-        referrers = hl === null || hl.start[b + 1] === hl.start[b] ? topOfHour(rf, b, refNames, refRank, topN) : sumTop(refTally, rf, hl, b, b + 1, null, refNames, refRank, domain, topN);
+        topPages = topOfHour(pg, b, pathOrder, topN);
+        referrers = hl === null || hl.start[b + 1] === hl.start[b] ? topOfHour(rf, b, refOrder, topN) : sumTop(refTally, rf, hl, b, b + 1, null, refOrder, domain, topN);
       } else {
         visitors = VisitorSketch.fromHashes(unionOf(vis, hours.hours, hours.start[b], hours.start[b + 1]));
-        topPages = sumTop(pathTally, pg, null, hours.start[b], hours.start[b + 1], hours.hours, paths, pathRank, null, topN);
-        referrers = sumTop(refTally, rf, hl, hours.start[b], hours.start[b + 1], hours.hours, refNames, refRank, domain, topN);
+        topPages = sumTop(pathTally, pg, null, hours.start[b], hours.start[b + 1], hours.hours, pathOrder, null, topN);
+        referrers = sumTop(refTally, rf, hl, hours.start[b], hours.start[b + 1], hours.hours, refOrder, domain, topN);
       }
       return { websiteId: id, bucket: label[g](keys[b]), pageViews: views[b], visitors, topPages, referrers };
     };
@@ -466,12 +466,70 @@ interface Grouped {
   counts: Float64Array;
 }
 
-/** Each name's position in code point order: top lists then sort on integers. */
-function ranksOf(names: string[]): Int32Array {
-  const order = names.map((_, i) => i).sort((a, b) => compareCodePoints(names[a], names[b]));
-  const rank = new Int32Array(names.length);
-  for (let k = 0; k < order.length; k++) rank[order[k]] = k;
-  return rank;
+/** Positions in code point order: at most 2^26 names (the tables' item limit). */
+const RANKS = 2 ** 26;
+/** Counts below this keep `count · 2^26 + position` exact in a double. */
+const KEYED_COUNT_LIMIT = 2 ** 27;
+
+/**
+ * The names of a flush in code point order, and top lists picked from
+ * (item, count) pairs with one numeric sort, without a comparator: each pair
+ * becomes the number `count · 2^26 + (2^26 − 1 − position)`, so ascending
+ * order is count ascending, then name descending, and the top list is read
+ * from the end. Pairs with a count of 2^27 or more (not exact as such a
+ * number) are ordered with the comparator instead.
+ */
+export class NameOrder {
+  private readonly rank: Int32Array;
+  private readonly byRank: Int32Array;
+  private keys = new Float64Array(256);
+  private items = new Int32Array(256);
+  private counts = new Float64Array(256);
+  private max = 0;
+
+  constructor(readonly names: readonly string[]) {
+    if (names.length > RANKS) throw new RangeError(`more than ${RANKS} names`);
+    const order = names.map((_, i) => i).sort((a, b) => compareCodePoints(names[a], names[b]));
+    this.byRank = Int32Array.from(order);
+    this.rank = new Int32Array(names.length);
+    for (let k = 0; k < order.length; k++) this.rank[order[k]] = k;
+  }
+
+  /** Starts a list of up to m pairs, given by {@link put} and read by {@link top}. */
+  start(m: number): void {
+    if (this.keys.length < m) {
+      const size = Math.max(m, this.keys.length * 2);
+      this.keys = new Float64Array(size);
+      this.items = new Int32Array(size);
+      this.counts = new Float64Array(size);
+    }
+    this.max = 0;
+  }
+
+  /** Pair k: item (an index into names) with its count. */
+  put(k: number, item: number, count: number): void {
+    this.keys[k] = count * RANKS + (RANKS - 1 - this.rank[item]);
+    this.items[k] = item;
+    this.counts[k] = count;
+    if (count > this.max) this.max = count;
+  }
+
+  /** The top n of pairs [0, m), by count descending, then name. */
+  top(m: number, n: number): TopEntry[] {
+    if (this.max >= KEYED_COUNT_LIMIT) {
+      const entries: TopEntry[] = new Array(m);
+      for (let k = 0; k < m; k++) entries[k] = [this.names[this.items[k]], this.counts[k]];
+      return topOfEntries(entries, n);
+    }
+    const keys = this.keys.subarray(0, m).sort();
+    const out: TopEntry[] = new Array(Math.min(m, n));
+    for (let j = 0; j < out.length; j++) {
+      const key = keys[m - 1 - j];
+      const count = Math.floor(key / RANKS);
+      out[j] = [this.names[this.byRank[RANKS - 1 - (key - count * RANKS)]], count];
+    }
+    return out;
+  }
 }
 
 /** Each day's and month's hour buckets: `hours[start[b]..start[b + 1]]`. */
@@ -527,16 +585,17 @@ class Tally {
     this.counts[item] += count;
   }
 
-  top(names: readonly string[], rank: Int32Array, topN: number): TopEntry[] {
-    const counts = this.counts;
-    const items = Array.from(this.touched.subarray(0, this.n));
-    items.sort((x, y) => counts[y] - counts[x] || rank[x] - rank[y]);
-    const m = Math.min(items.length, topN);
-    const out: TopEntry[] = new Array(m);
-    for (let k = 0; k < m; k++) out[k] = [names[items[k]], counts[items[k]]];
-    for (const item of items) counts[item] = 0;
+  top(order: NameOrder, topN: number): TopEntry[] {
+    const { counts, touched } = this;
+    const m = this.n;
     this.n = 0;
-    return out;
+    order.start(m);
+    for (let k = 0; k < m; k++) {
+      const item = touched[k];
+      order.put(k, item, counts[item]);
+      counts[item] = 0;
+    }
+    return order.top(m, topN);
   }
 }
 
@@ -545,7 +604,8 @@ class Tally {
  * `from` alone when `hours` is null), with the hostless referrers added
  * unless they are the site's own domain.
  */
-function sumTop(tally: Tally, g: Grouped, hostless: Grouped | null, from: number, to: number, hours: Int32Array | null, names: readonly string[], rank: Int32Array, domain: string | null, topN: number): TopEntry[] {
+function sumTop(tally: Tally, g: Grouped, hostless: Grouped | null, from: number, to: number, hours: Int32Array | null, order: NameOrder, domain: string | null, topN: number): TopEntry[] {
+  const names = order.names;
   for (let k = from; k < to; k++) {
     const h = hours === null ? k : hours[k];
     for (let i = g.start[h]; i < g.start[h + 1]; i++) tally.add(g.items[i], g.counts[i]);
@@ -554,22 +614,17 @@ function sumTop(tally: Tally, g: Grouped, hostless: Grouped | null, from: number
       if (names[hostless.items[i]] !== domain) tally.add(hostless.items[i], hostless.counts[i]);
     }
   }
-  return tally.top(names, rank, topN);
+  return tally.top(order, topN);
 }
 
 /** The top entries of one hour bucket b. */
-function topOfHour(g: Grouped, b: number, names: readonly string[], rank: Int32Array, topN: number): TopEntry[] {
+function topOfHour(g: Grouped, b: number, order: NameOrder, topN: number): TopEntry[] {
   const from = g.start[b];
-  const n = g.start[b + 1] - from;
-  const idx: number[] = new Array(n);
-  for (let k = 0; k < n; k++) idx[k] = from + k;
-  const counts = g.counts;
-  const items = g.items;
-  idx.sort((x, y) => counts[y] - counts[x] || rank[items[x]] - rank[items[y]]);
-  const m = Math.min(n, topN);
-  const out: TopEntry[] = new Array(m);
-  for (let k = 0; k < m; k++) out[k] = [names[items[idx[k]]], counts[idx[k]]];
-  return out;
+  const m = g.start[b + 1] - from;
+  const { counts, items } = g;
+  order.start(m);
+  for (let k = 0; k < m; k++) order.put(k, items[from + k], counts[from + k]);
+  return order.top(m, topN);
 }
 
 /** Stage 3 as a stream: {@link ParsedBatch}es in; {@link BucketBatch}es (and the websites, passed on) out. */
