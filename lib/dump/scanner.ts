@@ -799,11 +799,26 @@ export class DumpScanner {
     const bs = this.stringDialect === 'mysql' || !this.standardStrings;
     let row = this.row;
     let col = this.col;
+    // The next backslash at or after a skipped value's start (n: none), found once per run of values.
+    let nextBs = -1;
     for (;;) {
       if (i >= n) break;
       let c = buf[i];
       const dec = mask !== null && (all || mask[col] === true);
-      if (c === QUOTE) {
+      if (c === QUOTE && !dec) {
+        // A value not decoded: its closing quote by memchr; a backslash before it is the general machine's.
+        const q = buf.indexOf(QUOTE, i + 1);
+        if (q < 0 || q + 1 >= n || buf[q + 1] === QUOTE || q - i - 1 > max) break;
+        if (bs) {
+          if (nextBs <= i) {
+            nextBs = buf.indexOf(BACKSLASH, i + 1);
+            if (nextBs < 0) nextBs = n;
+          }
+          if (nextBs < q) break;
+        }
+        col++;
+        i = q + 1;
+      } else if (c === QUOTE) {
         let j = i + 1;
         let high = 0;
         let d = 0;
