@@ -23,7 +23,11 @@ export class Interner {
   private lengths: number[] = [];
   private strings: string[] = [];
   private arena = Buffer.allocUnsafe(16384);
+  private arenaView = new DataView(this.arena.buffer, this.arena.byteOffset, this.arena.byteLength);
   private used = 0;
+  /** The last input buffer looked up in, and a view of it: bytes are compared four at a time. */
+  private input: Buffer | null = null;
+  private inputView: DataView | null = null;
 
   /** The string of buf[s..e) (UTF-8 if `utf8`, else Latin-1 = ASCII here). */
   get(buf: Buffer, s: number, e: number, utf8: boolean): string {
@@ -42,13 +46,7 @@ export class Interner {
       const slot = table[i];
       if (slot === 0) break;
       const n = slot - 1;
-      if (this.hashes[n] === h && this.lengths[n] === len) {
-        const a = this.arena;
-        let k = 0;
-        const at = this.starts[n];
-        while (k < len && a[at + k] === buf[s + k]) k++;
-        if (k === len) return this.strings[n];
-      }
+      if (this.hashes[n] === h && this.lengths[n] === len && this.equal(buf, s, this.starts[n], len)) return this.strings[n];
       i = (i + 1) & mask;
     }
     const str = buf.toString(utf8 ? 'utf8' : 'latin1', s, e);
@@ -57,6 +55,7 @@ export class Interner {
       const next = Buffer.allocUnsafe(Math.max(this.arena.length * 2, this.used + len));
       this.arena.copy(next, 0, 0, this.used);
       this.arena = next;
+      this.arenaView = new DataView(next.buffer, next.byteOffset, next.byteLength);
     }
     buf.copy(this.arena, this.used, s, e);
     this.hashes.push(h);
@@ -67,6 +66,21 @@ export class Interner {
     table[i] = this.strings.length;
     if (this.strings.length * 2 > mask) this.grow();
     return str;
+  }
+
+  /** Whether buf[s, s + len) holds the bytes kept at arena offset `at`. */
+  private equal(buf: Buffer, s: number, at: number, len: number): boolean {
+    if (buf !== this.input) {
+      this.input = buf;
+      this.inputView = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+    }
+    const x = this.inputView!;
+    const y = this.arenaView;
+    let k = 0;
+    for (; k + 4 <= len; k += 4) if (x.getInt32(s + k) !== y.getInt32(at + k)) return false;
+    const a = this.arena;
+    for (; k < len; k++) if (a[at + k] !== buf[s + k]) return false;
+    return true;
   }
 
   private grow(): void {
