@@ -3,7 +3,7 @@ import t from 'tap';
 import { Aggregator, AggregatorStream, VisitorSketch, collectRows } from '../dist/lib/index.js';
 import { EventPacker } from '../dist/lib/umami/packed.js';
 import { random } from './helpers/synthetic.js';
-import { compareCodePoints, topOfEntries } from '../dist/lib/aggregate/toplist.js';
+import { compareCodePoints, mergeTop, topOfEntries } from '../dist/lib/aggregate/toplist.js';
 import { NameOrder } from '../dist/lib/aggregate/aggregator.js';
 
 function ev(createdAt, over = {}) {
@@ -89,6 +89,32 @@ t.test('top lists picked by one numeric sort equal the comparator, also for coun
   order.put(0, names.indexOf('/😀'), 5);
   order.put(1, names.indexOf('/ｆ'), 5);
   t.same(order.top(2, 2), [['/ｆ', 5], ['/😀', 5]], 'ties in code point order (U+FF46 before U+1F600)');
+});
+
+t.test('merged top lists: short, long, and with names where UTF-16 order is not code point order', async (t) => {
+  const rnd = random(11);
+  const pool = ['/a', '/b', '/B', '/ä', '/😀', '/ｆ', '/\uffff', '/\ue000', '/a/b', '/ab', ''];
+  for (let i = 0; i < 200; i++) pool.push(`/p/${Math.floor(rnd() * 1e5).toString(36)}-${i}`);
+  const reference = (a, b, n) => {
+    const m = new Map();
+    for (const [k, v] of [...a, ...b]) m.set(k, (m.get(k) ?? 0) + v);
+    return [...m].sort((x, y) => y[1] - x[1] || compareCodePoints(x[0], y[0])).slice(0, n);
+  };
+  const list = (size, wide) => {
+    const names = pool.filter((p) => wide || !/[\ud800-\uffff]/.test(p)).sort(() => rnd() - 0.5).slice(0, size);
+    return names.map((p) => [p, 1 + Math.floor(rnd() * 3)]);
+  };
+  let same = 0;
+  for (let round = 0; round < 300; round++) {
+    const wide = round % 3 === 0;
+    const size = round % 5 === 0 ? 120 : 1 + Math.floor(rnd() * 50);
+    const a = list(size, wide);
+    const b = list(1 + Math.floor(rnd() * 50), wide);
+    const n = 1 + Math.floor(rnd() * 60);
+    if (JSON.stringify(mergeTop(a, b, n)) === JSON.stringify(reference(a, b, n))) same++;
+  }
+  t.equal(same, 300, '300 random merges equal the reference order');
+  t.same(topOfEntries([['/😀', 1], ['/ｆ', 1], ['/\ue000', 1]], 3), [['/\ue000', 1], ['/ｆ', 1], ['/😀', 1]], 'U+E000 and U+FF46 before U+1F600');
 });
 
 t.test('unique visitors are exact beyond the sketch limit in one import', async (t) => {

@@ -21,25 +21,53 @@ export function compareCodePoints(a: string, b: string): number {
   return a.length - b.length;
 }
 
-function byCountThenName(a: TopEntry, b: TopEntry): number {
-  return b[1] - a[1] || compareCodePoints(a[0], b[0]);
-}
+const byCountThenName = (a: TopEntry, b: TopEntry): number => b[1] - a[1] || compareCodePoints(a[0], b[0]);
+/** A code unit where UTF-16 order (the engine's `<`) and code point order can disagree: surrogates, U+E000–U+FFFF. */
+const WIDE = /[\ud800-\uffff]/;
+/** Lists up to this long are sorted by insertion, inline, instead of by Array.prototype.sort. */
+const SHORT = 96;
 
 /** The top n entries of a count map. */
 export function topOf(counts: Map<string, number>, n: number): TopEntry[] {
   return topOfEntries([...counts], n);
 }
 
-/** The top n of entries with distinct names (the array is reordered). */
+/**
+ * The top n of entries with distinct names (the array is reordered), by
+ * count descending, then name in code point order. A short list without a
+ * code unit from U+D800 on (where UTF-16 order differs) is sorted by
+ * insertion with the engine's string order.
+ */
 export function topOfEntries(entries: TopEntry[], n: number): TopEntry[] {
-  entries.sort(byCountThenName);
-  if (entries.length > n) entries.length = n;
+  const m = entries.length;
+  let wide = m > SHORT;
+  for (let k = 0; !wide && k < m; k++) wide = WIDE.test(entries[k][0]);
+  if (wide) {
+    entries.sort(byCountThenName);
+  } else {
+    for (let i = 1; i < m; i++) {
+      const e = entries[i];
+      const c = e[1];
+      const name = e[0];
+      let j = i - 1;
+      while (j >= 0 && (entries[j][1] < c || (entries[j][1] === c && entries[j][0] > name))) {
+        entries[j + 1] = entries[j];
+        j--;
+      }
+      entries[j + 1] = e;
+    }
+  }
+  if (m > n) entries.length = n;
   return entries;
 }
 
 /** Adds a list's counts into a map. */
 export function addInto(counts: Map<string, number>, list: readonly TopEntry[]): void {
-  for (const [name, c] of list) counts.set(name, (counts.get(name) ?? 0) + c);
+  for (let k = 0; k < list.length; k++) {
+    const name = list[k][0];
+    const c = counts.get(name);
+    counts.set(name, c === undefined ? list[k][1] : c + list[k][1]);
+  }
 }
 
 /** Sums two top lists by name and keeps the top n. */
