@@ -40,9 +40,9 @@ export function topOf(counts: Map<string, number>, n: number): TopEntry[] {
  */
 export function topOfEntries(entries: TopEntry[], n: number): TopEntry[] {
   const m = entries.length;
-  let wide = m > SHORT;
-  for (let k = 0; !wide && k < m; k++) wide = WIDE.test(entries[k][0]);
-  if (wide) {
+  let comparator = m > SHORT;
+  for (let k = 0; !comparator && k < m; k++) comparator = WIDE.test(entries[k][0]);
+  if (comparator) {
     entries.sort(byCountThenName);
   } else {
     for (let i = 1; i < m; i++) {

@@ -819,10 +819,11 @@ export class DumpScanner {
         col++;
         i = q + 1;
       } else if (c === QUOTE) {
+        // A value decoded (those not decoded were taken above).
         let j = i + 1;
         let high = 0;
         let d = 0;
-        const intern = dec && interners !== null ? interners[col] : null;
+        const intern = interners !== null ? interners[col] : null;
         let h = 0x811c9dc5;
         if (intern !== null) {
           // The interner's hash, taken while the bytes are read anyway.
@@ -845,9 +846,7 @@ export class DumpScanner {
         }
         // Escapes, a doubled quote, the chunk's end or an oversized value: the general machine.
         if (j + 1 >= n || d !== QUOTE || buf[j + 1] === QUOTE || j - i - 1 > max) break;
-        if (dec) {
-          row![col] = intern !== null ? intern.lookup(buf, i + 1, j, h, high >= 0x80) : high < 0x80 ? latin1(buf, i + 1, j) : utf8(buf, i + 1, j);
-        }
+        row![col] = intern !== null ? intern.lookup(buf, i + 1, j, h, high >= 0x80) : high < 0x80 ? latin1(buf, i + 1, j) : utf8(buf, i + 1, j);
         col++;
         i = j + 1;
       } else if (c === 0x4e && i + 4 < n && buf[i + 1] === 0x55 && buf[i + 2] === 0x4c && buf[i + 3] === 0x4c && (buf[i + 4] === COMMA || buf[i + 4] === RPAREN)) {

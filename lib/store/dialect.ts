@@ -62,6 +62,11 @@ export class Dialect {
     return sql;
   }
 
+  /** `UPDATE … SET` the listed columns of the row with a given id (the id is the last parameter). */
+  updateById(table: string, columns: readonly string[]): string {
+    return `UPDATE ${this.id(table)} SET ${columns.map((c) => `${this.id(c)} = ?`).join(', ')} WHERE id = ?`;
+  }
+
   /** Plain multi-row INSERT. */
   insert(table: string, columns: readonly string[], rows: number): string {
     const row = `(${columns.map(() => '?').join(', ')})`;

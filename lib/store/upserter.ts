@@ -99,6 +99,8 @@ interface KeyedRow {
 
 const WRITE_COLUMNS = ['site_id', '', 'page_views', 'unique_visitors', 'top_pages', 'referrers', 'visitors_sketch', 'import_id', 'created_at', 'updated_at'];
 const UPDATE_COLUMNS = ['page_views', 'unique_visitors', 'top_pages', 'referrers', 'visitors_sketch', 'import_id', 'updated_at'];
+/** Where each of UPDATE_COLUMNS is in a row's WRITE_COLUMNS values. */
+const UPDATE_AT = UPDATE_COLUMNS.map((c) => WRITE_COLUMNS.indexOf(c));
 
 /** Entries' JSON up to the count, per name (names repeat across buckets); at most this many kept. */
 const ENTRY_HEADS_MAX = 1 << 16;
@@ -257,6 +259,7 @@ export class BucketWriter {
     const updatesById: unknown[] = [];
     let nInsert = 0;
     let nUpdate = 0;
+    let nById = 0;
     for (const { siteId, row } of rows) {
       const stored = existing.get(`${siteId}\u0000${row.bucket}`);
       let pageViews = row.pageViews;
@@ -285,7 +288,9 @@ export class BucketWriter {
       ];
       if (stored && stored.id !== null && driver?.kind === 'sqlite') {
         // The stored row by its id: no conflicting insert first, no unique index search.
-        updatesById.push(values[2], values[3], values[4], values[5], values[6], values[7], values[9], stored.id);
+        for (const k of UPDATE_AT) updatesById.push(values[k]);
+        updatesById.push(stored.id);
+        nById++;
       } else if (stored) {
         updates.push(...values);
         nUpdate++;
@@ -295,10 +300,7 @@ export class BucketWriter {
       }
     }
     const columns = WRITE_COLUMNS.map((c) => c || spec.column);
-    if (updatesById.length > 0 && driver?.kind === 'sqlite') {
-      const d = this.dialect;
-      runEach(preparedOn(driver.db, `UPDATE ${d.id(spec.table)} SET ${UPDATE_COLUMNS.map((c) => `${d.id(c)} = ?`).join(', ')} WHERE id = ?`), updatesById, UPDATE_COLUMNS.length + 1);
-    }
+    if (nById > 0) await writeRows(trx, driver, () => this.dialect.updateById(spec.table, UPDATE_COLUMNS), updatesById, UPDATE_COLUMNS.length + 1);
     if (nInsert > 0) await writeRows(trx, driver, (n) => this.dialect.insert(spec.table, columns, n), inserts, columns.length);
     if (nUpdate > 0) await writeRows(trx, driver, (n) => this.dialect.upsert(spec.table, columns, ['site_id', spec.column], UPDATE_COLUMNS, n), updates, columns.length);
     this.rowsWritten[g] += rows.length;
