@@ -18,6 +18,49 @@ t.test('timestamps: MySQL wall clock, pg offsets, microseconds, ISO', async (t) 
   for (const bad of ['0000-00-00 00:00:00', 'infinity', '-infinity', '2023-02-29 00:00:00', '2024-13-01 00:00:00', 'yesterday', '2024-01-01 25:00:00', '']) {
     t.ok(Number.isNaN(parseTimestamp(bad, utc)), `rejects ${JSON.stringify(bad)}`);
   }
+  // Cut short in a zone with rules: NaN (a row to reject), not a RangeError from the zone's lookup.
+  const ny = TimeZone.of('America/New_York');
+  for (const cut of ['2024-10-16 03:0', '2024-10-16 03:', '2024-10-16 03:03:', '2024-10-16 03:03:0', '2024-10-16 0']) {
+    t.ok(Number.isNaN(parseTimestamp(cut, ny)), `rejects ${JSON.stringify(cut)} in America/New_York`);
+  }
+});
+
+t.test('timestamps from bytes equal timestamps from strings, and Date.UTC', async (t) => {
+  const { parseTimestampBytes } = await import('../dist/lib/umami/time.js');
+  let seed = 7;
+  const rnd = (k) => {
+    seed = (seed * 1103515245 + 12345) & 0x7fffffff;
+    return seed % k;
+  };
+  const pad = (v, n = 2) => String(v).padStart(n, '0');
+  let checked = 0;
+  for (let k = 0; k < 3000; k++) {
+    const y = 1900 + rnd(200), mo = 1 + rnd(12), d = 1 + rnd(28), h = rnd(24), mi = rnd(60), s = rnd(60), ms = rnd(1000);
+    const off = rnd(4); // none, Z, +HH:MM, -HH
+    const oh = rnd(14), om = [0, 30, 45][rnd(3)];
+    const text = `${y}-${pad(mo)}-${pad(d)}${rnd(2) ? 'T' : ' '}${pad(h)}:${pad(mi)}:${pad(s)}.${pad(ms, 3)}${rnd(2) ? pad(rnd(1000), 3) : ''}` + ['', 'Z', `+${pad(oh)}:${pad(om)}`, `-${pad(oh)}`][off];
+    const want = Date.UTC(y, mo - 1, d, h, mi, s, ms) - (off === 2 ? (oh * 60 + om) * 60000 : off === 3 ? -oh * 3600000 : 0);
+    // Inside a larger buffer, as the scanner passes it.
+    const buf = Buffer.from(`('${text}',`);
+    const fromBytes = parseTimestampBytes(buf, 2, buf.length - 2, utc);
+    if (fromBytes === want && parseTimestamp(text, utc) === want) checked++;
+    else t.fail(`${text}: ${fromBytes} / ${parseTimestamp(text, utc)}, want ${want}`);
+  }
+  t.equal(checked, 3000, '3000 random timestamps, with and without offsets');
+  for (const bad of ['2024-01-09 02:4', '2024-01-09 02:43:19+', '2024-01-09 02:43:19+05:3', '２０２４-01-09 02:43:19', '2024-01-09 02:43:19 UT', '2024-01-0']) {
+    const buf = Buffer.from(bad);
+    t.ok(Number.isNaN(parseTimestampBytes(buf, 0, buf.length, utc)) && Number.isNaN(parseTimestamp(bad, utc)), `rejects ${JSON.stringify(bad)}`);
+  }
+});
+
+t.test('session ids hashed from bytes equal hash53 of the string; NaN where a byte is not ASCII', async (t) => {
+  const { hash53, hash53Bytes } = await import('../dist/lib/aggregate/distinct.js');
+  for (const id of ['001308af-83cf-4951-8b0d-8d5ffccdaba1', '', '12345', 'x'.repeat(300)]) {
+    const buf = Buffer.from(`'${id}'`);
+    t.equal(hash53Bytes(buf, 1, buf.length - 1), hash53(id), `${JSON.stringify(id.slice(0, 40))}`);
+  }
+  const wide = Buffer.from('séance');
+  t.ok(Number.isNaN(hash53Bytes(wide, 0, wide.length)), 'not ASCII: NaN (the string is hashed instead)');
 });
 
 function batch(table, columns, rows, extra = {}) {
@@ -120,4 +163,60 @@ t.test('events parsed into a packer equal event objects packed afterwards (four 
     t.equal(direct.events, objects.events);
     t.equal(direct.pageViews, objects.pageViews);
   }
+});
+
+t.test('a packed parser (session ids and times read from bytes) packs what a parser of strings packs', async (t) => {
+  const { readFileSync } = await import('node:fs');
+  const path = await import('node:path');
+  const { DumpScanner } = await import('../dist/lib/dump/scanner.js');
+  const { EventPacker } = await import('../dist/lib/umami/packed.js');
+  const dir = path.join(import.meta.dirname, 'fixtures', 'samples');
+  const view = (p) => ({ ...p, site: [...p.site], visitor: [...p.visitor], time: [...p.time], eventType: [...p.eventType], path: [...p.path], refKind: [...p.refKind], ref: [...p.ref].map((r, i) => (p.refKind[i] === 0 ? -1 : r)), offset: [...p.offset] });
+  const cases = ['umami-v2-mariadb.sql', 'umami-v2-postgres.sql', 'umami-v3-postgres-inserts.sql', 'umami-v1-mariadb.sql'].map((file) => [file, readFileSync(path.join(dir, file)), {}]);
+  // Without its SET TIME_ZONE, a MariaDB dump's times are in the source zone.
+  const noZone = Buffer.from(cases[0][1].toString('latin1').replace("/*!40103 SET TIME_ZONE='+00:00' */;", ''), 'latin1');
+  cases.push(['umami-v2-mariadb.sql in America/New_York', noZone, { sourceTimezone: 'America/New_York' }]);
+  for (const [file, dump, zone] of cases) {
+    const run = (options, size) => {
+      const parser = new EventParser({ ...zone, ...options });
+      const packer = new EventPacker(16);
+      const scanner = new DumpScanner({ select: parser.select });
+      let numbers = 0;
+      const feed = (batches) => {
+        for (const rows of batches) {
+          const iSession = rows.columns.indexOf('session_id');
+          if (rows.table !== 'session') for (const r of rows.rows) if (typeof r[iSession] === 'number') numbers++;
+          parser.parse(rows, [], packer);
+        }
+      };
+      for (let i = 0; i < dump.length; i += size) feed(scanner.write(dump.subarray(i, i + size)));
+      feed(scanner.end());
+      return { batch: view(packer.take()), numbers, events: parser.events, rejected: parser.rejectedCount };
+    };
+    const strings = run({}, dump.length);
+    t.equal(strings.numbers, 0, `${file}: no numbers unless asked for`);
+    for (const size of [dump.length, 4096, 333]) {
+      const packed = run({ packed: true }, size);
+      t.same(packed.batch, strings.batch, `${file}, chunks of ${size}: identical packed events`);
+      t.equal(packed.events, strings.events);
+      t.equal(packed.rejected, strings.rejected);
+      if (file !== 'umami-v2-postgres.sql' || size === dump.length) t.ok(packed.numbers > packed.events / 2, `${file}, chunks of ${size}: ${packed.numbers} of ${packed.events} session ids read as numbers`);
+    }
+  }
+});
+
+t.test('a packed parser rejects a bad time with its text, and wants a packer', async (t) => {
+  const { DumpScanner } = await import('../dist/lib/dump/scanner.js');
+  const { EventPacker } = await import('../dist/lib/umami/packed.js');
+  const dump = Buffer.from("-- PostgreSQL database dump\nCREATE TABLE public.website_event (website_id uuid, session_id uuid, created_at timestamp with time zone, url_path text, event_type integer, hostname text);\n" +
+    'COPY public.website_event (website_id, session_id, created_at, url_path, event_type, hostname) FROM stdin;\n' +
+    'w1\ts1\t2024-01-01 10:00:00+00\t/a\t1\ta.com\nw1\ts2\t2024-01-01 10:0\t/b\t1\ta.com\n\\.\n');
+  const parser = new EventParser({ packed: true });
+  const scanner = new DumpScanner({ select: parser.select });
+  const packer = new EventPacker(16);
+  const batches = [...scanner.write(dump), ...scanner.end()];
+  t.throws(() => parser.parse(batches.find((b) => b.rows.length > 0), []), { code: 'UA_INVALID_OPTION' }, 'no packer: refused');
+  for (const b of batches) parser.parse(b, [], packer);
+  t.equal(packer.take().count, 1);
+  t.match(parser.rejected.bad_timestamp, { count: 1, examples: [{ table: 'website_event', detail: 'created_at "2024-01-01 10:0"' }] });
 });

@@ -138,6 +138,49 @@ t.test('gzip input is detected by its magic bytes and decompressed in the stream
   t.equal(rows, scanAll(plain).length, 'same rows as the plain dump');
 });
 
+t.test('a column given a converter comes as its number, or as the string where it has escapes or gives NaN', async (t) => {
+  // The converter: the value's digits as a number, NaN for anything else.
+  const digits = (b, s, e) => {
+    if (e === s) return NaN;
+    let v = 0;
+    for (let i = s; i < e; i++) {
+      if (b[i] < 0x30 || b[i] > 0x39) return NaN;
+      v = v * 10 + b[i] - 0x30;
+    }
+    return v;
+  };
+  const values = ['123', '7', "4\\'2", 'x9', '', '0042', 'é1', '\\\\5'];
+  const mysql = HEADER_MYSQL + 'CREATE TABLE `e` (`id` int, `n` varchar(20), `q` text, `bare` int);\nINSERT INTO `e` VALUES ' +
+    values.map((v, i) => `(${i},'${v}','${'pad '.repeat(i * 3)}',${i * 11})`).join(',') + ',(99,NULL,NULL,NULL);\n';
+  const copy = '-- PostgreSQL database dump\nCREATE TABLE public.e (id integer, n text, q text, bare integer);\nCOPY public.e (id, n, q, bare) FROM stdin;\n' +
+    ['123', '7', '4\\t2', 'x9', '', '0042', 'é1', '\\\\5'].map((v, i) => `${i}\t${v}\t${'pad '.repeat(i * 3)}\t${i * 11}\n`).join('') + '99\t\\N\t\\N\t\\N\n\\.\n';
+  // Decoded strings: what every value reads as without a converter.
+  const expect = (text) => scanAll(Buffer.from(text)).map((r) => [r[1][1], r[1][3]]);
+  for (const [name, text] of [['mariadb-dump', mysql], ['pg_dump COPY', copy]]) {
+    const dump = Buffer.from(text);
+    const strings = expect(text);
+    const want = strings.map(([n, bare]) => {
+      const num = (v) => (v === null ? null : Number.isNaN(digits(Buffer.from(v), 0, Buffer.byteLength(v))) ? v : digits(Buffer.from(v), 0, Buffer.byteLength(v)));
+      return [num(n), num(bare)];
+    });
+    const select = { select: (info) => info.columns.map((c) => (c === 'n' || c === 'bare' ? digits : false)) };
+    const whole = scanAll(dump, dump.length, select).map((r) => [r[1][1], r[1][3]]);
+    t.same(whole, want, `${name}: numbers where the converter reads one, strings elsewhere, null for NULL`);
+    t.ok(whole.filter(([n]) => typeof n === 'number').length >= 3 && whole.some(([n]) => typeof n === 'string'), `${name}: both kinds occur`);
+    t.equal(typeof whole[0][1], 'number', `${name}: an unquoted number is converted too`);
+    // A value split across chunks may come as its string; it must be the same value either way.
+    const norm = (rows) => JSON.stringify(rows.map((r) => [r[1][1], r[1][3]].map((v) => (typeof v === 'string' && !Number.isNaN(digits(Buffer.from(v), 0, Buffer.byteLength(v))) ? digits(Buffer.from(v), 0, Buffer.byteLength(v)) : v))));
+    let same = 0;
+    for (let cut = 1; cut < dump.length; cut++) {
+      const scanner = new DumpScanner(select);
+      const rows = [];
+      for (const b of [...scanner.write(dump.subarray(0, cut)), ...scanner.write(dump.subarray(cut)), ...scanner.end()]) for (const r of b.rows) rows.push([null, r]);
+      if (norm(rows) === JSON.stringify(want)) same++;
+    }
+    t.equal(same, dump.length - 1, `${name}: all ${dump.length - 1} two-chunk splits give the same values`);
+  }
+});
+
 t.test('only the selected columns are decoded, unselected tables are skipped', async (t) => {
   const buf = fs.readFileSync(path.join(samples, 'umami-v2-mariadb.sql'));
   const rows = scanAll(buf, 65536, { select: (info) => (info.table === 'website_event' ? info.columns.map((c) => c === 'url_path') : false) });

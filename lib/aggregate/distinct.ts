@@ -35,6 +35,29 @@ export function hash53(s: string): number {
     h1 = Math.imul(h1 ^ c, 2654435761);
     h2 = Math.imul(h2 ^ c, 1597334677);
   }
+  return avalanche(h1, h2);
+}
+
+/**
+ * {@link hash53} of the string whose UTF-8 bytes are b[start, end), read
+ * from the bytes; NaN when one is not ASCII (where bytes and UTF-16 code
+ * units differ: hash the decoded string instead).
+ */
+export function hash53Bytes(b: Uint8Array, start: number, end: number): number {
+  const n = end - start;
+  let h1 = 0xdeadbeef ^ n;
+  let h2 = 0x41c6ce57 ^ n;
+  let high = 0;
+  for (let i = start; i < end; i++) {
+    const c = b[i];
+    high |= c;
+    h1 = Math.imul(h1 ^ c, 2654435761);
+    h2 = Math.imul(h2 ^ c, 1597334677);
+  }
+  return high < 0x80 ? avalanche(h1, h2) : NaN;
+}
+
+function avalanche(h1: number, h2: number): number {
   h1 = Math.imul(h1 ^ (h1 >>> 16), 2246822507);
   h1 ^= Math.imul(h2 ^ (h2 >>> 13), 3266489909);
   h2 = Math.imul(h2 ^ (h2 >>> 16), 2246822507);

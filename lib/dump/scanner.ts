@@ -35,8 +35,19 @@ const SEMI = 0x3b;
 const BACKSLASH = 0x5c;
 const BACKTICK = 0x60;
 
-/** One row: values in column order; `null` is SQL NULL; `undefined` a column that was not decoded. */
-export type Row = Array<string | null | undefined>;
+/**
+ * One row: values in column order; `null` is SQL NULL; `undefined` a column
+ * that was not decoded; a number only in a column given a {@link ValueConverter}.
+ */
+export type Row = Array<string | number | null | undefined>;
+
+/**
+ * Reads a value straight from the dump's bytes b[start, end) (a value written
+ * without escapes) into a number, so that no string is made for it; NaN
+ * asks for the decoded string instead. Values with escapes, and the rare
+ * value split across chunks, come as strings.
+ */
+export type ValueConverter = (b: Uint8Array, start: number, end: number) => number;
 
 /** What is known about a table whose rows are being read. */
 export interface TableInfo {
@@ -71,9 +82,10 @@ export interface ScannerOptions {
    * Chooses what to decode when a table's data starts: `true` every column,
    * `false` none (rows are scanned and counted but not returned), or a mask
    * with `true` for each column to decode (`'intern'`: decode, and return the
-   * same string object for repeated values). Default: every column of every table.
+   * same string object for repeated values; a {@link ValueConverter}: a number
+   * where it gives one). Default: every column of every table.
    */
-  select?: (table: TableInfo) => boolean | Array<boolean | 'intern'>;
+  select?: (table: TableInfo) => boolean | Array<boolean | 'intern' | ValueConverter>;
   /** Largest single value in bytes; default 16 MiB. */
   maxValueBytes?: number;
   /** Rows per batch at most; default 2048. */
@@ -116,6 +128,8 @@ interface DataTarget {
   all: boolean;
   /** Per column, the interner of repeated values, if asked for. */
   interners: Array<Interner | null> | null;
+  /** Per column, the converter to a number, if asked for. */
+  converters: Array<ValueConverter | null> | null;
 }
 
 export class DumpScanner {
@@ -795,6 +809,7 @@ export class DumpScanner {
     const mask = t.mask;
     const all = t.all;
     const interners = t.interners;
+    const converters = t.converters;
     const max = this.options.maxValueBytes;
     const bs = this.stringDialect === 'mysql' || !this.standardStrings;
     let row = this.row;
@@ -846,7 +861,9 @@ export class DumpScanner {
         }
         // Escapes, a doubled quote, the chunk's end or an oversized value: the general machine.
         if (j + 1 >= n || d !== QUOTE || buf[j + 1] === QUOTE || j - i - 1 > max) break;
-        row![col] = intern !== null ? intern.lookup(buf, i + 1, j, h, high >= 0x80) : high < 0x80 ? latin1(buf, i + 1, j) : utf8(buf, i + 1, j);
+        const conv = converters !== null ? converters[col] : null;
+        const num = conv !== null ? conv(buf, i + 1, j) : NaN;
+        row![col] = num === num ? num : intern !== null ? intern.lookup(buf, i + 1, j, h, high >= 0x80) : high < 0x80 ? latin1(buf, i + 1, j) : utf8(buf, i + 1, j);
         col++;
         i = j + 1;
       } else if (c === 0x4e && i + 4 < n && buf[i + 1] === 0x55 && buf[i + 2] === 0x4c && buf[i + 3] === 0x4c && (buf[i + 4] === COMMA || buf[i + 4] === RPAREN)) {
@@ -869,7 +886,9 @@ export class DumpScanner {
         if (j >= n) break;
         if (dec) {
           const intern = interners !== null ? interners[col] : null;
-          row![col] = intern !== null ? intern.get(buf, i, j, false) : latin1(buf, i, j);
+          const conv = converters !== null ? converters[col] : null;
+          const num = conv !== null ? conv(buf, i, j) : NaN;
+          row![col] = num === num ? num : intern !== null ? intern.get(buf, i, j, false) : latin1(buf, i, j);
         }
         col++;
         i = j;
@@ -920,6 +939,7 @@ export class DumpScanner {
     const mask = t.mask;
     const all = t.all;
     const interners = t.interners;
+    const converters = t.converters;
     const width = t.info.columns.length;
     for (;;) {
       if (i >= n) return i;
@@ -946,7 +966,9 @@ export class DumpScanner {
         if (c === TAB) {
           if (row !== null && (all || mask![col] === true)) {
             const intern = interners !== null ? interners[col] : null;
-            row[col] = intern !== null ? intern.get(buf, s, j, high >= 0x80) : high < 0x80 ? latin1(buf, s, j) : utf8(buf, s, j);
+            const conv = converters !== null ? converters[col] : null;
+            const num = conv !== null ? conv(buf, s, j) : NaN;
+            row[col] = num === num ? num : intern !== null ? intern.get(buf, s, j, high >= 0x80) : high < 0x80 ? latin1(buf, s, j) : utf8(buf, s, j);
           }
           col++;
           if (j >= end) break;
@@ -1210,7 +1232,8 @@ export class DumpScanner {
     const sel = this.options.select ? this.options.select(info) : true;
     const mask = sel === false ? null : sel === true ? columns.map(() => true) : sel.map((m) => m !== false);
     const interners = Array.isArray(sel) && sel.includes('intern') ? sel.map((m) => (m === 'intern' ? new Interner() : null)) : null;
-    return { info, mask, all: sel === true, interners };
+    const converters = Array.isArray(sel) && sel.some((m) => typeof m === 'function') ? sel.map((m) => (typeof m === 'function' ? m : null)) : null;
+    return { info, mask, all: sel === true, interners, converters };
   }
 
   private startValues(at: number): void {

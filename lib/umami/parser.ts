@@ -6,10 +6,10 @@
 import { Transform, type TransformCallback } from 'node:stream';
 import { UmamiAggregateError, invalidOption } from '../errors.js';
 import { TimeZone, parseFixedOffset } from '../aggregate/timezone.js';
-import type { RowBatch, TableInfo } from '../dump/scanner.js';
+import type { RowBatch, TableInfo, ValueConverter } from '../dump/scanner.js';
 import { SchemaDetector, roleOf, type TableRole } from './schema.js';
-import { parseTimestamp } from './time.js';
-import { hash53 } from '../aggregate/distinct.js';
+import { parseTimestamp, parseTimestampBytes } from './time.js';
+import { hash53, hash53Bytes } from '../aggregate/distinct.js';
 import type { EventPacker } from './packed.js';
 
 /** One Umami event (a page view or a custom event). */
@@ -83,6 +83,12 @@ export interface EventParserOptions {
   maxRejected?: number;
   /** Optional event fields to decode: `visitId`, `eventName`. */
   fields?: Array<'visitId' | 'eventName'>;
+  /**
+   * For {@link EventParser.parse} with an {@link EventPacker} only: session
+   * ids are hashed and timestamps parsed straight from the dump's bytes, so
+   * no string is made for either. parse() then requires a packer.
+   */
+  packed?: boolean;
 }
 
 const EXAMPLES = 5;
@@ -104,6 +110,7 @@ export class EventParser {
   private readonly maxRejected: number;
   private readonly wantVisit: boolean;
   private readonly wantName: boolean;
+  private readonly packed: boolean;
   private readonly handlers = new WeakMap<readonly string[], Handler | null>();
   /** Older v2 keeps the hostname on the session: session id → hostname. */
   private readonly sessionHosts = new Map<string, string>();
@@ -120,17 +127,25 @@ export class EventParser {
     this.maxRejected = options.maxRejected ?? 1000;
     this.wantVisit = options.fields?.includes('visitId') ?? false;
     this.wantName = options.fields?.includes('eventName') ?? false;
+    this.packed = options.packed === true;
   }
 
   /**
    * For the tokenizer: which columns of a table to decode (false: skip the
    * table); columns whose values repeat are interned.
    */
-  readonly select = (info: TableInfo): boolean | Array<boolean | 'intern'> => {
+  readonly select = (info: TableInfo): boolean | Array<boolean | 'intern' | ValueConverter> => {
     const role = roleOf(info.table, info.columns);
     if (role === null) return false;
     const wanted = new Set(this.columnsFor(role, info.columns));
-    return info.columns.map((c) => (wanted.has(c) ? (REPEATING.has(c) ? 'intern' : true) : false));
+    const numeric = new Map<string, ValueConverter>();
+    if (this.packed && (role === 'website_event' || role === 'pageview' || role === 'event')) {
+      const zone = this.zoneOf(info, 'created_at');
+      numeric.set('created_at', (b, start, end) => parseTimestampBytes(b, start, end, zone));
+      // Older v2 finds an event's hostname by its session id as a string.
+      if (role !== 'website_event' || info.columns.includes('hostname')) numeric.set('session_id', hash53Bytes);
+    }
+    return info.columns.map((c) => (wanted.has(c) ? (numeric.get(c) ?? (REPEATING.has(c) ? 'intern' : true)) : false));
   };
 
   private columnsFor(role: TableRole, columns: readonly string[]): string[] {
@@ -160,6 +175,7 @@ export class EventParser {
   parse(batch: RowBatch, out: ParsedBatch[], packer: EventPacker | null = null): void {
     this.detector.see(batch.table, batch.columns);
     if (batch.rows.length === 0) return;
+    if (this.packed && packer === null) throw invalidOption('packed', 'false when parse() is given no EventPacker', true);
     let handler = this.handlers.get(batch.columns);
     if (handler === undefined) {
       handler = this.makeHandler(batch);
@@ -243,13 +259,13 @@ export class EventParser {
               this.reject('column_count', table, batch.offsets[r], `${row.length} values for ${width} columns`);
               continue;
             }
-            const id = row[iId];
-            const uuid = row[iUuid];
+            const id = row[iId] as string | null | undefined;
+            const uuid = row[iUuid] as string | null | undefined;
             if (id == null || uuid == null) {
               this.reject('missing_value', table, batch.offsets[r], 'website_id is NULL');
               continue;
             }
-            websites.push({ id, uuid, name: iName >= 0 ? (row[iName] ?? null) : null, domain: iDomain >= 0 ? (row[iDomain] ?? null) : null });
+            websites.push({ id, uuid, name: iName >= 0 ? ((row[iName] as string | null | undefined) ?? null) : null, domain: iDomain >= 0 ? ((row[iDomain] as string | null | undefined) ?? null) : null });
           }
           if (websites.length > 0) out.push({ kind: 'websites', websites });
         };
@@ -260,8 +276,8 @@ export class EventParser {
         if (iId < 0 || iHost < 0) return null;
         return (batch) => {
           for (const row of batch.rows) {
-            const id = row[iId];
-            const host = row[iHost];
+            const id = row[iId] as string | null | undefined;
+            const host = row[iHost] as string | null | undefined;
             if (row.length === width && id != null && host != null && host !== '') this.sessionHosts.set(id, this.intern(host));
           }
         };
@@ -309,46 +325,47 @@ export class EventParser {
           this.reject('column_count', table, offsets[r], `${row.length} values for ${width} columns`);
           continue;
         }
-        const websiteId = row[iSite];
+        // Strings, except the session id and time when the scanner read them as numbers (packed).
+        const websiteId = row[iSite] as string | null | undefined;
         const sessionId = row[iSession];
         const time = row[iTime];
         if (websiteId == null || sessionId == null || time == null) {
           this.reject('missing_value', table, offsets[r], `${websiteId == null ? 'website_id' : sessionId == null ? 'session_id' : 'created_at'} is NULL`);
           continue;
         }
-        const createdAt = parseTimestamp(time, zone);
+        const createdAt = typeof time === 'number' ? time : parseTimestamp(time, zone);
         if (createdAt !== createdAt) {
-          this.reject('bad_timestamp', table, offsets[r], `created_at ${JSON.stringify(time.slice(0, 40))}`);
+          this.reject('bad_timestamp', table, offsets[r], `created_at ${JSON.stringify(String(time).slice(0, 40))}`);
           continue;
         }
         let eventType = v1EventType ?? 1;
         if (iType >= 0) {
-          const t = row[iType];
+          const t = row[iType] as string | null | undefined;
           eventType = t == null ? -1 : t.length === 1 ? t.charCodeAt(0) - 48 : /^\d+$/.test(t) ? Number(t) : -1;
           if (eventType < 0 || eventType > 9) {
             this.reject('bad_event_type', table, offsets[r], `event_type ${JSON.stringify(t)}`);
             continue;
           }
         }
-        let hostname: string | null = iHost >= 0 ? (row[iHost] ?? null) : (sessionHosts?.get(sessionId) ?? null);
+        let hostname: string | null = iHost >= 0 ? ((row[iHost] as string | null | undefined) ?? null) : (sessionHosts?.get(String(sessionId)) ?? null);
         if (hostname === '') hostname = null;
-        const path = iPath >= 0 ? (row[iPath] ?? '') : '';
-        const ref = iRef >= 0 ? (row[iRef] ?? null) : null;
+        const path = iPath >= 0 ? ((row[iPath] as string | null | undefined) ?? '') : '';
+        const ref = iRef >= 0 ? ((row[iRef] as string | null | undefined) ?? null) : null;
         const urlPath = v1 ? pathOfUrl(path) : path;
         const referrerDomain = v1 && ref ? hostOfUrl(ref) : ref;
         if (packer !== null) {
-          packer.push(websiteId, hash53(sessionId), createdAt, eventType, urlPath, referrerDomain, hostname, offsets[r]);
+          packer.push(websiteId, typeof sessionId === 'number' ? sessionId : hash53(sessionId), createdAt, eventType, urlPath, referrerDomain, hostname, offsets[r]);
         } else {
           events.push({
             websiteId,
-            sessionId,
-            visitId: iVisit >= 0 ? (row[iVisit] ?? null) : null,
+            sessionId: sessionId as string,
+            visitId: iVisit >= 0 ? ((row[iVisit] as string | null | undefined) ?? null) : null,
             createdAt,
             eventType,
             urlPath,
             referrerDomain,
             hostname,
-            eventName: iName >= 0 ? (row[iName] ?? null) : null,
+            eventName: iName >= 0 ? ((row[iName] as string | null | undefined) ?? null) : null,
             offset: offsets[r],
           });
         }

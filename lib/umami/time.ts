@@ -1,14 +1,16 @@
 /**
- * Timestamps as dumps print them, parsed without Date or regex:
+ * Timestamps as dumps print them, parsed from bytes without Date or regex:
  * `2024-01-09 02:43:19` (MySQL, in the dump's zone), `2024-01-08 21:43:19-05`,
  * `…19.853794+05:30`, `+05:53:28` (pg_dump timestamptz), ISO `…T…Z` (JSON).
  */
 import { TimeZone, daysFromCivil } from '../aggregate/timezone.js';
 
-function digits(s: string, i: number, n: number): number {
+/** The number of n digits at b[i], or -1 when one is not a digit (or is past e). */
+function digits(b: Uint8Array, i: number, n: number, e: number): number {
+  if (i + n > e) return -1;
   let v = 0;
   for (let k = 0; k < n; k++) {
-    const c = s.charCodeAt(i + k) - 48;
+    const c = b[i + k] - 48;
     if (c < 0 || c > 9) return -1;
     v = v * 10 + c;
   }
@@ -16,47 +18,48 @@ function digits(s: string, i: number, n: number): number {
 }
 
 /**
- * Epoch milliseconds of a timestamp, or NaN when it is not one (zero dates,
- * `infinity`, garbage). A value without an offset is wall-clock time in `zone`.
+ * Epoch milliseconds of the timestamp in b[start, end), or NaN when it is not
+ * one (zero dates, `infinity`, garbage, bytes that are not ASCII). A value
+ * without an offset is wall-clock time in `zone`.
  */
-export function parseTimestamp(s: string, zone: TimeZone): number {
-  const n = s.length;
-  if (n < 10) return NaN;
-  let i = 0;
+export function parseTimestampBytes(b: Uint8Array, start: number, end: number, zone: TimeZone): number {
+  const e = end;
+  if (e - start < 10) return NaN;
+  let i = start;
   let sign = 1;
-  if (s.charCodeAt(0) === 45 /* - */) {
+  if (b[i] === 45 /* - */) {
     sign = -1;
-    i = 1;
+    i++;
   }
   // year: 4+ digits
   let yEnd = i;
-  while (yEnd < n && s.charCodeAt(yEnd) >= 48 && s.charCodeAt(yEnd) <= 57) yEnd++;
-  if (yEnd - i < 4 || s.charCodeAt(yEnd) !== 45) return NaN;
-  const y = sign * digits(s, i, yEnd - i);
+  while (yEnd < e && b[yEnd] >= 48 && b[yEnd] <= 57) yEnd++;
+  if (yEnd - i < 4 || yEnd - i > 15 || yEnd >= e || b[yEnd] !== 45) return NaN;
+  const y = sign * digits(b, i, yEnd - i, e);
   i = yEnd + 1;
-  const mo = digits(s, i, 2);
-  if (s.charCodeAt(i + 2) !== 45) return NaN;
-  const d = digits(s, i + 3, 2);
+  const mo = digits(b, i, 2, e);
+  if (i + 2 >= e || b[i + 2] !== 45) return NaN;
+  const d = digits(b, i + 3, 2, e);
   if (mo < 1 || mo > 12 || d < 1 || d > 31) return NaN;
   i += 5;
   let h = 0, mi = 0, sec = 0, ms = 0;
-  if (i < n) {
-    const sep = s.charCodeAt(i);
+  if (i < e) {
+    const sep = b[i];
     if (sep !== 32 && sep !== 84 /* T */) return NaN;
-    h = digits(s, i + 1, 2);
-    if (s.charCodeAt(i + 3) !== 58) return NaN;
-    mi = digits(s, i + 4, 2);
+    h = digits(b, i + 1, 2, e);
+    if (i + 3 >= e || b[i + 3] !== 58) return NaN;
+    mi = digits(b, i + 4, 2, e);
     i += 6;
-    if (s.charCodeAt(i) === 58) {
-      sec = digits(s, i + 1, 2);
+    if (i < e && b[i] === 58) {
+      sec = digits(b, i + 1, 2, e);
       i += 3;
     }
     if (h < 0 || h > 24 || mi < 0 || mi > 59 || sec < 0 || sec > 60) return NaN;
-    if (s.charCodeAt(i) === 46 /* . */) {
+    if (i < e && b[i] === 46 /* . */) {
       i++;
       let scale = 100;
-      while (i < n) {
-        const c = s.charCodeAt(i) - 48;
+      while (i < e) {
+        const c = b[i] - 48;
         if (c < 0 || c > 9) break;
         ms += c * scale;
         scale /= 10;
@@ -67,30 +70,43 @@ export function parseTimestamp(s: string, zone: TimeZone): number {
   }
   if (d > daysInMonth(y, mo)) return NaN;
   const local = (daysFromCivil(y, mo, d) * 86400 + h * 3600 + mi * 60 + sec) * 1000 + ms;
-  if (i >= n) return zone.toUtc(local);
+  if (i >= e) return zone.toUtc(local);
   // Offset: Z, +HH, +HH:MM, +HHMM, +HH:MM:SS (also after a space: ` +00:00`, ` UTC`).
-  if (s.charCodeAt(i) === 32) i++;
-  const c = s.charCodeAt(i);
-  if (c === 90 /* Z */ && i === n - 1) return local;
-  if (s.slice(i) === 'UTC') return local;
+  if (b[i] === 32) i++;
+  const c = i < e ? b[i] : -1;
+  if (c === 90 /* Z */ && i === e - 1) return local;
+  if (i + 3 === e && c === 85 /* U */ && b[i + 1] === 84 /* T */ && b[i + 2] === 67 /* C */) return local;
   if (c !== 43 && c !== 45) return NaN;
-  const oh = digits(s, i + 1, 2);
+  const oh = digits(b, i + 1, 2, e);
   if (oh < 0) return NaN;
   let k = i + 3;
   let om = 0, os = 0;
-  if (k < n) {
-    if (s.charCodeAt(k) === 58) k++;
-    om = digits(s, k, 2);
+  if (k < e) {
+    if (b[k] === 58) k++;
+    om = digits(b, k, 2, e);
     k += 2;
-    if (k < n) {
-      if (s.charCodeAt(k) === 58) k++;
-      os = digits(s, k, 2);
+    if (k < e) {
+      if (b[k] === 58) k++;
+      os = digits(b, k, 2, e);
       k += 2;
     }
   }
-  if (om < 0 || os < 0 || k !== n) return NaN;
+  if (om < 0 || os < 0 || k !== e) return NaN;
   const offset = (oh * 3600 + om * 60 + os) * 1000;
   return c === 43 ? local - offset : local + offset;
+}
+
+/** Strings are encoded here first; a longer one gets a buffer of its own. */
+const scratch = Buffer.allocUnsafe(256);
+
+/** {@link parseTimestampBytes} of a string. */
+export function parseTimestamp(s: string, zone: TimeZone): number {
+  // UTF-8: a character beyond ASCII becomes bytes that no rule accepts.
+  if (s.length * 3 > scratch.length) {
+    const b = Buffer.from(s, 'utf8');
+    return parseTimestampBytes(b, 0, b.length, zone);
+  }
+  return parseTimestampBytes(scratch, 0, scratch.write(s, 0, 'utf8'), zone);
 }
 
 function daysInMonth(y: number, m: number): number {

@@ -27,7 +27,7 @@ function fail(err: unknown): void {
 }
 
 try {
-  const parser = new EventParser({ sourceTimezone: options.sourceTimezone, maxRejected: options.maxRejected });
+  const parser = new EventParser({ sourceTimezone: options.sourceTimezone, maxRejected: options.maxRejected, packed: true });
   const tokenizer = new DumpTokenizer({ select: parser.select, maxValueBytes: options.maxValueBytes, format: options.format });
 
   const stats = (): ParseStats => parseStatsOf(tokenizer, parser);
