@@ -40,6 +40,25 @@ t.test('import writes ./analytics.sqlite by default and prints a summary', async
   t.teardown(() => knex.destroy());
   const [{ n }] = await knex('analytics_daily').count({ n: '*' });
   t.equal(Number(n), 571);
+  t.same(await knex.raw('pragma page_size'), [{ page_size: 16384 }], 'a new file has 16 KiB pages');
+  t.same(await knex.raw('pragma journal_mode'), [{ journal_mode: 'wal' }]);
+});
+
+t.test('an existing SQLite file keeps its page size', async (t) => {
+  const cwd = tmp(t);
+  const file = path.join(cwd, 'host.sqlite');
+  const host = knexFactory({ client: 'better-sqlite3', connection: { filename: file }, useNullAsDefault: true });
+  await host.schema.createTable('host_table', (tb) => tb.integer('x'));
+  await host('host_table').insert({ x: 1 });
+  await host.destroy();
+  const r = await cli(['import', path.join(samples, 'umami-v2-mariadb.sql'), '--db', `sqlite:${file}`], { cwd });
+  t.equal(r.code, 0, r.stderr);
+  const knex = knexFactory({ client: 'better-sqlite3', connection: { filename: file }, useNullAsDefault: true });
+  t.teardown(() => knex.destroy());
+  t.same(await knex.raw('pragma page_size'), [{ page_size: 4096 }]);
+  t.same(await knex('host_table').select('x'), [{ x: 1 }], "the host's table is untouched");
+  const [{ n }] = await knex('analytics_daily').count({ n: '*' });
+  t.equal(Number(n), 571);
 });
 
 t.test('--no-worker, and Node options that a worker thread may not take, give the same tables', async (t) => {
