@@ -11,8 +11,13 @@ import type { RowBatch } from '../dump/scanner.js';
 import { EventPacker, type PackedEventBatch, transferablesOf } from '../umami/packed.js';
 import { BATCHES_IN_FLIGHT, type MainMessage, type ParseStats, type ParseThreadOptions, type WorkerMessage, parseStatsOf, serializeError } from './parse-thread.js';
 
-/** Events per packed batch (a batch also ends before websites, and at the end). */
-const PACKED_EVENTS = 16384;
+/**
+ * Events per packed batch (a batch also ends before websites, and at the end).
+ * Small enough that the main thread aggregates one in a few milliseconds and
+ * comes back soon to send the next chunk: larger batches left this thread
+ * waiting for input.
+ */
+const PACKED_EVENTS = 4096;
 /** Events wait at most this long for a batch to fill (slow input still reports progress). */
 const PACKED_WAIT_MS = 50;
 

@@ -18,7 +18,7 @@ import type { DumpTokenizer, InputFormat } from '../dump/tokenizer.js';
 import type { EventParser, RejectionSummary } from '../umami/parser.js';
 
 export const CHUNKS_IN_FLIGHT = 4;
-export const BATCHES_IN_FLIGHT = 4;
+export const BATCHES_IN_FLIGHT = 8;
 /** Size of the buffers chunks are copied into (larger chunks get a larger one). */
 const POOLED_BYTES = 1 << 20;
 
