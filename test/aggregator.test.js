@@ -36,6 +36,52 @@ t.test('DST: the repeated local hour gives two hour buckets in one day', async (
   t.same(out.day.map((r) => [r.bucket, r.pageViews, r.visitors.estimate()]), [['2024-11-03', 2, 2]]);
 });
 
+t.test('Lord Howe: a half-hour DST change, hours 30 minutes apart are kept apart', async (t) => {
+  // 2024-04-07 02:00 local (+11) goes back to 01:30 (+10:30): hour starts at 14:00 and 14:30 UTC on 2024-04-06.
+  const a = new Aggregator({ timezone: 'Australia/Lord_Howe' });
+  const times = [Date.UTC(2024, 3, 6, 14, 10), Date.UTC(2024, 3, 6, 14, 40), Date.UTC(2024, 3, 6, 14, 50), Date.UTC(2024, 3, 6, 15, 20)];
+  a.add(times.map((t, i) => ev(t, { sessionId: `s${i}` })));
+  const out = collectRows(a.flush(true));
+  const hours = out.hour.map((r) => [r.bucket, r.pageViews]);
+  t.equal(hours.reduce((n, [, v]) => n + v, 0), 4, 'every view in an hour');
+  t.equal(new Set(hours.map(([b]) => b)).size, hours.length, 'hour buckets distinct');
+  t.ok(hours.some(([b]) => b.endsWith(':30:00')) && hours.some(([b]) => b.endsWith(':00:00')), `hours on both sides of the change: ${JSON.stringify(hours)}`);
+});
+
+t.test('HourIndex equals a Map: dense hours, keys sharing an hour, far and negative keys', async (t) => {
+  const { HourIndex } = await import('../dist/lib/aggregate/tables.js');
+  const rnd = random(11);
+  const index = new HourIndex();
+  const map = new Map();
+  const base = Math.floor(Date.UTC(2024, 0, 1) / 60000);
+  const keys = [];
+  for (let k = 0; k < 20000; k++) {
+    const kind = rnd() * 10;
+    let key;
+    if (kind < 7) key = base + Math.floor(rnd() * 10000) * 60; // 14 months of whole hours
+    else if (kind < 8) key = base + Math.floor(rnd() * 10000) * 60 + 30; // the half hour after one of them
+    else if (kind < 9) key = base - Math.floor(rnd() * 2e7) * 60; // back to the 1980s, and before 1970
+    else key = Math.floor((rnd() - 0.5) * 2 ** 31); // anywhere in range, any minute
+    keys.push(key);
+    if (!map.has(key)) {
+      map.set(key, map.size);
+      index.set(key, map.get(key));
+    }
+  }
+  let same = 0;
+  for (const key of keys) if (index.get(key) === map.get(key)) same++;
+  t.equal(same, keys.length, `${keys.length} lookups of ${map.size} keys`);
+  let absent = 0;
+  for (let k = 0; k < 5000; k++) {
+    const key = base + Math.floor(rnd() * 20000) * 60 + 15;
+    if (!map.has(key) && index.get(key) === undefined) absent++;
+    else if (!map.has(key)) t.fail(`key ${key} found but never set`);
+  }
+  t.ok(absent > 0, `${absent} keys never set are not found`);
+  t.same(index.values().sort((a, b) => a - b), [...map.values()].sort((a, b) => a - b), 'values: every id once');
+  t.equal(index.size, map.size);
+});
+
 t.test("Umami's referrer rule: no NULL, no '', not the event's own hostname", async (t) => {
   const a = new Aggregator();
   const t0 = Date.UTC(2024, 0, 1);

@@ -12,7 +12,7 @@ import type { ParsedBatch, UmamiEvent, UmamiWebsite } from '../umami/parser.js';
 import { type PackedEventBatch, REF_COUNTED, REF_HOSTLESS, REF_NONE, refKindOf } from '../umami/packed.js';
 import { VisitorSketch, hash53 } from './distinct.js';
 import { Names } from './names.js';
-import { PairCounter, PairSet } from './tables.js';
+import { HourIndex, PairCounter, PairSet } from './tables.js';
 import { TimeZone, civilFromDays, formatDay, formatMonth, formatUtc } from './timezone.js';
 import { type TopEntry, compareCodePoints, topOfEntries } from './toplist.js';
 
@@ -111,7 +111,7 @@ const KIND_MONTH = 2;
 
 interface SiteBuckets {
   id: string;
-  hours: Map<number, number>;
+  hours: HourIndex;
   days: Map<number, number>;
   months: Map<number, number>;
 }
@@ -266,7 +266,7 @@ export class Aggregator {
   private siteOf(id: string): SiteBuckets {
     let site = this.sites.get(id);
     if (site === undefined) {
-      site = { id, hours: new Map(), days: new Map(), months: new Map() };
+      site = { id, hours: new HourIndex(), days: new Map(), months: new Map() };
       this.sites.set(id, site);
     }
     return site;
@@ -388,8 +388,9 @@ export class Aggregator {
     for (const id of [...this.sites.keys()].sort()) {
       const site = this.sites.get(id)!;
       const domain = this.domains.get(id) ?? null;
-      for (const [g, map] of [['hour', site.hours], ['day', site.days], ['month', site.months]] as const) {
-        const buckets = [...map.values()].sort((a, b) => keys[a] - keys[b]);
+      const held: Array<[Granularity, number[]]> = [['hour', site.hours.values()], ['day', [...site.days.values()]], ['month', [...site.months.values()]]];
+      for (const [g, ids] of held) {
+        const buckets = ids.sort((a, b) => keys[a] - keys[b]);
         order[g].push({ id, domain, buckets });
         counts[g] += buckets.length;
       }

@@ -179,3 +179,87 @@ export class PairCounter {
     return { start, items, counts };
   }
 }
+
+/** Hours per block of an {@link HourIndex}. */
+const BLOCK_HOURS = 256;
+/** Blocks an index spans at most (about 120 years of hours); keys beyond go to its Map. */
+const MAX_BLOCKS = 4096;
+
+/**
+ * A site's hour buckets by key (the minute its hour starts, since the epoch):
+ * an array slot per hour in blocks of 256 hours, made as hours are first
+ * seen, so that finding an event's hour is two array reads, not a Map
+ * lookup. A key far outside the span held, or one sharing its hour's slot
+ * (hours 30 minutes apart around a half-hour DST change), goes to a Map.
+ */
+export class HourIndex {
+  /** Per block, [key, bucket id + 1 (0: empty)] for each of its hours. */
+  private blocks: Array<Int32Array | undefined> = [];
+  /** Block number of blocks[0]. */
+  private base = 0;
+  private readonly spill = new Map<number, number>();
+  size = 0;
+
+  get(key: number): number | undefined {
+    const hour = Math.floor(key / 60);
+    const b = Math.floor(hour / BLOCK_HOURS) - this.base;
+    if (b >= 0 && b < this.blocks.length) {
+      const block = this.blocks[b];
+      if (block !== undefined) {
+        const i = (hour - (b + this.base) * BLOCK_HOURS) * 2;
+        if (block[i + 1] !== 0 && block[i] === key) return block[i + 1] - 1;
+      }
+    }
+    return this.spill.size === 0 ? undefined : this.spill.get(key);
+  }
+
+  set(key: number, id: number): void {
+    this.size++;
+    const hour = Math.floor(key / 60);
+    const blockNo = Math.floor(hour / BLOCK_HOURS);
+    if (!this.cover(blockNo)) {
+      this.spill.set(key, id);
+      return;
+    }
+    const b = blockNo - this.base;
+    const block = (this.blocks[b] ??= new Int32Array(BLOCK_HOURS * 2));
+    const i = (hour - blockNo * BLOCK_HOURS) * 2;
+    if (block[i + 1] !== 0) {
+      this.spill.set(key, id);
+      return;
+    }
+    block[i] = key;
+    block[i + 1] = id + 1;
+  }
+
+  /** Makes the blocks span block number n, unless that would pass MAX_BLOCKS. */
+  private cover(n: number): boolean {
+    const blocks = this.blocks;
+    if (blocks.length === 0) {
+      this.base = n;
+      blocks.push(undefined);
+      return true;
+    }
+    const lo = Math.min(this.base, n);
+    const hi = Math.max(this.base + blocks.length - 1, n);
+    if (hi - lo + 1 > MAX_BLOCKS) return false;
+    if (n < this.base) {
+      this.blocks = new Array<Int32Array | undefined>(this.base - n).fill(undefined).concat(blocks);
+      this.base = n;
+    } else {
+      while (this.base + this.blocks.length <= n) this.blocks.push(undefined);
+    }
+    return true;
+  }
+
+  /** The bucket ids held, in no particular order. */
+  values(): number[] {
+    const out: number[] = [];
+    for (const block of this.blocks) {
+      if (block === undefined) continue;
+      for (let i = 1; i < block.length; i += 2) if (block[i] !== 0) out.push(block[i] - 1);
+    }
+    for (const id of this.spill.values()) out.push(id);
+    return out;
+  }
+}
