@@ -55,6 +55,13 @@ export class SiteDirectory {
     this.ids.clear();
   }
 
+  /** Whether every one of these websites has its site id already (resolve() then runs no query). */
+  knows(websiteIds: Iterable<string>): boolean {
+    if (this.direct) return true;
+    for (const id of websiteIds) if (!this.ids.has(id)) return false;
+    return true;
+  }
+
   /** Site ids for the given websites, creating sites as needed, inside trx. */
   async resolve(trx: Knex, websiteIds: Iterable<string>): Promise<Map<string, number>> {
     if (this.direct) return new Map([...websiteIds].map((id) => [id, Number(id)]));

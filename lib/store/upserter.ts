@@ -174,7 +174,16 @@ export class BucketWriter {
         if (rowsOf(result).length === 0) empty.add(g);
       }
     }
-    const size = this.dialect.name === 'sqlite' ? Math.min(this.batchSize, SQLITE_ROWS_PER_CHUNK) : this.batchSize;
+    const sqlite = this.dialect.name === 'sqlite';
+    const size = sqlite ? Math.min(this.batchSize, SQLITE_ROWS_PER_CHUNK) : this.batchSize;
+    // A server runs one chunk's statements while the next chunk's values are made here. One
+    // statement at a time on the connection: any other query waits for the one running (settle).
+    let writing: Promise<void> | null = null;
+    const settle = async (): Promise<void> => {
+      const w = writing;
+      writing = null;
+      if (w !== null) await w;
+    };
     for (const chunk of batch.chunks(size)) {
       let rows = chunk.rows;
       if (hold) {
@@ -183,15 +192,30 @@ export class BucketWriter {
         rows = ready;
       }
       if (rows.length === 0) continue;
-      const siteIds = await this.sites.resolve(trx, new Set(rows.map((r) => r.websiteId)));
+      const websites = new Set(rows.map((r) => r.websiteId));
+      if (!this.sites.knows(websites)) await settle();
+      const siteIds = await this.sites.resolve(trx, websites);
       const keyed = this.combineDuplicates(rows.map((row) => ({ siteId: siteIds.get(row.websiteId)!, row })));
       counts[chunk.granularity] += keyed.length;
       for (let i = 0; i < keyed.length; ) {
         const end = this.chunkEnd(keyed, i);
-        await this.writeChunk(trx, chunk.granularity, keyed.slice(i, end), importId, now, empty.has(chunk.granularity));
+        let send: () => Promise<void>;
+        try {
+          send = await this.prepareChunk(trx, chunk.granularity, keyed.slice(i, end), importId, now, empty.has(chunk.granularity), settle);
+        } catch (err) {
+          // A statement still running failed first: that is the error to report (a retry looks at it).
+          await settle();
+          throw err;
+        }
+        await settle();
+        const w = send();
+        w.catch(() => {}); // seen by the next settle()
+        writing = w;
+        if (sqlite) await settle();
         i = end;
       }
     }
+    await settle();
     this.writes++;
     return { counts, held };
   }
@@ -250,9 +274,17 @@ export class BucketWriter {
     return i;
   }
 
-  private async writeChunk(trx: Knex, g: Granularity, rows: KeyedRow[], importId: number, now: string, empty: boolean): Promise<void> {
+  /**
+   * Makes one chunk's values (reading the stored rows it merges with, after
+   * `settle`); returns what sends its statements.
+   */
+  private async prepareChunk(trx: Knex, g: Granularity, rows: KeyedRow[], importId: number, now: string, empty: boolean, settle: () => Promise<void>): Promise<() => Promise<void>> {
     const spec = AGGREGATE_TABLES[g];
-    const existing = empty ? new Map<string, StoredRow>() : await this.selectExisting(trx, g, rows);
+    let existing = new Map<string, StoredRow>();
+    if (!empty) {
+      await settle();
+      existing = await this.selectExisting(trx, g, rows);
+    }
     const driver = await driverOf(trx, this.dialect);
     const inserts: unknown[] = [];
     const updates: unknown[] = [];
@@ -300,10 +332,12 @@ export class BucketWriter {
       }
     }
     const columns = WRITE_COLUMNS.map((c) => c || spec.column);
-    if (nById > 0) await writeRows(trx, driver, () => this.dialect.updateById(spec.table, UPDATE_COLUMNS), updatesById, UPDATE_COLUMNS.length + 1);
-    if (nInsert > 0) await writeRows(trx, driver, (n) => this.dialect.insert(spec.table, columns, n), inserts, columns.length);
-    if (nUpdate > 0) await writeRows(trx, driver, (n) => this.dialect.upsert(spec.table, columns, ['site_id', spec.column], UPDATE_COLUMNS, n), updates, columns.length);
     this.rowsWritten[g] += rows.length;
+    return async () => {
+      if (nById > 0) await writeRows(trx, driver, () => this.dialect.updateById(spec.table, UPDATE_COLUMNS), updatesById, UPDATE_COLUMNS.length + 1);
+      if (nInsert > 0) await writeRows(trx, driver, (n) => this.dialect.insert(spec.table, columns, n), inserts, columns.length);
+      if (nUpdate > 0) await writeRows(trx, driver, (n) => this.dialect.upsert(spec.table, columns, ['site_id', spec.column], UPDATE_COLUMNS, n), updates, columns.length);
+    };
   }
 
   /** The stored rows of these keys, locked for update where the database can. */
@@ -388,15 +422,46 @@ interface MysqlConnection {
   execute(sql: string, values: unknown[], cb: (err: Error | null) => void): void;
 }
 
+/** The part of a pg client used here. */
+interface PgClient {
+  query(config: { name: string; text: string; values: unknown[] }): Promise<unknown>;
+}
+
 /** A transaction's own driver connection, when it is one this file can use directly. */
-type Driver = { kind: 'sqlite'; db: SqliteDatabase } | { kind: 'mysql2'; connection: MysqlConnection };
+type Driver = { kind: 'sqlite'; db: SqliteDatabase } | { kind: 'mysql2'; connection: MysqlConnection } | { kind: 'pg'; client: PgClient };
+
+/**
+ * pg statements of many rows by their text (with `?` placeholders): the text
+ * numbered `$1…`, and the name it is prepared under on each connection, so
+ * the server parses a full chunk's statement once, not once per chunk.
+ */
+const pgStatements = new Map<string, { name: string; text: string }>();
+/** Statements kept (and prepared) at most; others run unnamed. */
+const PG_STATEMENTS_MAX = 64;
+/** Fewer rows than this: an unnamed statement (a flush's last, odd-sized chunk). */
+const PG_NAMED_ROWS = 100;
+
+function pgStatement(sql: string, rows: number): { name: string; text: string } {
+  let st = pgStatements.get(sql);
+  if (st === undefined) {
+    let k = 0;
+    // Only this library's statements come here: each `?` in them is a placeholder.
+    st = { name: '', text: sql.replace(/\?/g, () => `$${++k}`) };
+    if (rows >= PG_NAMED_ROWS && pgStatements.size < PG_STATEMENTS_MAX) {
+      st.name = `umami_aggregate_${pgStatements.size}`;
+      pgStatements.set(sql, st);
+    }
+  }
+  return st;
+}
 
 const statements = new WeakMap<object, Map<string, SqliteStatement>>();
 
-/** better-sqlite3 or mysql2 under a transaction, else null (knex's own query path is used). */
+/** better-sqlite3, mysql2 or pg under a transaction, else null (knex's own query path is used). */
 async function driverOf(trx: Knex, dialect: Dialect): Promise<Driver | null> {
-  if (dialect.name === 'postgres' || !trx.isTransaction) return null;
+  if (!trx.isTransaction) return null;
   const c = (await (trx.client as { acquireConnection(): Promise<unknown> }).acquireConnection()) as Record<string, unknown> | null;
+  if (dialect.name === 'postgres' && typeof c?.query === 'function') return { kind: 'pg', client: c as unknown as PgClient };
   if (dialect.name === 'sqlite' && typeof c?.prepare === 'function') return { kind: 'sqlite', db: c as unknown as SqliteDatabase };
   if (dialect.name === 'mysql' && typeof c?.execute === 'function') return { kind: 'mysql2', connection: c as unknown as MysqlConnection };
   return null;
@@ -407,7 +472,8 @@ async function driverOf(trx: Knex, dialect: Dialect): Promise<Driver | null> {
  * SQLite runs in this process, so one prepared single-row statement beats
  * building and parsing large ones; mysql2 gets a server-side prepared
  * statement, its values in the binary protocol instead of escaped into SQL
- * text; other drivers go through knex.
+ * text; pg a named prepared statement (parsed once per connection, not per
+ * chunk); other drivers go through knex.
  */
 async function writeRows(trx: Knex, driver: Driver | null, sql: (rows: number) => string, values: unknown[], width: number): Promise<void> {
   if (driver?.kind === 'sqlite') return runEach(preparedOn(driver.db, sql(1)), values, width);
@@ -415,6 +481,11 @@ async function writeRows(trx: Knex, driver: Driver | null, sql: (rows: number) =
   if (driver?.kind === 'mysql2') {
     const c = driver.connection;
     return new Promise((resolve, reject) => c.execute(sql(n), values, (err) => (err ? reject(err) : resolve())));
+  }
+  if (driver?.kind === 'pg') {
+    const st = pgStatement(sql(n), n);
+    await driver.client.query({ name: st.name, text: st.text, values });
+    return;
   }
   await trx.raw(sql(n), values as Knex.RawBinding[]);
 }
