@@ -17,7 +17,7 @@ export interface EnvConfig {
   aggregate?: boolean;
   /** `ANALYTICS_SKIP_RAW_DATA_STORAGE` (default true). */
   skipRawDataStorage?: boolean;
-  /** `ANALYTICS_IMPORT_BATCH_SIZE`: rows per upsert statement (default 1000). */
+  /** `ANALYTICS_IMPORT_BATCH_SIZE`: rows per upsert statement (default 250). */
   batchSize?: number;
   /** `ANALYTICS_IMPORT_CHUNK_SIZE`: events per progress chunk (default 10000). */
   chunkSize?: number;
@@ -31,7 +31,7 @@ export const ENV_VARIABLES = {
   ANALYTICS_USE_AGGREGATED_IMPORT: 'aggregate while importing (default true)',
   ANALYTICS_AGGREGATE_DURING_IMPORT: 'aggregate while importing (default true)',
   ANALYTICS_SKIP_RAW_DATA_STORAGE: 'do not write raw page views to page_views (default true)',
-  ANALYTICS_IMPORT_BATCH_SIZE: 'rows per upsert statement (default 1000)',
+  ANALYTICS_IMPORT_BATCH_SIZE: 'rows per upsert statement (default 250)',
   ANALYTICS_IMPORT_CHUNK_SIZE: 'events per progress chunk (default 10000)',
   ANALYTICS_AGGREGATION_TIMEOUT: 'seconds before the import fails cleanly (default none)',
 } as const;

@@ -28,7 +28,7 @@ Import options:
   --db URL               sqlite:PATH, postgres://…, mysql://… (default: $DATABASE_URL or ${DEFAULT_DB})
   --timezone TZ          zone of days, months and local hours (default UTC)
   --top N                entries kept in top_pages and referrers (default 50)
-  --batch-size N         rows per INSERT statement (default 1000)
+  --batch-size N         rows per INSERT statement (default 250)
   --mode replace|merge   replace the buckets the dump holds (default) or add to them
   --no-atomic            commit per flush instead of one transaction
   --max-buckets N        flush partial aggregates when N hour buckets are held

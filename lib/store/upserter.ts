@@ -562,7 +562,7 @@ export class Upserter extends Writable {
     this.writer = new BucketWriter(options.knex, {
       mode: options.mode ?? 'replace',
       topN: options.topN ?? 50,
-      batchSize: options.batchSize ?? 1000,
+      batchSize: options.batchSize ?? 250,
       resolveSite: options.resolveSite,
       directSiteIds: options.directSiteIds,
     });
