@@ -23,6 +23,11 @@ t.test('timestamps: MySQL wall clock, pg offsets, microseconds, ISO', async (t) 
   for (const cut of ['2024-10-16 03:0', '2024-10-16 03:', '2024-10-16 03:03:', '2024-10-16 03:03:0', '2024-10-16 0']) {
     t.ok(Number.isNaN(parseTimestamp(cut, ny)), `rejects ${JSON.stringify(cut)} in America/New_York`);
   }
+  // Years a Date cannot hold: NaN too, in any zone.
+  for (const far of ['275760-09-13 00:00:00', '999999999999999-01-01 00:00:00', '-300000-01-01 00:00:00', '275761-01-01 00:00:00+00']) {
+    t.ok(Number.isNaN(parseTimestamp(far, ny)) && Number.isNaN(parseTimestamp(far, utc)), `rejects ${JSON.stringify(far)}`);
+  }
+  t.equal(parseTimestamp('99999-01-01 00:00:00', utc), Date.UTC(99999, 0, 1), 'a five-digit year a Date holds is a time');
 });
 
 t.test('timestamps from bytes equal timestamps from strings, and Date.UTC', async (t) => {

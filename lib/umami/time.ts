@@ -34,7 +34,7 @@ export function parseTimestampBytes(b: Uint8Array, start: number, end: number, z
   // year: 4+ digits
   let yEnd = i;
   while (yEnd < e && b[yEnd] >= 48 && b[yEnd] <= 57) yEnd++;
-  if (yEnd - i < 4 || yEnd - i > 15 || yEnd >= e || b[yEnd] !== 45) return NaN;
+  if (yEnd - i < 4 || yEnd >= e || b[yEnd] !== 45) return NaN;
   const y = sign * digits(b, i, yEnd - i, e);
   i = yEnd + 1;
   const mo = digits(b, i, 2, e);
@@ -70,6 +70,8 @@ export function parseTimestampBytes(b: Uint8Array, start: number, end: number, z
   }
   if (d > daysInMonth(y, mo)) return NaN;
   const local = (daysFromCivil(y, mo, d) * 86400 + h * 3600 + mi * 60 + sec) * 1000 + ms;
+  // Beyond what a Date can hold (year 275760), less a day for the zone's offset: not a time.
+  if (!(Math.abs(local) <= LAST_MS)) return NaN;
   if (i >= e) return zone.toUtc(local);
   // Offset: Z, +HH, +HH:MM, +HHMM, +HH:MM:SS (also after a space: ` +00:00`, ` UTC`).
   if (b[i] === 32) i++;
@@ -95,6 +97,8 @@ export function parseTimestampBytes(b: Uint8Array, start: number, end: number, z
   const offset = (oh * 3600 + om * 60 + os) * 1000;
   return c === 43 ? local - offset : local + offset;
 }
+
+const LAST_MS = 8.64e15 - 86_400_000;
 
 /** Strings are encoded here first; a longer one gets a buffer of its own. */
 const scratch = Buffer.allocUnsafe(256);
