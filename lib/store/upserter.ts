@@ -176,6 +176,8 @@ export class BucketWriter {
     }
     const sqlite = this.dialect.name === 'sqlite';
     const size = sqlite ? Math.min(this.batchSize, SQLITE_ROWS_PER_CHUNK) : this.batchSize;
+    // The transaction's connection, looked up once for the whole flush.
+    const driver = await driverOf(trx, this.dialect);
     // A server runs one chunk's statements while the next chunk's values are made here. One
     // statement at a time on the connection: any other query waits for the one running (settle).
     let writing: Promise<void> | null = null;
@@ -201,7 +203,7 @@ export class BucketWriter {
         const end = this.chunkEnd(keyed, i);
         let send: () => Promise<void>;
         try {
-          send = await this.prepareChunk(trx, chunk.granularity, keyed.slice(i, end), importId, now, empty.has(chunk.granularity), settle);
+          send = await this.prepareChunk(trx, driver, chunk.granularity, keyed.slice(i, end), importId, now, empty.has(chunk.granularity), settle);
         } catch (err) {
           // A statement still running failed first: that is the error to report (a retry looks at it).
           await settle();
@@ -278,14 +280,13 @@ export class BucketWriter {
    * Makes one chunk's values (reading the stored rows it merges with, after
    * `settle`); returns what sends its statements.
    */
-  private async prepareChunk(trx: Knex, g: Granularity, rows: KeyedRow[], importId: number, now: string, empty: boolean, settle: () => Promise<void>): Promise<() => Promise<void>> {
+  private async prepareChunk(trx: Knex, driver: Driver | null, g: Granularity, rows: KeyedRow[], importId: number, now: string, empty: boolean, settle: () => Promise<void>): Promise<() => Promise<void>> {
     const spec = AGGREGATE_TABLES[g];
     let existing = new Map<string, StoredRow>();
     if (!empty) {
       await settle();
-      existing = await this.selectExisting(trx, g, rows);
+      existing = await this.selectExisting(trx, driver, g, rows);
     }
-    const driver = await driverOf(trx, this.dialect);
     const inserts: unknown[] = [];
     const updates: unknown[] = [];
     const updatesById: unknown[] = [];
@@ -341,11 +342,10 @@ export class BucketWriter {
   }
 
   /** The stored rows of these keys, locked for update where the database can. */
-  private async selectExisting(trx: Knex, g: Granularity, rows: KeyedRow[]): Promise<Map<string, StoredRow>> {
+  private async selectExisting(trx: Knex, driver: Driver | null, g: Granularity, rows: KeyedRow[]): Promise<Map<string, StoredRow>> {
     const spec = AGGREGATE_TABLES[g];
     const d = this.dialect;
     const out = new Map<string, StoredRow>();
-    const driver = await driverOf(trx, d);
     const sqlite = driver?.kind === 'sqlite' ? driver.db : null;
     for (let i = 0; i < rows.length; ) {
       const siteId = rows[i].siteId;

@@ -93,6 +93,9 @@ export interface EventParserOptions {
 
 const EXAMPLES = 5;
 
+/** A row value in a column given no converter: a string, NULL, or not decoded. */
+type Text = string | null | undefined;
+
 /** Columns with few distinct values, decoded once per value. */
 const REPEATING = new Set(['website_id', 'url_path', 'referrer_domain', 'hostname', 'event_type', 'event_name']);
 
@@ -259,13 +262,13 @@ export class EventParser {
               this.reject('column_count', table, batch.offsets[r], `${row.length} values for ${width} columns`);
               continue;
             }
-            const id = row[iId] as string | null | undefined;
-            const uuid = row[iUuid] as string | null | undefined;
+            const id = row[iId] as Text;
+            const uuid = row[iUuid] as Text;
             if (id == null || uuid == null) {
               this.reject('missing_value', table, batch.offsets[r], 'website_id is NULL');
               continue;
             }
-            websites.push({ id, uuid, name: iName >= 0 ? ((row[iName] as string | null | undefined) ?? null) : null, domain: iDomain >= 0 ? ((row[iDomain] as string | null | undefined) ?? null) : null });
+            websites.push({ id, uuid, name: iName >= 0 ? ((row[iName] as Text) ?? null) : null, domain: iDomain >= 0 ? ((row[iDomain] as Text) ?? null) : null });
           }
           if (websites.length > 0) out.push({ kind: 'websites', websites });
         };
@@ -276,8 +279,8 @@ export class EventParser {
         if (iId < 0 || iHost < 0) return null;
         return (batch) => {
           for (const row of batch.rows) {
-            const id = row[iId] as string | null | undefined;
-            const host = row[iHost] as string | null | undefined;
+            const id = row[iId] as Text;
+            const host = row[iHost] as Text;
             if (row.length === width && id != null && host != null && host !== '') this.sessionHosts.set(id, this.intern(host));
           }
         };
@@ -326,7 +329,7 @@ export class EventParser {
           continue;
         }
         // Strings, except the session id and time when the scanner read them as numbers (packed).
-        const websiteId = row[iSite] as string | null | undefined;
+        const websiteId = row[iSite] as Text;
         const sessionId = row[iSession];
         const time = row[iTime];
         if (websiteId == null || sessionId == null || time == null) {
@@ -340,17 +343,17 @@ export class EventParser {
         }
         let eventType = v1EventType ?? 1;
         if (iType >= 0) {
-          const t = row[iType] as string | null | undefined;
+          const t = row[iType] as Text;
           eventType = t == null ? -1 : t.length === 1 ? t.charCodeAt(0) - 48 : /^\d+$/.test(t) ? Number(t) : -1;
           if (eventType < 0 || eventType > 9) {
             this.reject('bad_event_type', table, offsets[r], `event_type ${JSON.stringify(t)}`);
             continue;
           }
         }
-        let hostname: string | null = iHost >= 0 ? ((row[iHost] as string | null | undefined) ?? null) : (sessionHosts?.get(String(sessionId)) ?? null);
+        let hostname: string | null = iHost >= 0 ? ((row[iHost] as Text) ?? null) : (sessionHosts?.get(sessionId as string) ?? null);
         if (hostname === '') hostname = null;
-        const path = iPath >= 0 ? ((row[iPath] as string | null | undefined) ?? '') : '';
-        const ref = iRef >= 0 ? ((row[iRef] as string | null | undefined) ?? null) : null;
+        const path = iPath >= 0 ? ((row[iPath] as Text) ?? '') : '';
+        const ref = iRef >= 0 ? ((row[iRef] as Text) ?? null) : null;
         const urlPath = v1 ? pathOfUrl(path) : path;
         const referrerDomain = v1 && ref ? hostOfUrl(ref) : ref;
         if (packer !== null) {
@@ -359,13 +362,13 @@ export class EventParser {
           events.push({
             websiteId,
             sessionId: sessionId as string,
-            visitId: iVisit >= 0 ? ((row[iVisit] as string | null | undefined) ?? null) : null,
+            visitId: iVisit >= 0 ? ((row[iVisit] as Text) ?? null) : null,
             createdAt,
             eventType,
             urlPath,
             referrerDomain,
             hostname,
-            eventName: iName >= 0 ? ((row[iName] as string | null | undefined) ?? null) : null,
+            eventName: iName >= 0 ? ((row[iName] as Text) ?? null) : null,
             offset: offsets[r],
           });
         }

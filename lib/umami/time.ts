@@ -18,12 +18,11 @@ function digits(b: Uint8Array, i: number, n: number, e: number): number {
 }
 
 /**
- * Epoch milliseconds of the timestamp in b[start, end), or NaN when it is not
+ * Epoch milliseconds of the timestamp in b[start, e), or NaN when it is not
  * one (zero dates, `infinity`, garbage, bytes that are not ASCII). A value
  * without an offset is wall-clock time in `zone`.
  */
-export function parseTimestampBytes(b: Uint8Array, start: number, end: number, zone: TimeZone): number {
-  const e = end;
+export function parseTimestampBytes(b: Uint8Array, start: number, e: number, zone: TimeZone): number {
   if (e - start < 10) return NaN;
   let i = start;
   let sign = 1;
@@ -70,7 +69,7 @@ export function parseTimestampBytes(b: Uint8Array, start: number, end: number, z
   }
   if (d > daysInMonth(y, mo)) return NaN;
   const local = (daysFromCivil(y, mo, d) * 86400 + h * 3600 + mi * 60 + sec) * 1000 + ms;
-  // Beyond what a Date can hold (year 275760), less a day for the zone's offset: not a time.
+  // Beyond what a Date can hold (year 275760): not a time.
   if (!(Math.abs(local) <= LAST_MS)) return NaN;
   if (i >= e) return zone.toUtc(local);
   // Offset: Z, +HH, +HH:MM, +HHMM, +HH:MM:SS (also after a space: ` +00:00`, ` UTC`).
@@ -98,6 +97,7 @@ export function parseTimestampBytes(b: Uint8Array, start: number, end: number, z
   return c === 43 ? local - offset : local + offset;
 }
 
+/** The last instant a Date holds, less a day for a zone's offset. */
 const LAST_MS = 8.64e15 - 86_400_000;
 
 /** Strings are encoded here first; a longer one gets a buffer of its own. */
