@@ -1,10 +1,16 @@
 // Stage 2: Umami rows to typed events; columns by name; timestamps with offsets.
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
 import t from 'tap';
 import { EventParser } from '../dist/lib/index.js';
-import { parseTimestamp } from '../dist/lib/umami/time.js';
+import { parseTimestamp, parseTimestampBytes } from '../dist/lib/umami/time.js';
 import { TimeZone } from '../dist/lib/aggregate/timezone.js';
+import { hash53, hash53Bytes } from '../dist/lib/aggregate/distinct.js';
+import { DumpScanner } from '../dist/lib/dump/scanner.js';
+import { EventPacker } from '../dist/lib/umami/packed.js';
 
 const utc = TimeZone.of('UTC');
+const samplesDir = path.join(import.meta.dirname, 'fixtures', 'samples');
 
 t.test('timestamps: MySQL wall clock, pg offsets, microseconds, ISO', async (t) => {
   t.equal(parseTimestamp('2024-01-09 02:43:19', utc), Date.UTC(2024, 0, 9, 2, 43, 19));
@@ -31,7 +37,6 @@ t.test('timestamps: MySQL wall clock, pg offsets, microseconds, ISO', async (t) 
 });
 
 t.test('timestamps from bytes equal timestamps from strings, and Date.UTC', async (t) => {
-  const { parseTimestampBytes } = await import('../dist/lib/umami/time.js');
   let seed = 7;
   const rnd = (k) => {
     seed = (seed * 1103515245 + 12345) & 0x7fffffff;
@@ -59,7 +64,6 @@ t.test('timestamps from bytes equal timestamps from strings, and Date.UTC', asyn
 });
 
 t.test('session ids hashed from bytes equal hash53 of the string; NaN where a byte is not ASCII', async (t) => {
-  const { hash53, hash53Bytes } = await import('../dist/lib/aggregate/distinct.js');
   for (const id of ['001308af-83cf-4951-8b0d-8d5ffccdaba1', '', '12345', 'x'.repeat(300)]) {
     const buf = Buffer.from(`'${id}'`);
     t.equal(hash53Bytes(buf, 1, buf.length - 1), hash53(id), `${JSON.stringify(id.slice(0, 40))}`);
@@ -67,6 +71,11 @@ t.test('session ids hashed from bytes equal hash53 of the string; NaN where a by
   const wide = Buffer.from('séance');
   t.ok(Number.isNaN(hash53Bytes(wide, 0, wide.length)), 'not ASCII: NaN (the string is hashed instead)');
 });
+
+/** A packed batch as plain arrays, to compare (a referrer id counts only where the event has one). */
+function packedView(p) {
+  return { ...p, site: [...p.site], visitor: [...p.visitor], time: [...p.time], eventType: [...p.eventType], path: [...p.path], refKind: [...p.refKind], ref: [...p.ref].map((r, i) => (p.refKind[i] === 0 ? -1 : r)), offset: [...p.offset] };
+}
 
 function batch(table, columns, rows, extra = {}) {
   return { table, schema: null, columns, types: columns.map(() => ''), dialect: 'postgres', timeZone: null, rows, offsets: rows.map((_, i) => 100 + i), ...extra };
@@ -134,11 +143,6 @@ t.test('a dump without Umami tables fails saying so', async (t) => {
 });
 
 t.test('events parsed into a packer equal event objects packed afterwards (four samples)', async (t) => {
-  const { readFileSync } = await import('node:fs');
-  const path = await import('node:path');
-  const { DumpScanner } = await import('../dist/lib/dump/scanner.js');
-  const { EventPacker } = await import('../dist/lib/umami/packed.js');
-  const dir = path.join(import.meta.dirname, 'fixtures', 'samples');
   for (const file of ['umami-v2-mariadb.sql', 'umami-v2-postgres.sql', 'umami-v3-postgres-inserts.sql', 'umami-v1-mariadb.sql']) {
     const objects = new EventParser();
     const direct = new EventParser();
@@ -147,7 +151,7 @@ t.test('events parsed into a packer equal event objects packed afterwards (four 
     const websitesA = [];
     const websitesB = [];
     const scanner = new DumpScanner({ select: objects.select });
-    for (const rows of [...scanner.write(readFileSync(path.join(dir, file))), ...scanner.end()]) {
+    for (const rows of [...scanner.write(readFileSync(path.join(samplesDir, file))), ...scanner.end()]) {
       const outA = [];
       objects.parse(rows, outA);
       for (const b of outA) {
@@ -162,8 +166,7 @@ t.test('events parsed into a packer equal event objects packed afterwards (four 
     const a = after.take();
     const b = into.take();
     t.ok(a.count > 1000, `${file}: ${a.count} events`);
-    const view = (p) => ({ ...p, site: [...p.site], visitor: [...p.visitor], time: [...p.time], eventType: [...p.eventType], path: [...p.path], refKind: [...p.refKind], ref: [...p.ref].map((r, i) => (p.refKind[i] === 0 ? -1 : r)), offset: [...p.offset] });
-    t.same(view(b), view(a), `${file}: identical packed batches`);
+    t.same(packedView(b), packedView(a), `${file}: identical packed batches`);
     t.same(websitesB, websitesA, `${file}: the same websites`);
     t.equal(direct.events, objects.events);
     t.equal(direct.pageViews, objects.pageViews);
@@ -171,13 +174,7 @@ t.test('events parsed into a packer equal event objects packed afterwards (four 
 });
 
 t.test('a packed parser (session ids and times read from bytes) packs what a parser of strings packs', async (t) => {
-  const { readFileSync } = await import('node:fs');
-  const path = await import('node:path');
-  const { DumpScanner } = await import('../dist/lib/dump/scanner.js');
-  const { EventPacker } = await import('../dist/lib/umami/packed.js');
-  const dir = path.join(import.meta.dirname, 'fixtures', 'samples');
-  const view = (p) => ({ ...p, site: [...p.site], visitor: [...p.visitor], time: [...p.time], eventType: [...p.eventType], path: [...p.path], refKind: [...p.refKind], ref: [...p.ref].map((r, i) => (p.refKind[i] === 0 ? -1 : r)), offset: [...p.offset] });
-  const cases = ['umami-v2-mariadb.sql', 'umami-v2-postgres.sql', 'umami-v3-postgres-inserts.sql', 'umami-v1-mariadb.sql'].map((file) => [file, readFileSync(path.join(dir, file)), {}]);
+  const cases = ['umami-v2-mariadb.sql', 'umami-v2-postgres.sql', 'umami-v3-postgres-inserts.sql', 'umami-v1-mariadb.sql'].map((file) => [file, readFileSync(path.join(samplesDir, file)), {}]);
   // Without its SET TIME_ZONE, a MariaDB dump's times are in the source zone.
   const noZone = Buffer.from(cases[0][1].toString('latin1').replace("/*!40103 SET TIME_ZONE='+00:00' */;", ''), 'latin1');
   cases.push(['umami-v2-mariadb.sql in America/New_York', noZone, { sourceTimezone: 'America/New_York' }]);
@@ -196,7 +193,7 @@ t.test('a packed parser (session ids and times read from bytes) packs what a par
       };
       for (let i = 0; i < dump.length; i += size) feed(scanner.write(dump.subarray(i, i + size)));
       feed(scanner.end());
-      return { batch: view(packer.take()), numbers, events: parser.events, rejected: parser.rejectedCount };
+      return { batch: packedView(packer.take()), numbers, events: parser.events, rejected: parser.rejectedCount };
     };
     const strings = run({}, dump.length);
     t.equal(strings.numbers, 0, `${file}: no numbers unless asked for`);
@@ -211,8 +208,6 @@ t.test('a packed parser (session ids and times read from bytes) packs what a par
 });
 
 t.test('a packed parser rejects a bad time with its text, and wants a packer', async (t) => {
-  const { DumpScanner } = await import('../dist/lib/dump/scanner.js');
-  const { EventPacker } = await import('../dist/lib/umami/packed.js');
   const dump = Buffer.from("-- PostgreSQL database dump\nCREATE TABLE public.website_event (website_id uuid, session_id uuid, created_at timestamp with time zone, url_path text, event_type integer, hostname text);\n" +
     'COPY public.website_event (website_id, session_id, created_at, url_path, event_type, hostname) FROM stdin;\n' +
     'w1\ts1\t2024-01-01 10:00:00+00\t/a\t1\ta.com\nw1\ts2\t2024-01-01 10:0\t/b\t1\ta.com\n\\.\n');
