@@ -106,7 +106,11 @@ t.test('values not decoded are skipped exactly: escapes, doubled quotes, backsla
     skipped.map((v, i) => `('${v}','k${i}','${skipped[(i + 3) % skipped.length]}',${i})`).join(',') + ';\n';
   const pg = "-- PostgreSQL database dump\nSET standard_conforming_strings = on;\nCREATE TABLE public.e (a text, keep text, b text, c integer);\n" +
     ["INSERT INTO public.e VALUES ('end\\', 'k0', 'a''b', 1);", "INSERT INTO public.e VALUES ('\\\\x', 'k1', '" + 'pad '.repeat(30) + "', 2);"].join('\n') + '\n';
-  for (const [name, text] of [['mariadb-dump', mysql], ['pg_dump --inserts', pg]]) {
+  // COPY: escapes, \N and a lone backslash before a TAB in the fields skipped.
+  const copySkipped = ['plain title', 'tab\\there', '\\N', '\\\\N', 'back\\\\slash\\\\', 'oct\\101', 'long '.repeat(20), 'odd\\\tb'];
+  const copy = '-- PostgreSQL database dump\nSET standard_conforming_strings = on;\nCREATE TABLE public.e (a text, keep text, b text, c integer);\nCOPY public.e (a, keep, b, c) FROM stdin;\n' +
+    copySkipped.map((v, i) => `${v}\tk${i}\t${copySkipped[(i + 3) % copySkipped.length]}\t${i}\n`).join('') + '\\.\n';
+  for (const [name, text] of [['mariadb-dump', mysql], ['pg_dump --inserts', pg], ['pg_dump COPY', copy]]) {
     const dump = Buffer.from(text);
     const keep = { select: (info) => info.columns.map((c) => c === 'keep') };
     const full = scanAll(dump).map((r) => r[1][1]);
@@ -122,6 +126,55 @@ t.test('values not decoded are skipped exactly: escapes, doubled quotes, backsla
       if (got(rows) === want) same++;
     }
     t.equal(same, dump.length - 1, `${name}: all ${dump.length - 1} two-chunk splits agree`);
+  }
+});
+
+t.test('bytes carried over from the end of a chunk are joined with the start of a long next chunk: same rows and offsets', async (t) => {
+  // Chunks longer than the 64 KiB the carried bytes are joined with; each first chunk ends just after a
+  // backslash (COPY) or a quote (INSERT), where the scanner needs the next bytes to decide.
+  const copyRows = [];
+  for (let i = 0; i < 12000; i++) copyRows.push(`${i}\t${i % 3 === 0 ? '\\N' : `p${i}`}\t${i % 5 === 0 ? 'a\\tb' : 'x'.repeat(i % 40)}\t\\N\n`);
+  const copy = '-- PostgreSQL database dump\nCREATE TABLE public.e (id integer, p text, q text, r text);\nCOPY public.e (id, p, q, r) FROM stdin;\n' + copyRows.join('') + '\\.\n';
+  const insRows = [];
+  for (let i = 0; i < 12000; i++) insRows.push(`(${i},'p${i}','${i % 5 === 0 ? "a''b\\\\" : 'y'.repeat(i % 40)}',NULL)`);
+  const mysql = HEADER_MYSQL + 'CREATE TABLE `e` (`id` int, `p` text, `q` text, `r` text);\nINSERT INTO `e` VALUES ' + insRows.join(',') + ';\n';
+  const JOIN = 65536;
+  for (const [name, text, mark] of [['pg_dump COPY', copy, 0x5c], ['mariadb-dump', mysql, 0x27]]) {
+    const dump = Buffer.from(text);
+    const want = JSON.stringify(scanAll(dump).map((r) => [r[1], r[2]]));
+    const marks = [];
+    for (let m = dump.indexOf(mark); m >= 0; m = dump.indexOf(mark, m + 1)) marks.push(m);
+    const isMark = new Set(marks);
+    // Cuts just after a mark with more than 2 × 64 KiB after it; double cuts also have a mark
+    // ending the next chunk's first 64 KiB (carried over twice).
+    // Whether bytes are carried over after writing these pieces one by one.
+    const carries = (...ends) => {
+      const scanner = new DumpScanner();
+      let from = 0;
+      for (const e of ends) {
+        scanner.write(dump.subarray(from, e));
+        from = e;
+      }
+      return scanner.carry !== null;
+    };
+    const single = [];
+    const double = [];
+    for (let k = 0; k < marks.length && marks[k] + 1 + 2 * JOIN < dump.length; k++) {
+      const cut = marks[k] + 1;
+      if (single.length < 16 && k % 53 === 0 && carries(cut)) single.push(cut);
+      if (double.length < 8 && isMark.has(marks[k] + JOIN) && k % 3 === 0 && carries(cut) && carries(cut, cut + JOIN)) double.push(cut);
+    }
+    t.ok(single.length >= 16 && double.length >= 8, `${name}: ${single.length} cuts carrying bytes, ${double.length} carrying twice, in ${dump.length} bytes`);
+    for (const [label, cuts] of [['one carry', single], ['two carries', double]]) {
+      let same = 0;
+      for (const cut of cuts) {
+        const scanner = new DumpScanner();
+        const rows = [];
+        for (const b of [...scanner.write(dump.subarray(0, cut)), ...scanner.write(dump.subarray(cut)), ...scanner.end()]) for (let i = 0; i < b.rows.length; i++) rows.push([b.rows[i], b.offsets[i]]);
+        if (JSON.stringify(rows) === want) same++;
+      }
+      t.equal(same, cuts.length, `${name}, ${label}: every cut gives the same rows and offsets`);
+    }
   }
 });
 

@@ -119,6 +119,8 @@ const STR_BITS = 1; // b'0101'
 const STR_HEX = 2; // x'4F2A'
 
 const MAX_STATEMENT_TEXT = 4 << 20;
+/** Bytes of a chunk that carried-over bytes are joined with before the rest is scanned in place. */
+const CARRY_JOIN = 1 << 16;
 
 interface DataTarget {
   info: TableInfo;
@@ -208,14 +210,25 @@ export class DumpScanner {
 
   /** Scans a chunk; returns the batches completed so far. */
   write(chunk: Buffer): RowBatch[] {
-    this.bytes += chunk.length;
     let buf = chunk;
-    if (this.carry) {
-      buf = Buffer.concat([this.carry, chunk]);
-      this.carry = null;
+    if (this.carry !== null && chunk.length > CARRY_JOIN) {
+      // Bytes carried over are joined with the chunk's first bytes only: joining them with the
+      // whole chunk copied a MiB each time (every seventh chunk of a pg_dump ends near a \N).
+      const head = chunk.subarray(0, CARRY_JOIN);
+      this.bytes += head.length;
+      this.scan(Buffer.concat([this.takeCarry(), head]), false);
+      buf = chunk.subarray(CARRY_JOIN);
     }
+    this.bytes += buf.length;
+    if (this.carry !== null) buf = Buffer.concat([this.takeCarry(), buf]);
     this.scan(buf, false);
     return this.take();
+  }
+
+  private takeCarry(): Buffer {
+    const c = this.carry!;
+    this.carry = null;
+    return c;
   }
 
   /** Signals the end of input; throws if the input stopped inside a statement. */
@@ -941,6 +954,8 @@ export class DumpScanner {
     const interners = t.interners;
     const converters = t.converters;
     const width = t.info.columns.length;
+    // The next backslash at or after a skipped field's start (n: none), found once per run of fields.
+    let nextBs = -1;
     for (;;) {
       if (i >= n) return i;
       const lf = buf.indexOf(LF, i);
@@ -951,46 +966,66 @@ export class DumpScanner {
       const row: Row | null = mask === null ? null : new Array(width);
       let col = 0;
       let s = i;
-      let j = i;
-      let high = 0;
       let ok = true;
       for (;;) {
-        // The field's plain bytes, up to a TAB, a backslash or the line's end.
-        while (j < end) {
-          const d = buf[j];
-          if (d === TAB || d === BACKSLASH) break;
-          high |= d;
-          j++;
-        }
-        const c = j < end ? buf[j] : TAB;
-        if (c === TAB) {
-          if (row !== null && (all || mask![col] === true)) {
-            const intern = interners !== null ? interners[col] : null;
-            const conv = converters !== null ? converters[col] : null;
-            const num = conv !== null ? conv(buf, s, j) : NaN;
-            row[col] = num === num ? num : intern !== null ? intern.get(buf, s, j, high >= 0x80) : high < 0x80 ? latin1(buf, s, j) : utf8(buf, s, j);
+        if (row === null || !(all || mask![col] === true)) {
+          // A field not decoded: its end by memchr; a backslash in it other than \N is the general machine's.
+          let tab = buf.indexOf(TAB, s);
+          if (tab < 0 || tab > end) tab = end;
+          if (nextBs < s) {
+            nextBs = buf.indexOf(BACKSLASH, s);
+            if (nextBs < 0 || nextBs > n) nextBs = n;
+          }
+          if (nextBs < tab && !(nextBs === s && tab === s + 2 && buf[s + 1] === 0x4e)) {
+            ok = false;
+            break;
           }
           col++;
-          if (j >= end) break;
-          j++;
-          s = j;
-          high = 0;
+          if (tab >= end) break;
+          s = tab + 1;
           continue;
         }
-        if (c === BACKSLASH) {
+        // A field decoded: its plain bytes, up to a TAB, a backslash or the line's end.
+        const intern = interners !== null ? interners[col] : null;
+        let j = s;
+        let high = 0;
+        let h = 0x811c9dc5;
+        if (intern !== null) {
+          // The interner's hash, taken while the bytes are read anyway.
+          while (j < end) {
+            const d = buf[j];
+            if (d === TAB || d === BACKSLASH) break;
+            high |= d;
+            h = Math.imul(h ^ d, 16777619);
+            j++;
+          }
+        } else {
+          while (j < end) {
+            const d = buf[j];
+            if (d === TAB || d === BACKSLASH) break;
+            high |= d;
+            j++;
+          }
+        }
+        if (j < end && buf[j] === BACKSLASH) {
           // Only a field that is exactly \N is taken here.
           if (j === s && buf[j + 1] === 0x4e && (j + 2 === end || buf[j + 2] === TAB)) {
-            if (row !== null && (all || mask![col] === true)) row[col] = null;
+            row[col] = null;
             col++;
             j += 2;
             if (j >= end) break;
-            j++;
-            s = j;
+            s = j + 1;
             continue;
           }
           ok = false;
           break;
         }
+        const conv = converters !== null ? converters[col] : null;
+        const num = conv !== null ? conv(buf, s, j) : NaN;
+        row[col] = num === num ? num : intern !== null ? intern.lookup(buf, s, j, h, high >= 0x80) : high < 0x80 ? latin1(buf, s, j) : utf8(buf, s, j);
+        col++;
+        if (j >= end) break;
+        s = j + 1;
       }
       if (!ok) return i;
       this.rowOffset = this.base + i;
