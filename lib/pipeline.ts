@@ -4,9 +4,10 @@
  * import in the ledger, and finishes only when the aggregates are committed.
  */
 import crypto from 'node:crypto';
+import fs from 'node:fs';
 import { type Readable, Writable, pipeline } from 'node:stream';
 import type { Knex } from 'knex';
-import { UmamiAggregateError, invalidOption } from './errors.js';
+import { UmamiAggregateError, invalidOption, isUmamiAggregateError } from './errors.js';
 import { AggregatorStream, type BucketBatch, type Granularity } from './aggregate/aggregator.js';
 import { DumpTokenizer, type InputFormat } from './dump/tokenizer.js';
 import { EventParserStream, type RejectionSummary } from './umami/parser.js';
@@ -69,6 +70,13 @@ export interface ImportOptions {
   source?: string;
   /** Total input size in bytes, when known (progress; part of the key that recognises an input to resume). */
   bytesTotal?: number;
+  /**
+   * Read the input from this file instead of what is written to the
+   * pipeline: end the pipeline without writing (`pipeline.end()`, then wait
+   * for `finish`). With the worker thread (the default) the file is read on
+   * that thread, so this one only hashes and aggregates.
+   */
+  inputFile?: string;
   /**
    * SHA-256 (hex) of the whole input when the host knows it: a merge of a
    * known input is refused before anything is read. A promise of it (a hash
@@ -176,6 +184,7 @@ function validate(o: ImportOptions): void {
     if (v !== undefined && !(Number.isInteger(v) && v > 0)) throw invalidOption(name, 'a positive integer', v);
   }
   if (o.bytesTotal !== undefined && !(Number.isInteger(o.bytesTotal) && o.bytesTotal >= 0)) throw invalidOption('bytesTotal', 'a non-negative integer', o.bytesTotal);
+  if (o.inputFile !== undefined && !(typeof o.inputFile === 'string' && o.inputFile.length > 0)) throw invalidOption('inputFile', 'a file path', o.inputFile);
   if (o.fingerprint !== undefined && !(o.fingerprint instanceof Promise) && !/^[0-9a-f]{64}$/.test(o.fingerprint)) {
     throw invalidOption('fingerprint', 'a SHA-256 hex digest or a promise of one', o.fingerprint);
   }
@@ -260,7 +269,7 @@ export class ImportPipeline extends Writable {
       rawAggregated: options.aggregate !== false,
     });
     // Started before the stream exists: if the thread cannot start, no half-made stream is left behind.
-    const thread = threaded ? new ParseThread({ format: options.format, maxValueBytes: options.maxValueBytes, sourceTimezone: options.sourceTimezone, maxRejected: options.maxRejected }) : null;
+    const thread = threaded ? new ParseThread({ file: options.inputFile, format: options.format, maxValueBytes: options.maxValueBytes, sourceTimezone: options.sourceTimezone, maxRejected: options.maxRejected }) : null;
     super({ highWaterMark: 1 << 20 });
     this.options = options;
     if (thread) {
@@ -279,6 +288,8 @@ export class ImportPipeline extends Writable {
     this.aggregator = aggregator;
     this.upserter = upserter;
     this.hash = options.fingerprint === undefined ? crypto.createHash('sha256') : null;
+    // A file read on the worker thread: its chunks come back here to be hashed.
+    if (thread && options.inputFile !== undefined && this.hash) thread.on('input', (chunk: Buffer) => this.hash!.update(chunk));
     if (options.fingerprint instanceof Promise) options.fingerprint.catch(() => {});
     // SQLite has one writer: while an atomic import holds it, the ledger is written at start and end only.
     this.serialLedger = atomic && dialectOf(options.knex) === 'sqlite';
@@ -475,7 +486,9 @@ export class ImportPipeline extends Writable {
   /** Registers the import (or finds the one to resume) once the first MiB is known, then starts the stages. */
   private async start(): Promise<void> {
     const knex = this.options.knex;
-    const first = Buffer.concat(this.head);
+    // A file the worker reads: its first MiB is read here as well, for the key.
+    const file = this.parseThread?.file ?? null;
+    const first = file !== null ? await readHead(file, KEY_BYTES) : Buffer.concat(this.head);
     const inputKey = `${this.options.bytesTotal ?? '?'}:${crypto.createHash('sha256').update(first.subarray(0, KEY_BYTES)).digest('hex')}`;
     const resumed = this.options.resume ? await findResumable(knex, inputKey) : null;
     const settings = this.settings();
@@ -517,7 +530,7 @@ export class ImportPipeline extends Writable {
     this.done.catch(() => {});
     this.head = [];
     if (this.resumedFrom !== null || this.options.resume) this.announce();
-    await this.forward(first);
+    if (file === null) await this.forward(first);
   }
 
   private announce(): void {
@@ -533,6 +546,12 @@ export class ImportPipeline extends Writable {
   }
 
   override _write(chunk: Buffer, _enc: BufferEncoding, cb: (err?: Error | null) => void): void {
+    if (this.options.inputFile !== undefined) return cb(invalidOption('inputFile', 'no input written to the pipeline as well', this.options.inputFile));
+    this.take(chunk, cb);
+  }
+
+  /** An input chunk: hashed, held until the import is registered, then passed on. */
+  private take(chunk: Buffer, cb: (err?: Error | null) => void): void {
     if (this.innerError) return cb(this.innerError);
     this.hash?.update(chunk);
     if (this.done === null) {
@@ -548,11 +567,26 @@ export class ImportPipeline extends Writable {
 
   override _final(cb: (err?: Error | null) => void): void {
     const run = async (): Promise<void> => {
+      // A file read on this thread (no worker thread): taken like written input.
+      if (this.options.inputFile !== undefined && this.parseThread === null) await this.readInput(this.options.inputFile);
       if (this.done === null) await this.start();
       this.front.end();
       await this.finish();
     };
     run().then(() => cb(), (err) => cb(err));
+  }
+
+  private async readInput(file: string): Promise<void> {
+    const input = fs.createReadStream(file, { highWaterMark: 1 << 20 });
+    try {
+      for await (const chunk of input) {
+        await new Promise<void>((resolve, reject) => this.take(chunk as Buffer, (err) => (err ? reject(err) : resolve())));
+      }
+    } catch (err) {
+      throw isUmamiAggregateError(err) ? err : unreadable(file, err);
+    } finally {
+      input.destroy();
+    }
   }
 
   /** The options a resumed import must share with the interrupted one. */
@@ -648,6 +682,30 @@ export class ImportPipeline extends Writable {
       rejected: s.rejected,
       finishedAt: nowText(),
     }).catch(() => {});
+  }
+}
+
+function unreadable(file: string, err: unknown): UmamiAggregateError {
+  return new UmamiAggregateError('UA_INPUT_UNREADABLE', `cannot read ${file}: ${(err as { code?: string }).code ?? (err as Error).message}`);
+}
+
+/** The first `bytes` of a file (fewer if it is shorter). */
+async function readHead(file: string, bytes: number): Promise<Buffer> {
+  let handle: fs.promises.FileHandle | null = null;
+  try {
+    handle = await fs.promises.open(file, 'r');
+    const buf = Buffer.allocUnsafe(bytes);
+    let n = 0;
+    while (n < bytes) {
+      const { bytesRead } = await handle.read(buf, n, bytes - n, n);
+      if (bytesRead === 0) break;
+      n += bytesRead;
+    }
+    return buf.subarray(0, n);
+  } catch (err) {
+    throw unreadable(file, err);
+  } finally {
+    await handle?.close();
   }
 }
 

@@ -3,7 +3,7 @@
  */
 import fs from 'node:fs';
 import { createRequire } from 'node:module';
-import { pipeline } from 'node:stream/promises';
+import { finished, pipeline } from 'node:stream/promises';
 import { type ParseArgsConfig, parseArgs } from 'node:util';
 import type { Knex } from 'knex';
 import { UmamiAggregateError, isUmamiAggregateError } from '../errors.js';
@@ -207,7 +207,8 @@ async function importCommand(args: string[], io: Io): Promise<number> {
   const format = values.format as string | undefined;
   if (format !== undefined && !['auto', 'sql', 'json', 'ndjson'].includes(format)) throw new UsageError(`--format must be auto, sql, json or ndjson`);
 
-  let input: NodeJS.ReadableStream;
+  // stdin is piped into the import; a file is read by the import itself (on the parser's thread).
+  let input: NodeJS.ReadableStream | null = null;
   let bytesTotal: number | undefined;
   if (file === '-') {
     input = io.stdin;
@@ -220,7 +221,6 @@ async function importCommand(args: string[], io: Io): Promise<number> {
     } catch (err) {
       throw new UmamiAggregateError('UA_INPUT_UNREADABLE', `cannot read ${file}: ${(err as { code?: string }).code ?? (err as Error).message}`);
     }
-    input = fs.createReadStream(file, { highWaterMark: 1 << 20 });
   }
 
   if (values.resume && !values['no-atomic']) throw new UsageError('--resume continues an import made with --no-atomic; add --no-atomic');
@@ -247,6 +247,7 @@ async function importCommand(args: string[], io: Io): Promise<number> {
       knex,
       source: file === '-' ? 'stdin' : file,
       bytesTotal,
+      inputFile: file === '-' ? undefined : file,
       timezone: values.timezone as string | undefined,
       topN: intOption(values.top, '--top'),
       batchSize: intOption(values['batch-size'], '--batch-size') ?? env.batchSize,
@@ -284,7 +285,8 @@ async function importCommand(args: string[], io: Io): Promise<number> {
     process.once('SIGINT', abort);
     process.once('SIGTERM', abort);
     try {
-      await pipeline(input, importer);
+      if (input) await pipeline(input, importer);
+      else await finished(importer.end());
     } finally {
       bar?.stop();
       process.removeListener('SIGINT', abort);

@@ -3,9 +3,11 @@
  * parser over the chunks it is sent and posts packed event batches back. The
  * parser writes events straight into the packer: no event objects are made.
  */
+import fs from 'node:fs';
 import { Writable, pipeline } from 'node:stream';
 import { parentPort, workerData } from 'node:worker_threads';
 import { DumpTokenizer } from '../dump/tokenizer.js';
+import { UmamiAggregateError } from '../errors.js';
 import { EventParser, type ParsedBatch } from '../umami/parser.js';
 import type { RowBatch } from '../dump/scanner.js';
 import { EventPacker, type PackedEventBatch, transferablesOf } from '../umami/packed.js';
@@ -21,7 +23,24 @@ const PACKED_EVENTS = 4096;
 /** Events wait at most this long for a batch to fill (slow input still reports progress). */
 const PACKED_WAIT_MS = 50;
 
+/** Bytes read from a file at a time. */
+const FILE_CHUNK_BYTES = 1 << 20;
+/** File chunks at most with the main thread (being hashed) at a time. */
+const FILE_CHUNKS_OUT = 8;
+
 const port = parentPort!;
+
+function unreadable(file: string, err: unknown): UmamiAggregateError {
+  return new UmamiAggregateError('UA_INPUT_UNREADABLE', `cannot read ${file}: ${(err as { code?: string }).code ?? (err as Error).message}`);
+}
+
+function closeQuietly(fd: number): void {
+  try {
+    fs.closeSync(fd);
+  } catch {
+    // already closed
+  }
+}
 const options = workerData as ParseThreadOptions;
 let failed = false;
 
@@ -99,9 +118,65 @@ try {
     else port.postMessage({ t: 'done', stats: stats() } satisfies WorkerMessage);
   });
 
+  // Reading a file on this thread: its chunks go to the main thread once consumed (to be hashed there)
+  // and come back to be read into again; at most FILE_CHUNKS_OUT are away at a time.
+  const filePool: ArrayBuffer[] = [];
+  let fileOut = 0;
+  let fileWaiting: (() => void) | null = null;
+  const readFile = (file: string): void => {
+    let fd: number;
+    try {
+      fd = fs.openSync(file, 'r');
+    } catch (err) {
+      fail(unreadable(file, err));
+      return;
+    }
+    const next = (): void => {
+      if (failed) return closeQuietly(fd);
+      if (fileOut >= FILE_CHUNKS_OUT) {
+        fileWaiting = next;
+        return;
+      }
+      const buffer = filePool.pop() ?? new ArrayBuffer(FILE_CHUNK_BYTES);
+      let n: number;
+      try {
+        n = fs.readSync(fd, new Uint8Array(buffer), 0, FILE_CHUNK_BYTES, null);
+      } catch (err) {
+        closeQuietly(fd);
+        fail(unreadable(file, err));
+        return;
+      }
+      if (n === 0) {
+        closeQuietly(fd);
+        tokenizer.end();
+        return;
+      }
+      tokenizer.write(Buffer.from(buffer, 0, n), () => {
+        if (failed) return;
+        // An SQL scanner has copied what it keeps by now: the buffer itself goes. JSON keeps it: a copy goes.
+        const data = tokenizer.format === 'sql' ? new Uint8Array(buffer, 0, n) : new Uint8Array(buffer, 0, n).slice();
+        fileOut++;
+        port.postMessage({ t: 'input', data, stats: stats() } satisfies WorkerMessage, [data.buffer as ArrayBuffer]);
+        next();
+      });
+    };
+    next();
+  };
+
   port.on('message', (m: MainMessage) => {
     if (failed) return;
     switch (m.t) {
+      case 'file':
+        readFile(m.file);
+        return;
+      case 'returned': {
+        fileOut--;
+        if (m.buffer && m.buffer.byteLength === FILE_CHUNK_BYTES) filePool.push(m.buffer);
+        const next = fileWaiting;
+        fileWaiting = null;
+        next?.();
+        return;
+      }
       case 'chunk': {
         // Once an SQL scanner reads the input, a chunk is copied from (never kept) by the time it is
         // consumed: its buffer can go back for the next one. Before (sniffing) and for JSON, it stays.

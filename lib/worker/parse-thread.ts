@@ -1,5 +1,5 @@
 /**
- * Stages 1 and 2 on a worker thread: dump bytes in, packed event batches
+ * Stages 1 and 2 on a worker thread: dump bytes in (or a file it reads), packed event batches
  * (and website batches) out. The tokenizer and the event parser, the larger
  * half of an import's work, then run on a second core while the aggregator
  * and the upserter run on the main thread.
@@ -53,6 +53,13 @@ export function parseStatsOf(tokenizer: DumpTokenizer, parser: EventParser): Par
 }
 
 export interface ParseThreadOptions {
+  /**
+   * Read this file on the worker thread instead of chunks written to the
+   * stream (end the stream without writing). Each chunk read is emitted as
+   * `input` on this thread once parsed (for hashing; a listener must not keep
+   * it: its memory goes back to the worker).
+   */
+  file?: string;
   format?: InputFormat;
   maxValueBytes?: number;
   sourceTimezone?: string;
@@ -62,12 +69,13 @@ export interface ParseThreadOptions {
 /** Messages from the worker. */
 export type WorkerMessage =
   | { t: 'consumed'; stats: ParseStats; buffer: ArrayBuffer | null }
+  | { t: 'input'; data: Uint8Array; stats: ParseStats }
   | { t: 'batch'; batch: unknown; stats: ParseStats }
   | { t: 'done'; stats: ParseStats }
   | { t: 'error'; error: SerializedError };
 
 /** Messages to the worker. */
-export type MainMessage = { t: 'chunk'; data: Uint8Array } | { t: 'end' } | { t: 'ack'; n: number };
+export type MainMessage = { t: 'chunk'; data: Uint8Array } | { t: 'end' } | { t: 'ack'; n: number } | { t: 'file'; file: string } | { t: 'returned'; buffer: ArrayBuffer | null };
 
 export interface SerializedError {
   typed: boolean;
@@ -143,9 +151,12 @@ export class ParseThread extends Duplex {
   private finished = false;
   /** Buffers the worker has handed back, for the next chunks. */
   private readonly pool: ArrayBuffer[] = [];
+  /** The file the worker reads, if it reads one. */
+  readonly file: string | null;
 
   constructor(options: ParseThreadOptions = {}) {
     super({ readableObjectMode: true, readableHighWaterMark: BATCHES_IN_FLIGHT, writableHighWaterMark: 1 << 20 });
+    this.file = options.file ?? null;
     this.worker = startWorker(options);
     this.worker.on('message', (m: WorkerMessage) => this.received(m));
     this.worker.on('error', (err) => this.destroy(err));
@@ -172,6 +183,14 @@ export class ParseThread extends Duplex {
         }
         return;
       }
+      case 'input': {
+        this.stats = m.stats;
+        this.bytesRead += m.data.byteLength;
+        this.emit('input', Buffer.from(m.data.buffer, m.data.byteOffset, m.data.byteLength));
+        const buffer = m.data.buffer as ArrayBuffer;
+        this.worker.postMessage({ t: 'returned', buffer } satisfies MainMessage, [buffer]);
+        return;
+      }
       case 'batch':
         this.stats = m.stats;
         if (this.push(m.batch)) this.worker.postMessage({ t: 'ack', n: 1 } satisfies MainMessage);
@@ -194,11 +213,13 @@ export class ParseThread extends Duplex {
   }
 
   override _write(chunk: Buffer, _enc: BufferEncoding, cb: (err?: Error | null) => void): void {
+    if (this.file !== null) return cb(new Error('a ParseThread that reads a file takes no input chunks'));
     this.send([chunk], chunk.length, cb);
   }
 
   /** Chunks that queued up while the worker was busy go over as one message. */
   override _writev(chunks: Array<{ chunk: Buffer }>, cb: (err?: Error | null) => void): void {
+    if (this.file !== null) return cb(new Error('a ParseThread that reads a file takes no input chunks'));
     let total = 0;
     for (const c of chunks) total += c.chunk.length;
     this.send(
@@ -228,7 +249,7 @@ export class ParseThread extends Duplex {
   override _final(cb: (err?: Error | null) => void): void {
     this.worker.ref();
     this.finalCallback = cb;
-    this.worker.postMessage({ t: 'end' } satisfies MainMessage);
+    this.worker.postMessage((this.file !== null ? { t: 'file', file: this.file } : { t: 'end' }) satisfies MainMessage);
   }
 
   override _read(): void {

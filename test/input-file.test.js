@@ -1,0 +1,113 @@
+// `inputFile`: the import reads a file itself (on the parser's worker thread by default, which
+// sends each chunk back to be hashed): the same rows, fingerprint and counts as the same file
+// piped into the import; typed errors for a file that cannot be read.
+import { execFile } from 'node:child_process';
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import { finished, pipeline } from 'node:stream/promises';
+import zlib from 'node:zlib';
+import t from 'tap';
+import { createImportPipeline } from '../dist/lib/index.js';
+import { freshDatabase } from './helpers/db.js';
+
+const root = path.join(import.meta.dirname, '..');
+const samples = path.join(import.meta.dirname, 'fixtures', 'samples');
+const generated = path.join(import.meta.dirname, 'fixtures', 'generated');
+
+/** The aggregate tables as comparable text (ids, import ids and times left out). */
+async function tables(knex) {
+  const out = {};
+  for (const [table, column] of [['analytics_hourly', 'hour_start'], ['analytics_daily', 'date'], ['analytics_monthly', 'year_month']]) {
+    const rows = await knex.raw(
+      `SELECT s.umami_website_id AS w, a.${column} AS b, a.page_views, a.unique_visitors, a.top_pages, a.referrers, hex(a.visitors_sketch) AS sketch FROM ${table} a JOIN analytics_sites s ON s.id = a.site_id ORDER BY 1, 2`,
+    );
+    out[table] = rows.map((r) => Object.values(r).join('|'));
+  }
+  return out;
+}
+
+/** Imports a file into a fresh SQLite database, read by the import (file) or piped into it (pipe). */
+async function importInto(t, file, how, options = {}) {
+  const { knex } = await freshDatabase(t, 'sqlite', `file_${how}`);
+  const importer = createImportPipeline({ knex, bytesTotal: fs.statSync(file).size, ...(how === 'file' ? { inputFile: file } : {}), ...options });
+  if (how === 'file') await finished(importer.end());
+  else await pipeline(fs.createReadStream(file, { highWaterMark: 1 << 20 }), importer);
+  return { summary: importer.summary, rows: await tables(knex), knex };
+}
+
+function sha256(file) {
+  return crypto.createHash('sha256').update(fs.readFileSync(file)).digest('hex');
+}
+
+const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'ua-input-file-'));
+t.teardown(() => fs.rmSync(tmp, { recursive: true, force: true }));
+
+// A dump of 60,000 events (about 25 MB): more chunks than the worker lends out at a time.
+const large = path.join(tmp, 'large.sql');
+await promisify(execFile)(process.execPath, [path.join(root, 'bench', 'generate.js'), '--events', '60000', '--format', 'mariadb', '--out', large]);
+const largeGz = path.join(tmp, 'large.sql.gz');
+fs.writeFileSync(largeGz, zlib.gzipSync(fs.readFileSync(large), { level: 1 }));
+
+const inputs = [
+  ['a 1.5 MB mariadb-dump', path.join(generated, 'umami-v2-mariadb.sql')],
+  ['a pg_dump', path.join(samples, 'umami-v2-postgres.sql')],
+  ['a 25 MB mariadb-dump', large],
+  ['the same, gzipped', largeGz],
+];
+
+for (const [label, file] of inputs) {
+  for (const worker of [true, false]) {
+    t.test(`${label}, ${worker ? 'on the worker thread' : 'on the calling thread'}: the same as the file piped in`, async (t) => {
+      const piped = await importInto(t, file, 'pipe', { worker });
+      const read = await importInto(t, file, 'file', { worker });
+      t.ok(piped.summary.events > 1000, `${piped.summary.events} events`);
+      for (const table of Object.keys(piped.rows)) t.same(read.rows[table], piped.rows[table], `${table}: ${piped.rows[table].length} identical rows`);
+      t.equal(read.summary.events, piped.summary.events, 'events');
+      t.equal(read.summary.pageViews, piped.summary.pageViews, 'page views');
+      t.equal(read.summary.fingerprint, sha256(file), "the fingerprint is the file's SHA-256");
+      t.equal(read.summary.bytesRead, fs.statSync(file).size, 'every byte read');
+      const [ledger] = await read.knex('analytics_imports').select('status', 'fingerprint', 'input_key');
+      const [pipedLedger] = await piped.knex('analytics_imports').select('input_key');
+      t.equal(ledger.status, 'completed');
+      t.equal(ledger.input_key, pipedLedger.input_key, 'the same key to recognise the input by when resuming');
+    });
+  }
+}
+
+t.test('NDJSON read from a file on the worker thread (the reader keeps its chunks: copies are hashed)', async (t) => {
+  const lines = [];
+  for (let i = 0; i < 30000; i++) {
+    lines.push(JSON.stringify({ website_id: `w${i % 3}`, session_id: `s${i % 997}`, created_at: `2024-05-${String(1 + (i % 28)).padStart(2, '0')} ${String(i % 24).padStart(2, '0')}:00:00`, url_path: `/p${i % 50}`, referrer_domain: i % 4 ? 'x.org' : null, event_type: 1, hostname: 'w.com' }));
+  }
+  const file = path.join(tmp, 'events.ndjson');
+  fs.writeFileSync(file, lines.join('\n'));
+  t.ok(fs.statSync(file).size > 3 << 20, 'several chunks');
+  const piped = await importInto(t, file, 'pipe', { format: 'ndjson' });
+  const read = await importInto(t, file, 'file', { format: 'ndjson' });
+  t.equal(read.summary.pageViews, 30000);
+  for (const table of Object.keys(piped.rows)) t.same(read.rows[table], piped.rows[table], `${table} identical`);
+  t.equal(read.summary.fingerprint, sha256(file));
+});
+
+t.test('a file that cannot be read: a typed error, and the import is marked failed', async (t) => {
+  for (const worker of [true, false]) {
+    const { knex } = await freshDatabase(t, 'sqlite', 'missing');
+    const importer = createImportPipeline({ knex, inputFile: path.join(tmp, 'no-such-file.sql'), worker });
+    await t.rejects(finished(importer.end()), { code: 'UA_INPUT_UNREADABLE', message: /no-such-file\.sql: ENOENT/ }, `worker ${worker}`);
+    const rows = await knex('analytics_imports').select('status', 'error');
+    t.equal(rows.length, 1);
+    t.equal(rows[0].status, 'failed');
+    t.match(rows[0].error, /^UA_INPUT_UNREADABLE/);
+    t.equal((await knex('analytics_hourly').count({ n: '*' }))[0].n, 0, 'no rows');
+  }
+});
+
+t.test('input written to a pipeline that reads a file is refused', async (t) => {
+  const { knex } = await freshDatabase(t, 'sqlite', 'both');
+  const importer = createImportPipeline({ knex, inputFile: path.join(generated, 'umami-v2-mariadb.sql') });
+  await t.rejects(pipeline(fs.createReadStream(path.join(generated, 'umami-v2-mariadb.sql')), importer), { code: 'UA_INVALID_OPTION' });
+  t.throws(() => createImportPipeline({ knex, inputFile: '' }), { code: 'UA_INVALID_OPTION' });
+});
