@@ -93,3 +93,8 @@ export function invalidOption(name: string, expected: string, got: unknown): Uma
   }
   return new UmamiAggregateError('UA_INVALID_OPTION', `option ${name} must be ${expected}, got ${shown}`, { option: name });
 }
+
+/** A file that cannot be opened or read (its system error code, or message). */
+export function inputUnreadable(file: string, err: unknown): UmamiAggregateError {
+  return new UmamiAggregateError('UA_INPUT_UNREADABLE', `cannot read ${file}: ${(err as { code?: string }).code ?? (err as Error).message}`);
+}

@@ -7,7 +7,7 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import { type Readable, Writable, pipeline } from 'node:stream';
 import type { Knex } from 'knex';
-import { UmamiAggregateError, invalidOption, isUmamiAggregateError } from './errors.js';
+import { UmamiAggregateError, inputUnreadable, invalidOption } from './errors.js';
 import { AggregatorStream, type BucketBatch, type Granularity } from './aggregate/aggregator.js';
 import { DumpTokenizer, type InputFormat } from './dump/tokenizer.js';
 import { EventParserStream, type RejectionSummary } from './umami/parser.js';
@@ -578,12 +578,18 @@ export class ImportPipeline extends Writable {
 
   private async readInput(file: string): Promise<void> {
     const input = fs.createReadStream(file, { highWaterMark: 1 << 20 });
+    const chunks = input[Symbol.asyncIterator]();
     try {
-      for await (const chunk of input) {
-        await new Promise<void>((resolve, reject) => this.take(chunk as Buffer, (err) => (err ? reject(err) : resolve())));
+      for (;;) {
+        let next: IteratorResult<Buffer>;
+        try {
+          next = await chunks.next();
+        } catch (err) {
+          throw inputUnreadable(file, err);
+        }
+        if (next.done) return;
+        await new Promise<void>((resolve, reject) => this.take(next.value, (err) => (err ? reject(err) : resolve())));
       }
-    } catch (err) {
-      throw isUmamiAggregateError(err) ? err : unreadable(file, err);
     } finally {
       input.destroy();
     }
@@ -685,10 +691,6 @@ export class ImportPipeline extends Writable {
   }
 }
 
-function unreadable(file: string, err: unknown): UmamiAggregateError {
-  return new UmamiAggregateError('UA_INPUT_UNREADABLE', `cannot read ${file}: ${(err as { code?: string }).code ?? (err as Error).message}`);
-}
-
 /** The first `bytes` of a file (fewer if it is shorter). */
 async function readHead(file: string, bytes: number): Promise<Buffer> {
   let handle: fs.promises.FileHandle | null = null;
@@ -703,7 +705,7 @@ async function readHead(file: string, bytes: number): Promise<Buffer> {
     }
     return buf.subarray(0, n);
   } catch (err) {
-    throw unreadable(file, err);
+    throw inputUnreadable(file, err);
   } finally {
     await handle?.close();
   }

@@ -6,7 +6,7 @@ import { createRequire } from 'node:module';
 import { finished, pipeline } from 'node:stream/promises';
 import { type ParseArgsConfig, parseArgs } from 'node:util';
 import type { Knex } from 'knex';
-import { UmamiAggregateError, isUmamiAggregateError } from '../errors.js';
+import { UmamiAggregateError, inputUnreadable, isUmamiAggregateError } from '../errors.js';
 import { loadConfigFromEnv } from '../config.js';
 import { type ImportOptions, type ImportSummary, type Logger, createImportPipeline } from '../pipeline.js';
 import { aggregateRawPageViews, cleanupRawPageViews } from '../store/raw.js';
@@ -219,7 +219,7 @@ async function importCommand(args: string[], io: Io): Promise<number> {
       bytesTotal = st.size;
       fs.accessSync(file, fs.constants.R_OK);
     } catch (err) {
-      throw new UmamiAggregateError('UA_INPUT_UNREADABLE', `cannot read ${file}: ${(err as { code?: string }).code ?? (err as Error).message}`);
+      throw inputUnreadable(file, err);
     }
   }
 

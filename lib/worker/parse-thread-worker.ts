@@ -7,7 +7,7 @@ import fs from 'node:fs';
 import { Writable, pipeline } from 'node:stream';
 import { parentPort, workerData } from 'node:worker_threads';
 import { DumpTokenizer } from '../dump/tokenizer.js';
-import { UmamiAggregateError } from '../errors.js';
+import { inputUnreadable } from '../errors.js';
 import { EventParser, type ParsedBatch } from '../umami/parser.js';
 import type { RowBatch } from '../dump/scanner.js';
 import { EventPacker, type PackedEventBatch, transferablesOf } from '../umami/packed.js';
@@ -29,10 +29,6 @@ const FILE_CHUNK_BYTES = 1 << 20;
 const FILE_CHUNKS_OUT = 8;
 
 const port = parentPort!;
-
-function unreadable(file: string, err: unknown): UmamiAggregateError {
-  return new UmamiAggregateError('UA_INPUT_UNREADABLE', `cannot read ${file}: ${(err as { code?: string }).code ?? (err as Error).message}`);
-}
 
 function closeQuietly(fd: number): void {
   try {
@@ -128,7 +124,7 @@ try {
     try {
       fd = fs.openSync(file, 'r');
     } catch (err) {
-      fail(unreadable(file, err));
+      fail(inputUnreadable(file, err));
       return;
     }
     const next = (): void => {
@@ -143,7 +139,7 @@ try {
         n = fs.readSync(fd, new Uint8Array(buffer), 0, FILE_CHUNK_BYTES, null);
       } catch (err) {
         closeQuietly(fd);
-        fail(unreadable(file, err));
+        fail(inputUnreadable(file, err));
         return;
       }
       if (n === 0) {
