@@ -1,8 +1,8 @@
 #!/usr/bin/env node
 // The benchmark suite (`npm run bench`): imports generated dumps with the CLI, process start to
 // exit, and measures in the same run the byte-scan floor over the same file (and `gzip -dc` of a
-// gzipped one), by turns with the SQLite import of that file, so the ratios hold whatever the
-// machine's speed that day.
+// gzipped one), by turns with the imports of that file, so the ratios hold whatever the machine's
+// speed that day.
 //
 //   node bench/run.js [--events 1000000] [--targets sqlite,postgres,mariadb] [--10m] [--traditional] [--repeat N]
 //
@@ -55,15 +55,6 @@ function measured(command, args, { stdout = 'pipe' } = {}) {
       resolve({ ms, rssMb: rssKb / 1024, stdout: Buffer.concat(out).toString() });
     });
   });
-}
-
-async function best(fn) {
-  let result = null;
-  for (let i = 0; i < repeat; i++) {
-    const r = await fn();
-    if (!result || r.ms < result.ms) result = r;
-  }
-  return result;
 }
 
 async function ensureDump(events, format, gzip) {
@@ -149,10 +140,6 @@ async function importOnce(file, target) {
   }
 }
 
-function importRun(file, target) {
-  return best(() => importOnce(file, target));
-}
-
 async function floorOnce(file) {
   const r = await measured(process.execPath, [path.join(here, 'scan-floor.js'), file]);
   return { ...r, floor: JSON.parse(r.stdout) };
@@ -163,20 +150,21 @@ function gzipOnce(file) {
 }
 
 /**
- * The baseline (byte-scan floor or gzip -dc) and the SQLite import of one file, run by turns,
- * `repeat` times: best of each. Measured side by side, a slow minute of a shared machine falls on
- * both rather than on one of them.
+ * The baseline (byte-scan floor or gzip -dc) and the imports of one file into each target, run by
+ * turns, `repeat` rounds: best of each. Measured side by side, a slow minute of a shared machine
+ * falls on all of them rather than on one.
  */
-async function pairedRun(file, baseline) {
-  let base = null;
-  let imp = null;
+async function byTurns(file, baseline, targets) {
+  const best = { base: null };
   for (let i = 0; i < repeat; i++) {
     const b = await baseline(file);
-    if (!base || b.ms < base.ms) base = b;
-    const r = await importOnce(file, 'sqlite');
-    if (!imp || r.ms < imp.ms) imp = r;
+    if (!best.base || b.ms < best.base.ms) best.base = b;
+    for (const target of targets) {
+      const r = await importOnce(file, target);
+      if (!best[target] || r.ms < best[target].ms) best[target] = r;
+    }
   }
-  return { base, imp };
+  return best;
 }
 
 const results = [];
@@ -192,7 +180,7 @@ const pgdump = await ensureDump(events, 'pgdump', false);
 const gz = await ensureDump(events, 'mariadb', true);
 const mb = (file) => statSync(file).size / 1048576;
 
-const paired = { mariadb: await pairedRun(mariadb, floorOnce), pgdump: await pairedRun(pgdump, floorOnce), gzip: await pairedRun(gz, gzipOnce) };
+const paired = { mariadb: await byTurns(mariadb, floorOnce, targets), pgdump: await byTurns(pgdump, floorOnce, ['sqlite']), gzip: await byTurns(gz, gzipOnce, ['sqlite']) };
 report({ scenario: 'byte-scan floor, mariadb-dump', wallMs: Math.round(paired.mariadb.base.ms), rssMb: Math.round(paired.mariadb.base.rssMb) });
 report({ scenario: 'byte-scan floor, pg_dump', wallMs: Math.round(paired.pgdump.base.ms), rssMb: Math.round(paired.pgdump.base.rssMb) });
 report({ scenario: 'gzip -dc', wallMs: Math.round(paired.gzip.base.ms) });
@@ -205,7 +193,7 @@ for (const [label, file, pair] of [
 ]) {
   const floor = pair.base.ms;
   for (const target of label === 'mariadb-dump' ? targets : ['sqlite']) {
-    const r = target === 'sqlite' ? pair.imp : await importRun(file, target);
+    const r = pair[target];
     if (target === 'sqlite') sqliteTimes[label] = r.ms;
     report({
       scenario: `${events.toLocaleString('en-US')} events, ${label} → ${target}`,
@@ -221,7 +209,7 @@ for (const [label, file, pair] of [
 
 if (values['10m']) {
   const big = await ensureDump(events * 10, 'mariadb', false);
-  const { base: floor, imp: r } = await pairedRun(big, floorOnce);
+  const { base: floor, sqlite: r } = await byTurns(big, floorOnce, ['sqlite']);
   report({
     scenario: `${(events * 10).toLocaleString('en-US')} events, mariadb-dump → sqlite`,
     wallMs: Math.round(r.ms),
