@@ -111,3 +111,33 @@ t.test('input written to a pipeline that reads a file is refused', async (t) => 
   await t.rejects(pipeline(fs.createReadStream(path.join(generated, 'umami-v2-mariadb.sql')), importer), { code: 'UA_INVALID_OPTION' });
   t.throws(() => createImportPipeline({ knex, inputFile: '' }), { code: 'UA_INVALID_OPTION' });
 });
+
+t.test('the file is closed once the import completes, fails or is stopped', { skip: !fs.existsSync('/proc/self/fd') && 'needs /proc/self/fd' }, async (t) => {
+  const openOn = (file) => fs.readdirSync('/proc/self/fd').filter((fd) => {
+    try {
+      return fs.readlinkSync(`/proc/self/fd/${fd}`) === file;
+    } catch {
+      return false;
+    }
+  }).length;
+  const truncated = path.join(tmp, 'truncated.sql');
+  fs.writeFileSync(truncated, fs.readFileSync(large).subarray(0, 6 << 20));
+  const cases = [
+    ['completes', large, {}, null],
+    ['fails on bad input', truncated, {}, 'UA_UNEXPECTED_END'],
+    ['is stopped by its timeout', large, { timeoutMs: 300 }, 'UA_TIMEOUT'],
+  ];
+  for (const [what, file, options, code] of cases) {
+    const { knex } = await freshDatabase(t, 'sqlite', 'fd');
+    const importer = createImportPipeline({ knex, inputFile: file, ...options });
+    let sawOpen = 0;
+    const timer = setInterval(() => (sawOpen = Math.max(sawOpen, openOn(file))), 20);
+    const done = finished(importer.end());
+    if (code) await t.rejects(done, { code }, `${what}: ${code}`);
+    else await done;
+    clearInterval(timer);
+    await new Promise((r) => setTimeout(r, 100));
+    t.ok(sawOpen >= 1, `${what}: the file was open during the import`);
+    t.equal(openOn(file), 0, `${what}: no descriptor of it is left open`);
+  }
+});

@@ -30,13 +30,6 @@ const FILE_CHUNKS_OUT = 8;
 
 const port = parentPort!;
 
-function closeQuietly(fd: number): void {
-  try {
-    fs.closeSync(fd);
-  } catch {
-    // already closed
-  }
-}
 const options = workerData as ParseThreadOptions;
 let failed = false;
 
@@ -114,21 +107,15 @@ try {
     else port.postMessage({ t: 'done', stats: stats() } satisfies WorkerMessage);
   });
 
-  // Reading a file on this thread: its chunks go to the main thread once consumed (to be hashed there)
-  // and come back to be read into again; at most FILE_CHUNKS_OUT are away at a time.
+  // Reading a file on this thread (opened and closed by the main thread, which outlives this one):
+  // its chunks go to the main thread once consumed (to be hashed there) and come back to be read
+  // into again; at most FILE_CHUNKS_OUT are away at a time.
   const filePool: ArrayBuffer[] = [];
   let fileOut = 0;
   let fileWaiting: (() => void) | null = null;
-  const readFile = (file: string): void => {
-    let fd: number;
-    try {
-      fd = fs.openSync(file, 'r');
-    } catch (err) {
-      fail(inputUnreadable(file, err));
-      return;
-    }
+  const readFile = (fd: number, file: string): void => {
     const next = (): void => {
-      if (failed) return closeQuietly(fd);
+      if (failed) return;
       if (fileOut >= FILE_CHUNKS_OUT) {
         fileWaiting = next;
         return;
@@ -138,17 +125,15 @@ try {
       try {
         n = fs.readSync(fd, new Uint8Array(buffer), 0, FILE_CHUNK_BYTES, null);
       } catch (err) {
-        closeQuietly(fd);
         fail(inputUnreadable(file, err));
         return;
       }
       if (n === 0) {
-        closeQuietly(fd);
         tokenizer.end();
         return;
       }
-      tokenizer.write(Buffer.from(buffer, 0, n), () => {
-        if (failed) return;
+      tokenizer.write(Buffer.from(buffer, 0, n), (err) => {
+        if (failed || err) return;
         // An SQL scanner has copied what it keeps by now: the buffer itself goes. JSON keeps it: a copy goes.
         const data = tokenizer.format === 'sql' ? new Uint8Array(buffer, 0, n) : new Uint8Array(buffer, 0, n).slice();
         fileOut++;
@@ -163,7 +148,7 @@ try {
     if (failed) return;
     switch (m.t) {
       case 'file':
-        readFile(m.file);
+        readFile(m.fd, m.file);
         return;
       case 'returned': {
         fileOut--;

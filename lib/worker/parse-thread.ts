@@ -11,9 +11,10 @@
  * stops reading while {@link BATCHES_IN_FLIGHT} batches wait here, so memory
  * stays flat whichever side is slower.
  */
+import fs from 'node:fs';
 import { Duplex } from 'node:stream';
 import { Worker } from 'node:worker_threads';
-import { UmamiAggregateError, isUmamiAggregateError, type ErrorCode, type ErrorContext } from '../errors.js';
+import { UmamiAggregateError, inputUnreadable, isUmamiAggregateError, type ErrorCode, type ErrorContext } from '../errors.js';
 import type { DumpTokenizer, InputFormat } from '../dump/tokenizer.js';
 import type { EventParser, RejectionSummary } from '../umami/parser.js';
 
@@ -75,7 +76,7 @@ export type WorkerMessage =
   | { t: 'error'; error: SerializedError };
 
 /** Messages to the worker. */
-export type MainMessage = { t: 'chunk'; data: Uint8Array } | { t: 'end' } | { t: 'ack'; n: number } | { t: 'file'; file: string } | { t: 'returned'; buffer: ArrayBuffer | null };
+export type MainMessage = { t: 'chunk'; data: Uint8Array } | { t: 'end' } | { t: 'ack'; n: number } | { t: 'file'; fd: number; file: string } | { t: 'returned'; buffer: ArrayBuffer | null };
 
 export interface SerializedError {
   typed: boolean;
@@ -153,6 +154,8 @@ export class ParseThread extends Duplex {
   private readonly pool: ArrayBuffer[] = [];
   /** The file the worker reads, if it reads one. */
   readonly file: string | null;
+  /** Its descriptor: opened here (at the end of the writable side) and closed here, once the worker is done or stopped. */
+  private fd: number | null = null;
 
   constructor(options: ParseThreadOptions = {}) {
     super({ readableObjectMode: true, readableHighWaterMark: BATCHES_IN_FLIGHT, writableHighWaterMark: 1 << 20 });
@@ -197,6 +200,7 @@ export class ParseThread extends Duplex {
         else this.unacked++;
         return;
       case 'done': {
+        this.closeFile();
         this.stats = m.stats;
         this.finished = true;
         this.push(null);
@@ -249,7 +253,30 @@ export class ParseThread extends Duplex {
   override _final(cb: (err?: Error | null) => void): void {
     this.worker.ref();
     this.finalCallback = cb;
-    this.worker.postMessage((this.file !== null ? { t: 'file', file: this.file } : { t: 'end' }) satisfies MainMessage);
+    const file = this.file;
+    if (file === null) {
+      this.worker.postMessage({ t: 'end' } satisfies MainMessage);
+      return;
+    }
+    fs.open(file, 'r', (err, fd) => {
+      if (err) {
+        this.finalCallback = null;
+        cb(inputUnreadable(file, err));
+        return;
+      }
+      if (this.destroyed) {
+        fs.close(fd, () => {});
+        return;
+      }
+      this.fd = fd;
+      this.worker.postMessage({ t: 'file', fd, file } satisfies MainMessage);
+    });
+  }
+
+  private closeFile(): void {
+    const fd = this.fd;
+    this.fd = null;
+    if (fd !== null) fs.close(fd, () => {});
   }
 
   override _read(): void {
@@ -262,9 +289,16 @@ export class ParseThread extends Duplex {
     this.finished = true;
     // A write waiting for room is dropped with the stream (a destroyed Writable fails its pending writes).
     this.waiting = null;
+    // The file is closed once the worker has stopped: it may be reading it until then.
     this.worker.terminate().then(
-      () => cb(err),
-      () => cb(err),
+      () => {
+        this.closeFile();
+        cb(err);
+      },
+      () => {
+        this.closeFile();
+        cb(err);
+      },
     );
   }
 }
