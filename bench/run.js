@@ -180,20 +180,20 @@ const pgdump = await ensureDump(events, 'pgdump', false);
 const gz = await ensureDump(events, 'mariadb', true);
 const mb = (file) => statSync(file).size / 1048576;
 
-const paired = { mariadb: await byTurns(mariadb, floorOnce, targets), pgdump: await byTurns(pgdump, floorOnce, ['sqlite']), gzip: await byTurns(gz, gzipOnce, ['sqlite']) };
-report({ scenario: 'byte-scan floor, mariadb-dump', wallMs: Math.round(paired.mariadb.base.ms), rssMb: Math.round(paired.mariadb.base.rssMb) });
-report({ scenario: 'byte-scan floor, pg_dump', wallMs: Math.round(paired.pgdump.base.ms), rssMb: Math.round(paired.pgdump.base.rssMb) });
-report({ scenario: 'gzip -dc', wallMs: Math.round(paired.gzip.base.ms) });
+const turns = { mariadb: await byTurns(mariadb, floorOnce, targets), pgdump: await byTurns(pgdump, floorOnce, ['sqlite']), gzip: await byTurns(gz, gzipOnce, ['sqlite']) };
+report({ scenario: 'byte-scan floor, mariadb-dump', wallMs: Math.round(turns.mariadb.base.ms), rssMb: Math.round(turns.mariadb.base.rssMb) });
+report({ scenario: 'byte-scan floor, pg_dump', wallMs: Math.round(turns.pgdump.base.ms), rssMb: Math.round(turns.pgdump.base.rssMb) });
+report({ scenario: 'gzip -dc', wallMs: Math.round(turns.gzip.base.ms) });
 
 const sqliteTimes = {};
-for (const [label, file, pair] of [
-  ['mariadb-dump', mariadb, paired.mariadb],
-  ['pg_dump', pgdump, paired.pgdump],
-  ['mariadb-dump, gzip', gz, paired.gzip],
+for (const [label, file, best] of [
+  ['mariadb-dump', mariadb, turns.mariadb],
+  ['pg_dump', pgdump, turns.pgdump],
+  ['mariadb-dump, gzip', gz, turns.gzip],
 ]) {
-  const floor = pair.base.ms;
+  const floor = best.base.ms;
   for (const target of label === 'mariadb-dump' ? targets : ['sqlite']) {
-    const r = pair[target];
+    const r = best[target];
     if (target === 'sqlite') sqliteTimes[label] = r.ms;
     report({
       scenario: `${events.toLocaleString('en-US')} events, ${label} → ${target}`,

@@ -107,6 +107,19 @@ try {
     else port.postMessage({ t: 'done', stats: stats() } satisfies WorkerMessage);
   });
 
+  /**
+   * Writes input bytes to the tokenizer; `consumed` gets their buffer back once they are read, or
+   * null when the tokenizer may keep them. Once an SQL scanner reads the input, a chunk is copied
+   * from (never kept) by the time it is consumed; before (sniffing) and for JSON, it stays.
+   */
+  const consume = (data: Uint8Array, consumed: (buffer: ArrayBuffer | null) => void): void => {
+    const reusable = tokenizer.format === 'sql';
+    tokenizer.write(Buffer.from(data.buffer, data.byteOffset, data.byteLength), (err) => {
+      if (failed || err) return;
+      consumed(reusable ? (data.buffer as ArrayBuffer) : null);
+    });
+  };
+
   // Reading a file on this thread (opened and closed by the main thread, which outlives this one):
   // its chunks go to the main thread once consumed (to be hashed there) and come back to be read
   // into again; at most FILE_CHUNKS_OUT are away at a time.
@@ -132,10 +145,10 @@ try {
         tokenizer.end();
         return;
       }
-      tokenizer.write(Buffer.from(buffer, 0, n), (err) => {
-        if (failed || err) return;
-        // An SQL scanner has copied what it keeps by now: the buffer itself goes. JSON keeps it: a copy goes.
-        const data = tokenizer.format === 'sql' ? new Uint8Array(buffer, 0, n) : new Uint8Array(buffer, 0, n).slice();
+      const read = new Uint8Array(buffer, 0, n);
+      consume(read, (reusable) => {
+        // The buffer itself goes back to be hashed, or a copy of the bytes the tokenizer keeps.
+        const data = reusable !== null ? read : read.slice();
         fileOut++;
         port.postMessage({ t: 'input', data, stats: stats() } satisfies WorkerMessage, [data.buffer as ArrayBuffer]);
         next();
@@ -158,17 +171,9 @@ try {
         next?.();
         return;
       }
-      case 'chunk': {
-        // Once an SQL scanner reads the input, a chunk is copied from (never kept) by the time it is
-        // consumed: its buffer can go back for the next one. Before (sniffing) and for JSON, it stays.
-        const reusable = tokenizer.format === 'sql';
-        tokenizer.write(Buffer.from(m.data.buffer, m.data.byteOffset, m.data.byteLength), () => {
-          if (failed) return;
-          const buffer = reusable ? (m.data.buffer as ArrayBuffer) : null;
-          port.postMessage({ t: 'consumed', stats: stats(), buffer } satisfies WorkerMessage, buffer ? [buffer] : []);
-        });
+      case 'chunk':
+        consume(m.data, (buffer) => port.postMessage({ t: 'consumed', stats: stats(), buffer } satisfies WorkerMessage, buffer ? [buffer] : []));
         return;
-      }
       case 'end':
         tokenizer.end();
         return;

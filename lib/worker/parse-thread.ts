@@ -217,13 +217,11 @@ export class ParseThread extends Duplex {
   }
 
   override _write(chunk: Buffer, _enc: BufferEncoding, cb: (err?: Error | null) => void): void {
-    if (this.file !== null) return cb(new Error('a ParseThread that reads a file takes no input chunks'));
     this.send([chunk], chunk.length, cb);
   }
 
   /** Chunks that queued up while the worker was busy go over as one message. */
   override _writev(chunks: Array<{ chunk: Buffer }>, cb: (err?: Error | null) => void): void {
-    if (this.file !== null) return cb(new Error('a ParseThread that reads a file takes no input chunks'));
     let total = 0;
     for (const c of chunks) total += c.chunk.length;
     this.send(
@@ -234,6 +232,7 @@ export class ParseThread extends Duplex {
   }
 
   private send(chunks: Buffer[], total: number, cb: (err?: Error | null) => void): void {
+    if (this.file !== null) return cb(new Error('a ParseThread that reads a file takes no input chunks'));
     if (this.bytesRead === 0) this.worker.ref();
     this.bytesRead += total;
     // A buffer of this stream's own: the caller's chunks may share their memory with others.
@@ -290,15 +289,10 @@ export class ParseThread extends Duplex {
     // A write waiting for room is dropped with the stream (a destroyed Writable fails its pending writes).
     this.waiting = null;
     // The file is closed once the worker has stopped: it may be reading it until then.
-    this.worker.terminate().then(
-      () => {
-        this.closeFile();
-        cb(err);
-      },
-      () => {
-        this.closeFile();
-        cb(err);
-      },
-    );
+    const stopped = (): void => {
+      this.closeFile();
+      cb(err);
+    };
+    this.worker.terminate().then(stopped, stopped);
   }
 }
