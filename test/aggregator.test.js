@@ -48,6 +48,51 @@ t.test('Lord Howe: a half-hour DST change, hours 30 minutes apart are kept apart
   t.ok(hours.some(([b]) => b.endsWith(':30:00')) && hours.some(([b]) => b.endsWith(':00:00')), `hours on both sides of the change: ${JSON.stringify(hours)}`);
 });
 
+t.test('grouping the shared tables by bucket: every pair once, in its bucket, and the tables left empty', async (t) => {
+  const { PairCounter, PairSet } = await import('../dist/lib/aggregate/tables.js');
+  const rnd = random(5);
+  for (const [buckets, adds] of [[1, 50], [7, 0], [300, 2000], [5000, 60000]]) {
+    const set = new PairSet();
+    const counter = new PairCounter();
+    const wantSet = new Map();
+    const wantCount = new Map();
+    for (let k = 0; k < adds; k++) {
+      // Skewed: some buckets get many pairs, many get none.
+      const b = Math.floor(rnd() * rnd() * buckets);
+      const hash = Math.floor(rnd() * 40) * 2 ** 40 + Math.floor(rnd() * 1000);
+      const item = Math.floor(rnd() * rnd() * 3000);
+      set.add(b, hash);
+      (wantSet.get(b) ?? wantSet.set(b, new Set()).get(b)).add(hash);
+      counter.add(b, item, 2);
+      const m = wantCount.get(b) ?? wantCount.set(b, new Map()).get(b);
+      m.set(item, (m.get(item) ?? 0) + 2);
+    }
+    const setSize = set.size;
+    const vis = set.group(buckets);
+    const pg = counter.group(buckets);
+    t.equal(vis.start[buckets], setSize, `${buckets} buckets: ${setSize} visitor pairs`);
+    let setOk = 0;
+    let countOk = 0;
+    for (let b = 0; b < buckets; b++) {
+      const got = [...vis.values.subarray(vis.start[b], vis.start[b + 1])].sort((x, y) => x - y);
+      const want = [...(wantSet.get(b) ?? [])].sort((x, y) => x - y);
+      if (JSON.stringify(got) === JSON.stringify(want)) setOk++;
+      const pairs = [];
+      for (let i = pg.start[b]; i < pg.start[b + 1]; i++) pairs.push([pg.pairs[2 * i], pg.pairs[2 * i + 1]]);
+      pairs.sort((x, y) => x[0] - y[0]);
+      const wantPairs = [...(wantCount.get(b) ?? new Map())].sort((x, y) => x[0] - y[0]);
+      if (JSON.stringify(pairs) === JSON.stringify(wantPairs)) countOk++;
+    }
+    t.equal(setOk, buckets, `${buckets} buckets: each bucket's visitors`);
+    t.equal(countOk, buckets, `${buckets} buckets: each bucket's (item, count) pairs`);
+    t.equal(set.size, 0, 'the set is empty after grouping');
+    t.equal(counter.size, 0, 'the counter is empty after grouping');
+    t.equal(set.add(0, 12345), true, 'and takes new pairs');
+    counter.add(0, 3, 1);
+    t.same([...counter.group(1).pairs], [3, 1], 'the counter, too');
+  }
+});
+
 t.test('HourIndex equals a Map: dense hours, keys sharing an hour, far and negative keys', async (t) => {
   const { HourIndex } = await import('../dist/lib/aggregate/tables.js');
   const rnd = random(11);

@@ -12,7 +12,7 @@ import type { ParsedBatch, UmamiEvent, UmamiWebsite } from '../umami/parser.js';
 import { type PackedEventBatch, REF_COUNTED, REF_HOSTLESS, REF_NONE, refKindOf } from '../umami/packed.js';
 import { VisitorSketch, hash53 } from './distinct.js';
 import { Names } from './names.js';
-import { HourIndex, PairCounter, PairSet } from './tables.js';
+import { type Grouped, HourIndex, PairCounter, PairSet } from './tables.js';
 import { TimeZone, civilFromDays, formatDay, formatMonth, formatUtc } from './timezone.js';
 import { type TopEntry, compareCodePoints, topOfEntries } from './toplist.js';
 
@@ -461,12 +461,6 @@ export class Aggregator {
   }
 }
 
-interface Grouped {
-  start: Int32Array;
-  items: Int32Array;
-  counts: Float64Array;
-}
-
 /** Positions in code point order: at most 2^26 names (the tables' item limit). */
 const RANKS = 2 ** 26;
 /** Counts below this keep `count · 2^26 + position` exact in a double. */
@@ -609,10 +603,12 @@ function sumTop(tally: Tally, g: Grouped, hostless: Grouped | null, from: number
   const names = order.names;
   for (let k = from; k < to; k++) {
     const h = hours === null ? k : hours[k];
-    for (let i = g.start[h]; i < g.start[h + 1]; i++) tally.add(g.items[i], g.counts[i]);
+    const pairs = g.pairs;
+    for (let i = g.start[h]; i < g.start[h + 1]; i++) tally.add(pairs[2 * i], pairs[2 * i + 1]);
     if (hostless === null) continue;
+    const own = hostless.pairs;
     for (let i = hostless.start[h]; i < hostless.start[h + 1]; i++) {
-      if (names[hostless.items[i]] !== domain) tally.add(hostless.items[i], hostless.counts[i]);
+      if (names[own[2 * i]] !== domain) tally.add(own[2 * i], own[2 * i + 1]);
     }
   }
   return tally.top(order, topN);
@@ -622,9 +618,9 @@ function sumTop(tally: Tally, g: Grouped, hostless: Grouped | null, from: number
 function topOfHour(g: Grouped, b: number, order: NameOrder, topN: number): TopEntry[] {
   const from = g.start[b];
   const m = g.start[b + 1] - from;
-  const { counts, items } = g;
+  const pairs = g.pairs;
   order.start(m);
-  for (let k = 0; k < m; k++) order.put(k, items[from + k], counts[from + k]);
+  for (let k = 0; k < m; k++) order.put(k, pairs[2 * (from + k)], pairs[2 * (from + k) + 1]);
   return order.top(m, topN);
 }
 

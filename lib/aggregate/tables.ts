@@ -84,21 +84,25 @@ export class PairSet {
   }
 
   /**
-   * The hashes grouped by bucket: `start[b]..start[b + 1]` of `values` are
-   * bucket b's hashes. `bucketCount` is one more than the largest bucket id.
+   * Hands over the pairs grouped by bucket and leaves the set empty:
+   * `values[start[b]..start[b + 1]]` are bucket b's hashes, in no particular
+   * order. `bucketCount` is one more than the largest bucket id. The groups
+   * are made in the set's own array (no second copy of the pairs at a flush).
    */
   group(bucketCount: number): { start: Int32Array; values: Float64Array } {
-    const start = new Int32Array(bucketCount + 1);
+    const size = this.size;
     const slots = this.slots;
-    for (let j = 0; j < slots.length; j += 2) if (slots[j] !== 0) start[slots[j]]++;
-    for (let b = 0; b < bucketCount; b++) start[b + 1] += start[b];
-    const fill = start.slice(0, bucketCount);
-    const values = new Float64Array(this.size);
-    for (let j = 0; j < slots.length; j += 2) {
-      const b = slots[j];
-      if (b !== 0) values[fill[b - 1]++] = slots[j + 1];
-    }
-    return { start, values };
+    const start = groupInPlace(slots, size, bucketCount, (key) => key - 1);
+    // Each pair's hash to the front: values[i] = slots[2i + 1].
+    for (let i = 0; i < size; i++) slots[i] = slots[2 * i + 1];
+    this.clear();
+    return { start, values: slots.subarray(0, size) };
+  }
+
+  private clear(): void {
+    this.slots = new Float64Array(capacityFor(0) * 2);
+    this.mask = capacityFor(0) - 1;
+    this.size = 0;
   }
 }
 
@@ -159,25 +163,80 @@ export class PairCounter {
     return this.slots.byteLength;
   }
 
-  /** Entries grouped by bucket, as in {@link PairSet.group}. */
-  group(bucketCount: number): { start: Int32Array; items: Int32Array; counts: Float64Array } {
-    const start = new Int32Array(bucketCount + 1);
+  /**
+   * Hands over the entries grouped by bucket and leaves the counter empty:
+   * entry i of bucket b (`start[b] <= i < start[b + 1]`) is item `pairs[2i]`
+   * with count `pairs[2i + 1]`, in no particular order within the bucket.
+   * Made in the counter's own array, as {@link PairSet.group}.
+   */
+  group(bucketCount: number): Grouped {
+    const size = this.size;
     const slots = this.slots;
-    for (let j = 0; j < slots.length; j += 2) if (slots[j] !== 0) start[Math.floor(slots[j] / ITEM_LIMIT)]++;
-    for (let b = 0; b < bucketCount; b++) start[b + 1] += start[b];
-    const fill = start.slice(0, bucketCount);
-    const items = new Int32Array(this.size);
-    const counts = new Float64Array(this.size);
-    for (let j = 0; j < slots.length; j += 2) {
-      const key = slots[j];
-      if (key === 0) continue;
-      const b = Math.floor(key / ITEM_LIMIT) - 1;
-      const k = fill[b]++;
-      items[k] = key - (b + 1) * ITEM_LIMIT;
-      counts[k] = slots[j + 1];
+    const start = groupInPlace(slots, size, bucketCount, (key) => Math.floor(key / ITEM_LIMIT) - 1);
+    for (let b = 0; b < bucketCount; b++) {
+      const base = (b + 1) * ITEM_LIMIT;
+      for (let i = start[b]; i < start[b + 1]; i++) slots[2 * i] -= base;
     }
-    return { start, items, counts };
+    this.clear();
+    return { start, pairs: slots.subarray(0, 2 * size) };
   }
+
+  private clear(): void {
+    this.slots = new Float64Array(capacityFor(0) * 2);
+    this.mask = capacityFor(0) - 1;
+    this.size = 0;
+  }
+}
+
+/** Entries of a {@link PairCounter} by bucket: see {@link PairCounter.group}. */
+export interface Grouped {
+  start: Int32Array;
+  /** Item and count of each entry, side by side. */
+  pairs: Float64Array;
+}
+
+/**
+ * Moves the `size` occupied slots of a table of [key, value] slots (key 0:
+ * empty) to its front, grouped by bucket, and returns where each bucket's
+ * run starts (`start[bucketCount]` is `size`). Counting sort in place: the
+ * slots are packed to the front in order, then each pair not yet in its
+ * bucket's run is swapped to the next free place there (each swap settles
+ * one pair), so no second array of pairs is needed.
+ */
+function groupInPlace(slots: Float64Array, size: number, bucketCount: number, bucketOf: (key: number) => number): Int32Array {
+  const start = new Int32Array(bucketCount + 1);
+  let w = 0;
+  for (let j = 0; j < slots.length; j += 2) {
+    const key = slots[j];
+    if (key === 0) continue;
+    start[bucketOf(key) + 1]++;
+    slots[2 * w] = key;
+    slots[2 * w + 1] = slots[j + 1];
+    w++;
+  }
+  if (w !== size) throw new Error(`table holds ${w} pairs, not ${size}`);
+  for (let b = 0; b < bucketCount; b++) start[b + 1] += start[b];
+  const fill = start.slice(0, bucketCount);
+  for (let b = 0; b < bucketCount; b++) {
+    const end = start[b + 1];
+    while (fill[b] < end) {
+      const i = fill[b];
+      const key = slots[2 * i];
+      const c = bucketOf(key);
+      if (c === b) {
+        fill[b]++;
+        continue;
+      }
+      // Pair i belongs to bucket c: swap it with the next free place of c's run.
+      const k = fill[c]++;
+      const value = slots[2 * i + 1];
+      slots[2 * i] = slots[2 * k];
+      slots[2 * i + 1] = slots[2 * k + 1];
+      slots[2 * k] = key;
+      slots[2 * k + 1] = value;
+    }
+  }
+  return start;
 }
 
 /** Hours per block of an {@link HourIndex}. */
