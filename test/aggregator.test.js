@@ -323,3 +323,24 @@ t.test('flushes fall on the same events however the input is batched', async (t)
   t.ok(tight.length >= 3, `a memory limit flushes too (${tight.map((p) => p[0]).join(', ')})`);
   t.same(await flushPoints([5, 999, 17], { maxBytes: 60_000 }), tight, 'and its flushes fall on the same events');
 });
+
+t.test('a flush due with no page view held still hands over a batch (a checkpoint) and the stream goes on', async (t) => {
+  // Custom events only, or an aggregator that does not aggregate (raw storage only): nothing is
+  // ever held, but flushEvery still comes due. Its flush once returned nothing, and the stream
+  // pushed that as its end, then kept asking for the same flush (a busy loop).
+  for (const [label, options, events] of [
+    ['custom events only', { flushEvery: 10 }, Array.from({ length: 25 }, (_, k) => ev(Date.UTC(2024, 0, 1, k), { eventType: 2, offset: k * 100 }))],
+    ['aggregate: false', { flushEvery: 10, aggregate: false }, Array.from({ length: 25 }, (_, k) => ev(Date.UTC(2024, 0, 1, k), { offset: k * 100 }))],
+  ]) {
+    const s = new AggregatorStream(options);
+    const batches = [];
+    s.on('data', (b) => b.kind === 'buckets' && batches.push([b.events, b.position, b.counts.hour, b.final]));
+    s.write({ kind: 'events', events });
+    s.end();
+    await new Promise((resolve, reject) => {
+      s.on('end', resolve);
+      s.on('error', reject);
+    });
+    t.same(batches, [[10, 901, 0, false], [20, 1901, 0, false], [25, 2401, 0, true]], `${label}: a batch every 10 events, then the final one`);
+  }
+});

@@ -209,6 +209,27 @@ t.test('the CLI reads the environment; flags override it', async (t) => {
   t.ok(Date.now() - started < 5000, 'stopped after about a second');
 });
 
+t.test('the CLI writes raw page views only, committing checkpoints as it goes', async (t) => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ua-rawcp-'));
+  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const db = path.join(dir, 'raw.sqlite');
+  // Nothing is aggregated, so no bucket is ever held when a checkpoint comes due: this once spun forever.
+  const r = await new Promise((resolve) => {
+    execFile(process.execPath, [bin, 'import', generatedDump, '--db', `sqlite:${db}`, '--no-aggregate', '--no-atomic', '--checkpoint-events', '500', '--json'], { timeout: 60_000, killSignal: 'SIGKILL' }, (err, stdout, stderr) =>
+      resolve({ code: err ? (err.code ?? err.signal) : 0, stdout, stderr }),
+    );
+  });
+  t.equal(r.code, 0, r.stderr);
+  const summary = JSON.parse(r.stdout);
+  t.equal(summary.rawPageViews, 3433);
+  t.ok(summary.flushes >= Math.floor(summary.events / 500), `${summary.flushes} flushes for ${summary.events} events`);
+  const knex = knexFactory({ client: 'better-sqlite3', connection: { filename: db }, useNullAsDefault: true });
+  t.teardown(() => knex.destroy());
+  t.equal(Number((await knex('page_views').count({ n: '*' }))[0].n), 3433);
+  t.equal(Number((await knex('analytics_hourly').count({ n: '*' }))[0].n), 0, 'nothing aggregated');
+  t.same(await knex('analytics_imports').select('status'), [{ status: 'completed' }]);
+});
+
 for (const target of TARGETS) {
   await onServer(t, target, `${target}: raw page views, migrate and cleanup`, async (t) => {
     const { knex } = await freshDatabase(t, target, 'raw');

@@ -367,10 +367,10 @@ export class Aggregator {
 
   /**
    * Hands over every bucket held and forgets them. `final` marks the end of
-   * input. Returns null when nothing is held and this is not the final flush.
+   * input. A flush with nothing held still hands over a batch (no rows): it
+   * carries the position reached, for a checkpoint.
    */
-  flush(final: boolean): BucketBatch | null {
-    if (this.held === 0 && !final) return null;
+  flush(final: boolean): BucketBatch {
     const n = this.kind.length;
     // Group the shared tables by hour, then let the tables go.
     const vis = this.visitors.group(n);
