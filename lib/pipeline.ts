@@ -252,6 +252,8 @@ export class ImportPipeline extends Writable {
       aggregate: options.aggregate,
       forwardEvents: raw,
       chunkSize: options.chunkSize,
+      // The upserter releases each flush once written: the next tables reuse its memory.
+      waitForRelease: true,
     });
     const upserter = new Upserter({
       knex: options.knex,

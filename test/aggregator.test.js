@@ -324,6 +324,76 @@ t.test('flushes fall on the same events however the input is batched', async (t)
   t.same(await flushPoints([5, 999, 17], { maxBytes: 60_000 }), tight, 'and its flushes fall on the same events');
 });
 
+t.test('waitForRelease: no events taken until a flush is released, then the same flushes and rows in reused tables', async (t) => {
+  const events = mixedEvents(9000, 5);
+  const run = async (waitForRelease, releaseAfterMs) => {
+    const s = new AggregatorStream({ maxBytes: 60_000, waitForRelease, chunkSize: 500 });
+    const points = [];
+    const rows = [];
+    let taken = 0;
+    let waiting = false;
+    s.on('aggregated', () => {
+      if (waiting) taken++;
+    });
+    s.on('data', (b) => {
+      if (b.kind !== 'buckets') return;
+      points.push([b.events, b.position]);
+      for (const c of b.chunks(100)) for (const r of c.rows) rows.push(JSON.stringify([c.granularity, r.websiteId, r.bucket, r.pageViews, r.topPages, r.referrers, r.visitors.estimate(), r.visitors.serialize().toString('hex')]));
+      if (b.release) {
+        waiting = true;
+        setTimeout(() => {
+          waiting = false;
+          b.release();
+        }, releaseAfterMs);
+      }
+    });
+    for (let i = 0; i < events.length; i += 1000) s.write({ kind: 'events', events: events.slice(i, i + 1000) });
+    s.end();
+    await new Promise((resolve, reject) => {
+      s.on('end', resolve);
+      s.on('error', reject);
+    });
+    return { points, rows, taken };
+  };
+  const free = await run(false, 0);
+  const held = await run(true, 20);
+  t.ok(free.points.length >= 3, `${free.points.length} flushes`);
+  t.same(held.points, free.points, 'the flushes fall on the same events');
+  t.same(held.rows, free.rows, 'every row the same, from tables that reuse the flushed ones');
+  t.equal(held.taken, 0, 'no events taken while a flush waits for its release');
+  t.ok(free.taken > 0, 'without waitForRelease, events are taken meanwhile');
+});
+
+t.test('tables over a reused array: cleared, and counted as if grown from empty', async (t) => {
+  const { PairCounter, PairSet, slotsOf } = await import('../dist/lib/aggregate/tables.js');
+  const rnd = random(8);
+  const first = new PairSet();
+  for (let k = 0; k < 5000; k++) first.add(k % 97, Math.floor(rnd() * 2 ** 40));
+  const dirty = slotsOf(first.group(97).values);
+  const fresh = new PairSet();
+  const reused = new PairSet(0, dirty);
+  t.equal(reused.size, 0);
+  let sameBytes = 0;
+  let sameAdds = 0;
+  for (let k = 0; k < 3000; k++) {
+    const b = k % 31;
+    const h = Math.floor(rnd() * 2 ** 30);
+    if (fresh.add(b, h) === reused.add(b, h)) sameAdds++;
+    if (fresh.bytes === reused.bytes) sameBytes++;
+  }
+  t.equal(sameAdds, 3000, 'the same pairs are new');
+  t.equal(sameBytes, 3000, 'the same bytes at every size');
+  const a = fresh.group(31);
+  const b = reused.group(31);
+  t.same([...a.start], [...b.start]);
+  t.same([...a.values].sort((x, y) => x - y), [...b.values].sort((x, y) => x - y), 'the same pairs, none left from before');
+  const c1 = new PairCounter();
+  for (let k = 0; k < 4000; k++) c1.add(k % 13, k % 101, 1);
+  const c2 = new PairCounter(0, slotsOf(c1.group(13).pairs));
+  c2.add(2, 5, 3);
+  t.same([...c2.group(13).pairs], [5, 3], 'a counter over a reused array holds only what it was given');
+});
+
 t.test('a flush due with no page view held still hands over a batch (a checkpoint) and the stream goes on', async (t) => {
   // Custom events only, or an aggregator that does not aggregate (raw storage only): nothing is
   // ever held, but flushEvery still comes due. Its flush once returned nothing, and the stream

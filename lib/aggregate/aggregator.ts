@@ -12,7 +12,7 @@ import type { ParsedBatch, UmamiEvent, UmamiWebsite } from '../umami/parser.js';
 import { type PackedEventBatch, REF_COUNTED, REF_HOSTLESS, REF_NONE, refKindOf } from '../umami/packed.js';
 import { VisitorSketch, hash53 } from './distinct.js';
 import { Names } from './names.js';
-import { type Grouped, HourIndex, PairCounter, PairSet } from './tables.js';
+import { type Grouped, HourIndex, PairCounter, PairSet, slotsOf } from './tables.js';
 import { TimeZone, civilFromDays, formatDay, formatMonth, formatUtc } from './timezone.js';
 import { type TopEntry, compareCodePoints, topOfEntries } from './toplist.js';
 
@@ -56,6 +56,12 @@ export interface BucketBatch {
   position: number;
   /** Events aggregated so far (all flushes). */
   events: number;
+  /**
+   * Called by the consumer once it is done with the batch (its chunks are
+   * not read again): the aggregator's next tables then reuse the memory of
+   * this flush's tables. Absent on batches that hold no such memory.
+   */
+  release?: () => void;
 }
 
 export const GRANULARITIES: readonly Granularity[] = ['hour', 'day', 'month'];
@@ -101,6 +107,14 @@ export interface AggregatorOptions {
   forwardEvents?: boolean;
   /** The stream emits `aggregated` after each run of this many events (progress chunks). Default 10000. */
   chunkSize?: number;
+  /**
+   * The stream takes no more events after a flush that is not the last until
+   * the consumer calls the batch's `release()`, and the next tables reuse the
+   * flushed tables' memory (presized, nothing to grow into; the flushes fall
+   * on the same events). For consumers that release every batch they are
+   * given, as the import pipeline's upserter does. Default false.
+   */
+  waitForRelease?: boolean;
 }
 
 const HOUR = 3_600_000;
@@ -418,12 +432,14 @@ export class Aggregator {
       }
       return { websiteId: id, bucket: label[g](keys[b]), pageViews: views[b], visitors, topPages, referrers };
     };
+    const release = final ? undefined : (): void => this.reuse(vis.values, pg.pairs, rf.pairs);
     return {
       kind: 'buckets',
       counts,
       final,
       position: this.position,
       events: this.events,
+      release,
       *chunks(size: number) {
         for (const g of GRANULARITIES) {
           let rows: BucketRow[] = [];
@@ -440,6 +456,16 @@ export class Aggregator {
         }
       },
     };
+  }
+
+  /**
+   * The tables of a flush, no longer read: the tables still empty take over
+   * their memory (cleared), at the capacity the flush reached.
+   */
+  private reuse(visitors: Float64Array, pages: Float64Array, refs: Float64Array): void {
+    if (this.visitors.size === 0) this.visitors = new PairSet(0, slotsOf(visitors));
+    if (this.pages.size === 0) this.pages = new PairCounter(0, slotsOf(pages));
+    if (this.refs.size === 0) this.refs = new PairCounter(0, slotsOf(refs));
   }
 
   private reset(): void {
@@ -628,12 +654,14 @@ function topOfHour(g: Grouped, b: number, order: NameOrder, topN: number): TopEn
 export class AggregatorStream extends Transform {
   readonly aggregator: Aggregator;
   private readonly forwardEvents: boolean;
+  private readonly waitForRelease: boolean;
   private readonly chunkSize: number;
 
   constructor(options: AggregatorOptions = {}) {
     super({ objectMode: true, highWaterMark: 4 });
     this.aggregator = new Aggregator(options);
     this.forwardEvents = options.forwardEvents ?? false;
+    this.waitForRelease = options.waitForRelease ?? false;
     this.chunkSize = options.chunkSize ?? 10_000;
     if (!(Number.isInteger(this.chunkSize) && this.chunkSize > 0)) throw invalidOption('chunkSize', 'a positive integer', this.chunkSize);
   }
@@ -656,33 +684,55 @@ export class AggregatorStream extends Transform {
       const taken = a.skipBefore > 0 ? events.filter((e) => e.offset >= a.skipBefore) : events;
       if (taken.length > 0) this.push(taken === events ? batch : { kind: 'events', events: taken });
     }
-    this.takeInChunks(events.length, (from, to) => a.add(events, from, to));
-    cb();
+    this.takeInChunks(events.length, (from, to) => a.add(events, from, to), () => cb());
   }
 
   private takePacked(batch: PackedEventBatch, cb: TransformCallback): void {
     const a = this.aggregator;
     if (this.forwardEvents) return cb(invalidOption('forwardEvents', 'false for packed event batches (they hold no raw events)', true));
-    this.takeInChunks(batch.count, (from, to) => a.addPacked(batch, from, to));
-    cb();
+    this.takeInChunks(batch.count, (from, to) => a.addPacked(batch, from, to), () => cb());
   }
 
   /**
    * Events are taken a chunk at a time, with `aggregated` after each chunk
-   * (progress), flushing whenever the aggregator stops early or is full.
+   * (progress), flushing whenever the aggregator stops early or is full;
+   * `done` once all are taken. With waitForRelease, taking stops after a
+   * flush until its batch is released.
    */
-  private takeInChunks(count: number, add: (from: number, to: number) => number): void {
+  private takeInChunks(count: number, add: (from: number, to: number) => number, done: () => void): void {
     const a = this.aggregator;
     let i = 0;
-    while (i < count) {
-      const seen = a.events + a.skipped;
-      const end = Math.min(count, i + this.chunkSize - (seen % this.chunkSize));
-      while (i < end) {
-        i = add(i, end);
-        if (i < end || a.full) this.push(a.flush(false));
+    let end = -1;
+    const go = (): void => {
+      if (this.destroyed) return;
+      for (;;) {
+        if (end < 0) {
+          if (i >= count) return done();
+          const seen = a.events + a.skipped;
+          end = Math.min(count, i + this.chunkSize - (seen % this.chunkSize));
+        }
+        while (i < end) {
+          i = add(i, end);
+          if (i < end || a.full) {
+            const batch = a.flush(false);
+            if (this.waitForRelease && batch.release) {
+              const release = batch.release;
+              batch.release = () => {
+                batch.release = undefined;
+                release();
+                setImmediate(go);
+              };
+              this.push(batch);
+              return;
+            }
+            this.push(batch);
+          }
+        }
+        this.emit('aggregated', a);
+        end = -1;
       }
-      this.emit('aggregated', a);
-    }
+    };
+    go();
   }
 
   override _flush(cb: TransformCallback): void {

@@ -17,6 +17,22 @@ function capacityFor(n: number): number {
   return cap;
 }
 
+/** Slots and mask of a new table: a reused array, cleared, when it is large enough. */
+function slotsFor(expected: number, reuse: Float64Array | undefined): [Float64Array, number] {
+  const cap = capacityFor(expected);
+  if (reuse !== undefined && reuse.length >= cap * 2 && (reuse.length & (reuse.length - 1)) === 0) return [reuse.fill(0), reuse.length / 2 - 1];
+  return [new Float64Array(cap * 2), cap - 1];
+}
+
+/**
+ * The whole array behind a grouped table's values or pairs (which are its
+ * front), for a new table to reuse once they are no longer read: filling
+ * memory already in use is much cheaper than growing into new memory.
+ */
+export function slotsOf(view: Float64Array): Float64Array {
+  return new Float64Array(view.buffer as ArrayBuffer);
+}
+
 /** 32-bit mix of a bucket id and a number (an item id or a 53-bit hash). */
 function slotOf(bucket: number, value: number, mask: number): number {
   const lo = value >>> 0;
@@ -38,10 +54,9 @@ export class PairSet {
   private mask: number;
   size = 0;
 
-  constructor(expected = 0) {
-    const cap = capacityFor(expected);
-    this.slots = new Float64Array(cap * 2);
-    this.mask = cap - 1;
+  /** `reuse`: an array of an earlier table (see {@link slotsOf}) to fill again, cleared here. */
+  constructor(expected = 0, reuse?: Float64Array) {
+    [this.slots, this.mask] = slotsFor(expected, reuse);
   }
 
   add(bucket: number, hash: number): boolean {
@@ -79,8 +94,13 @@ export class PairSet {
     }
   }
 
+  /**
+   * The bytes this table takes as if it had grown from empty: the same at
+   * the same pairs whether or not it reuses a larger array, so that limits
+   * on memory flush at the same events either way.
+   */
   get bytes(): number {
-    return this.slots.byteLength;
+    return capacityFor(this.size) * 16;
   }
 
   /**
@@ -112,10 +132,9 @@ export class PairCounter {
   private mask: number;
   size = 0;
 
-  constructor(expected = 0) {
-    const cap = capacityFor(expected);
-    this.slots = new Float64Array(cap * 2);
-    this.mask = cap - 1;
+  /** `reuse`: as for {@link PairSet}. */
+  constructor(expected = 0, reuse?: Float64Array) {
+    [this.slots, this.mask] = slotsFor(expected, reuse);
   }
 
   add(bucket: number, item: number, by: number): void {
@@ -159,8 +178,13 @@ export class PairCounter {
     }
   }
 
+  /**
+   * The bytes this table takes as if it had grown from empty: the same at
+   * the same pairs whether or not it reuses a larger array, so that limits
+   * on memory flush at the same events either way.
+   */
   get bytes(): number {
-    return this.slots.byteLength;
+    return capacityFor(this.size) * 16;
   }
 
   /**
@@ -198,10 +222,11 @@ export interface Grouped {
 /**
  * Moves the `size` occupied slots of a table of [key, value] slots (key 0:
  * empty) to its front, grouped by bucket, and returns where each bucket's
- * run starts (`start[bucketCount]` is `size`). Counting sort in place: the
- * slots are packed to the front in order, then each pair not yet in its
- * bucket's run is swapped to the next free place there (each swap settles
- * one pair), so no second array of pairs is needed.
+ * run starts (`start[bucketCount]` is `size`). A counting sort in place, so
+ * no second array of pairs is needed: the slots are packed to the front in
+ * order, then permuted by swaps, first by the bucket's high bits (at most
+ * 256 runs written at a time, which keeps the swaps' writes in cache), then
+ * by bucket within each of those runs.
  */
 function groupInPlace(slots: Float64Array, size: number, bucketCount: number, bucketOf: (key: number) => number): Int32Array {
   const start = new Int32Array(bucketCount + 1);
@@ -216,18 +241,34 @@ function groupInPlace(slots: Float64Array, size: number, bucketCount: number, bu
   }
   if (w !== size) throw new Error(`table holds ${w} pairs, not ${size}`);
   for (let b = 0; b < bucketCount; b++) start[b + 1] += start[b];
-  const fill = start.slice(0, bucketCount);
-  for (let b = 0; b < bucketCount; b++) {
-    const end = start[b + 1];
-    while (fill[b] < end) {
-      const i = fill[b];
+  const shift = Math.max(0, 32 - Math.clz32(Math.max(bucketCount - 1, 1)) - 8);
+  if (shift > 0) {
+    const runs = ((bucketCount - 1) >> shift) + 1;
+    const runStart = new Int32Array(runs + 1);
+    for (let r = 0; r < runs; r++) runStart[r] = start[r << shift];
+    runStart[runs] = size;
+    permute(slots, runStart, runs, (key) => bucketOf(key) >> shift);
+  }
+  permute(slots, start, bucketCount, bucketOf);
+  return start;
+}
+
+/**
+ * Swaps each pair into its run (`runOf(key)`, runs starting at `start`):
+ * each swap settles one pair at the next free place of its run.
+ */
+function permute(slots: Float64Array, start: Int32Array, runs: number, runOf: (key: number) => number): void {
+  const fill = start.slice(0, runs);
+  for (let r = 0; r < runs; r++) {
+    const end = start[r + 1];
+    while (fill[r] < end) {
+      const i = fill[r];
       const key = slots[2 * i];
-      const c = bucketOf(key);
-      if (c === b) {
-        fill[b]++;
+      const c = runOf(key);
+      if (c === r) {
+        fill[r]++;
         continue;
       }
-      // Pair i belongs to bucket c: swap it with the next free place of c's run.
       const k = fill[c]++;
       const value = slots[2 * i + 1];
       slots[2 * i] = slots[2 * k];
@@ -236,7 +277,6 @@ function groupInPlace(slots: Float64Array, size: number, bucketCount: number, bu
       slots[2 * k + 1] = value;
     }
   }
-  return start;
 }
 
 /** Hours per block of an {@link HourIndex}. */

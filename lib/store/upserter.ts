@@ -649,6 +649,8 @@ export class Upserter extends Writable {
       await this.writeTransaction(pending, importId, false);
     }
     await this.writeTransaction(batch, importId, true);
+    // Written (and any rows held back copied out): the aggregator may reuse the batch's memory.
+    batch.release?.();
   }
 
   private async writeTransaction(batch: BucketBatch, importId: number, checkpoint: boolean): Promise<void> {
