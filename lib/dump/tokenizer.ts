@@ -7,10 +7,12 @@ import { type Duplex, Transform, type TransformCallback } from 'node:stream';
 import zlib from 'node:zlib';
 import { UmamiAggregateError, invalidOption } from '../errors.js';
 import { MAGIC_BYTES, SNIFF_BYTES, detectCompression, detectTextFormat, type TextFormat } from './detect.js';
-import { createJsonReader } from './json.js';
 import { DumpScanner, type RowBatch, type ScannerOptions } from './scanner.js';
 
 export type InputFormat = 'auto' | 'sql' | 'json' | 'ndjson';
+
+/** The JSON reader and its packages, loaded on first use: an SQL import never needs them. */
+let jsonModule: Promise<typeof import('./json.js')> | null = null;
 
 export interface DumpTokenizerOptions extends ScannerOptions {
   /**
@@ -38,6 +40,9 @@ export class DumpTokenizer extends Transform {
   private textHeadLength = 0;
   private source: DumpScanner | null = null;
   private json: (Duplex & { rowsRead: number }) | null = null;
+  /** While the JSON reader loads: the decoded bytes that wait for it, and the load. */
+  private jsonPending: Buffer[] | null = null;
+  private jsonLoading: Promise<void> | null = null;
   private gunzip: zlib.Gunzip | null = null;
   private failed = false;
 
@@ -117,11 +122,16 @@ export class DumpTokenizer extends Transform {
   }
 
   private route(chunk: Buffer, cb: TransformCallback): void {
+    // Input waits while the JSON reader loads (what is decoded meanwhile is held for it).
+    const next = (): void => {
+      if (this.jsonLoading) this.jsonLoading.then(() => cb());
+      else cb();
+    };
     if (this.gunzip) {
-      this.gunzip.write(chunk, () => cb());
+      this.gunzip.write(chunk, next);
     } else {
       this.decoded(chunk);
-      cb();
+      next();
     }
   }
 
@@ -129,7 +139,11 @@ export class DumpTokenizer extends Transform {
     const done = (): void => {
       if (this.failed) return;
       try {
-        if (this.source === null && this.json === null) this.openSource(true);
+        if (this.source === null && this.json === null && this.jsonLoading === null) this.openSource(true);
+        if (this.jsonLoading) {
+          this.jsonLoading.then(done);
+          return;
+        }
         if (this.json) {
           this.json.once('end', () => cb());
           this.json.end();
@@ -156,6 +170,10 @@ export class DumpTokenizer extends Transform {
   /** Decoded (decompressed) bytes: sniffed once, then scanned. */
   private decoded(chunk: Buffer): void {
     this.bytesDecoded += chunk.length;
+    if (this.jsonPending) {
+      this.jsonPending.push(chunk);
+      return;
+    }
     if (this.json) {
       this.json.write(chunk);
       return;
@@ -181,7 +199,20 @@ export class DumpTokenizer extends Transform {
       for (const b of this.source.write(head)) this.push(b);
       return;
     }
-    const json = createJsonReader(format, head, { batchRows: this.opts.batchRows, maxValueBytes: this.opts.maxValueBytes });
+    this.jsonPending = [head];
+    this.jsonLoading = (jsonModule ??= import('./json.js')).then(
+      (m) => this.openJson(m.createJsonReader, format),
+      (err: Error) => this.fail(err),
+    );
+  }
+
+  private openJson(createJsonReader: (typeof import('./json.js'))['createJsonReader'], format: 'json' | 'ndjson'): void {
+    const pending = this.jsonPending ?? [];
+    this.jsonPending = null;
+    this.jsonLoading = null;
+    if (this.failed) return;
+    // The first of them is the head the format was recognised from.
+    const json = createJsonReader(format, pending[0], { batchRows: this.opts.batchRows, maxValueBytes: this.opts.maxValueBytes });
     json.on('data', (b: RowBatch) => {
       if (!this.failed) this.push(b);
     });
@@ -193,7 +224,7 @@ export class DumpTokenizer extends Transform {
       );
     });
     this.json = json;
-    json.write(head);
+    for (const chunk of pending) json.write(chunk);
   }
 }
 
