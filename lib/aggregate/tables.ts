@@ -48,16 +48,35 @@ function checkBucket(bucket: number): void {
   if (bucket >= BUCKET_LIMIT) throw new RangeError(`more than ${BUCKET_LIMIT} buckets held at once`);
 }
 
-/** A set of (bucket, hash) pairs; `add` tells whether the pair is new. Slot: [bucket + 1 (0: empty), hash]. */
-export class PairSet {
-  private slots: Float64Array;
-  private mask: number;
+/** What both tables share: open addressing over [key, value] slots of one Float64Array. */
+abstract class PairTable {
+  protected slots: Float64Array;
+  protected mask: number;
   size = 0;
 
   /** `reuse`: an array of an earlier table (see {@link slotsOf}) to fill again, cleared here. */
   constructor(expected = 0, reuse?: Float64Array) {
     [this.slots, this.mask] = slotsFor(expected, reuse);
   }
+
+  /**
+   * The bytes this table takes as if it had grown from empty: the same at
+   * the same pairs whether or not it reuses a larger array, so that limits
+   * on memory flush at the same events either way.
+   */
+  get bytes(): number {
+    return capacityFor(this.size) * 16;
+  }
+
+  /** Empty again, in a new small array (the old one was handed over by `group`). */
+  protected clear(): void {
+    [this.slots, this.mask] = slotsFor(0, undefined);
+    this.size = 0;
+  }
+}
+
+/** A set of (bucket, hash) pairs; `add` tells whether the pair is new. Slot: [bucket + 1 (0: empty), hash]. */
+export class PairSet extends PairTable {
 
   add(bucket: number, hash: number): boolean {
     const slots = this.slots;
@@ -95,15 +114,6 @@ export class PairSet {
   }
 
   /**
-   * The bytes this table takes as if it had grown from empty: the same at
-   * the same pairs whether or not it reuses a larger array, so that limits
-   * on memory flush at the same events either way.
-   */
-  get bytes(): number {
-    return capacityFor(this.size) * 16;
-  }
-
-  /**
    * Hands over the pairs grouped by bucket and leaves the set empty:
    * `values[start[b]..start[b + 1]]` are bucket b's hashes, in no particular
    * order. `bucketCount` is one more than the largest bucket id. The groups
@@ -118,24 +128,10 @@ export class PairSet {
     this.clear();
     return { start, values: slots.subarray(0, size) };
   }
-
-  private clear(): void {
-    this.slots = new Float64Array(capacityFor(0) * 2);
-    this.mask = capacityFor(0) - 1;
-    this.size = 0;
-  }
 }
 
 /** Counts per (bucket, item) pair. Slot: [(bucket + 1) · 2^26 + item (0: empty), count]. */
-export class PairCounter {
-  private slots: Float64Array;
-  private mask: number;
-  size = 0;
-
-  /** `reuse`: as for {@link PairSet}. */
-  constructor(expected = 0, reuse?: Float64Array) {
-    [this.slots, this.mask] = slotsFor(expected, reuse);
-  }
+export class PairCounter extends PairTable {
 
   add(bucket: number, item: number, by: number): void {
     const slots = this.slots;
@@ -179,15 +175,6 @@ export class PairCounter {
   }
 
   /**
-   * The bytes this table takes as if it had grown from empty: the same at
-   * the same pairs whether or not it reuses a larger array, so that limits
-   * on memory flush at the same events either way.
-   */
-  get bytes(): number {
-    return capacityFor(this.size) * 16;
-  }
-
-  /**
    * Hands over the entries grouped by bucket and leaves the counter empty:
    * entry i of bucket b (`start[b] <= i < start[b + 1]`) is item `pairs[2i]`
    * with count `pairs[2i + 1]`, in no particular order within the bucket.
@@ -203,12 +190,6 @@ export class PairCounter {
     }
     this.clear();
     return { start, pairs: slots.subarray(0, 2 * size) };
-  }
-
-  private clear(): void {
-    this.slots = new Float64Array(capacityFor(0) * 2);
-    this.mask = capacityFor(0) - 1;
-    this.size = 0;
   }
 }
 

@@ -207,7 +207,7 @@ export class DumpTokenizer extends Transform {
   }
 
   private openJson(createJsonReader: (typeof import('./json.js'))['createJsonReader'], format: 'json' | 'ndjson'): void {
-    const pending = this.jsonPending ?? [];
+    const pending = this.jsonPending!;
     this.jsonPending = null;
     this.jsonLoading = null;
     if (this.failed) return;
