@@ -1,8 +1,11 @@
 // Stage 1: the dump tokenizer, on real and hand-written dump fragments.
+import { execFile } from 'node:child_process';
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
+import { promisify } from 'node:util';
 import zlib from 'node:zlib';
 import t from 'tap';
 import { DumpScanner, createDumpTokenizer } from '../dist/lib/index.js';
@@ -189,6 +192,75 @@ t.test('gzip input is detected by its magic bytes and decompressed in the stream
   t.equal(tok.bytesRead, gz.length, 'compressed bytes read');
   t.equal(tok.bytesDecoded, plain.length, 'decompressed bytes');
   t.equal(rows, scanAll(plain).length, 'same rows as the plain dump');
+});
+
+// A generated dump of several MiB: decompressed in many 1 MiB pieces.
+async function generatedDump(events) {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ua-tokenizer-'));
+  const file = path.join(dir, 'dump.sql');
+  await promisify(execFile)(process.execPath, [path.join(import.meta.dirname, '..', 'bench', 'generate.js'), '--events', String(events), '--format', 'mariadb', '--out', file]);
+  const buf = fs.readFileSync(file);
+  fs.rmSync(dir, { recursive: true, force: true });
+  return buf;
+}
+
+/** Tokenizes `input` with a consumer that takes a turn of the event loop per batch; [rows, error]. */
+async function tokenizeSlowly(input, chunkBytes) {
+  const rows = [];
+  const tok = createDumpTokenizer();
+  const chunks = [];
+  for (let i = 0; i < input.length; i += chunkBytes) chunks.push(input.subarray(i, i + chunkBytes));
+  try {
+    await pipeline(Readable.from(chunks), tok, async function* (src) {
+      for await (const b of src) {
+        for (let i = 0; i < b.rows.length; i++) rows.push([b.table, b.rows[i], b.offsets[i], b.columns.join(','), b.timeZone, b.dialect]);
+        await new Promise((resolve) => setImmediate(resolve));
+      }
+    });
+  } catch (err) {
+    return { rows, tok, err };
+  }
+  return { rows, tok, err: null };
+}
+
+t.test('a gzip dump of many decompressed pieces, read slowly: the plain dump\'s rows, offsets and errors', async (t) => {
+  const plain = await generatedDump(20000);
+  t.ok(plain.length > 6 << 20, `the dump is ${plain.length} bytes`);
+  const want = scanAll(plain);
+  const gz = zlib.gzipSync(plain, { level: 1 });
+  for (const chunkBytes of [65536, 1 << 20, gz.length]) {
+    const { rows, tok, err } = await tokenizeSlowly(gz, chunkBytes);
+    t.error(err, `chunks of ${chunkBytes}: no error`);
+    t.equal(tok.bytesDecoded, plain.length, `chunks of ${chunkBytes}: every byte decompressed`);
+    t.equal(rows.length, want.length, `chunks of ${chunkBytes}: as many rows`);
+    t.ok(JSON.stringify(rows) === JSON.stringify(want), `chunks of ${chunkBytes}: the same rows and offsets, in order`);
+  }
+
+  // A syntax error past the first pieces: reported at the plain dump's offset.
+  const broken = Buffer.from(plain);
+  const at = broken.indexOf('),\n(', 4 << 20) + 1; // between two rows, not inside a value
+  broken[at] = 0x21; // '!'
+  let plainErr = null;
+  try {
+    scanAll(broken);
+  } catch (err) {
+    plainErr = err;
+  }
+  t.equal(plainErr?.code, 'UA_SYNTAX', 'the plain dump fails');
+  const { rows: before, err } = await tokenizeSlowly(zlib.gzipSync(broken, { level: 1 }), 65536);
+  t.equal(err?.code, 'UA_SYNTAX', 'the gzip dump fails the same way');
+  t.equal(err?.context.offset, plainErr.context.offset, `at the same decompressed byte offset (${plainErr.context.offset})`);
+  t.equal(plainErr.context.offset, at, 'which is where the dump was broken');
+  t.ok(before.length > 0 && before.every((r) => r[2] < at), `the ${before.length} rows before it came first`);
+
+  // A gzip stream cut in the middle, and one whose checksum is wrong: typed errors, after the rows before them.
+  const crc = Buffer.from(gz);
+  crc[crc.length - 8] ^= 0xff;
+  for (const [name, input, least] of [['cut in the middle', gz.subarray(0, gz.length >> 1), want.length / 4], ['with a wrong checksum', crc, want.length / 2]]) {
+    const got = await tokenizeSlowly(input, 65536);
+    t.equal(got.err?.code, 'UA_CORRUPT_COMPRESSION', `a gzip stream ${name} fails typed`);
+    t.ok(got.rows.length > least && JSON.stringify(got.rows) === JSON.stringify(want.slice(0, got.rows.length)), `${name}: the first ${got.rows.length} rows came first, as in the plain dump`);
+  }
 });
 
 t.test('a column given a converter comes as its number, or as the string where it has escapes or gives NaN', async (t) => {

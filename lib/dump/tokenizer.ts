@@ -44,6 +44,11 @@ export class DumpTokenizer extends Transform {
   private jsonPending: Buffer[] | null = null;
   private jsonLoading: Promise<void> | null = null;
   private gunzip: zlib.Gunzip | null = null;
+  /** Decompressed chunks not scanned yet, and whether their scan is scheduled. */
+  private inflated: Buffer[] = [];
+  private inflatedScheduled = false;
+  /** The end of the gzip stream, when it comes before the last chunk is scanned. */
+  private inflatedEnd: (() => void) | null = null;
   private failed = false;
 
   constructor(options: DumpTokenizerOptions = {}) {
@@ -99,12 +104,15 @@ export class DumpTokenizer extends Transform {
     if (this.compression === 'gzip') {
       // Large output chunks: the scanner's per-chunk work is then negligible.
       const gunzip = zlib.createGunzip({ chunkSize: 1 << 20 });
+      // A chunk is scanned in a microtask, after zlib has handed the next piece of work to the
+      // thread pool: decompression and scanning then overlap instead of taking turns. zlib emits
+      // one chunk per piece of work, so at most one chunk waits here.
       gunzip.on('data', (d: Buffer) => {
         if (this.failed) return;
-        try {
-          this.decoded(d);
-        } catch (err) {
-          this.fail(err as Error);
+        this.inflated.push(d);
+        if (!this.inflatedScheduled) {
+          this.inflatedScheduled = true;
+          queueMicrotask(this.scanInflated);
         }
       });
       gunzip.on('error', (err) => {
@@ -114,6 +122,23 @@ export class DumpTokenizer extends Transform {
     }
     return first;
   }
+
+  private readonly scanInflated = (): void => {
+    this.inflatedScheduled = false;
+    const queue = this.inflated;
+    while (queue.length > 0) {
+      if (this.failed) return;
+      try {
+        this.decoded(queue.shift()!);
+      } catch (err) {
+        this.fail(err as Error);
+        return;
+      }
+    }
+    const end = this.inflatedEnd;
+    this.inflatedEnd = null;
+    end?.();
+  };
 
   private fail(err: Error): void {
     if (this.failed) return;
@@ -160,7 +185,10 @@ export class DumpTokenizer extends Transform {
       }
     };
     if (this.gunzip) {
-      this.gunzip.once('end', done);
+      this.gunzip.once('end', () => {
+        if (this.inflated.length > 0 || this.inflatedScheduled) this.inflatedEnd = done;
+        else done();
+      });
       this.gunzip.end();
     } else {
       done();
