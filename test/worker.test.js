@@ -48,7 +48,10 @@ for (const file of ['umami-v2-mariadb.sql', 'umami-v2-postgres.sql', 'umami-v3-p
     const full = path.join(samples, file);
     const main = await aggregate(onMainThread(), fs.createReadStream(full, { highWaterMark: 65536 }));
     const thread = new ParseThread();
+    // Read while the worker runs (a stopped worker reports no limits).
+    const limits = thread.worker.resourceLimits;
     const worker = await aggregate([thread], fs.createReadStream(full, { highWaterMark: 65536 }));
+    t.equal(limits.maxYoungGenerationSizeMb, 16, 'the worker runs with a capped young generation');
     t.ok(main.events > 1000, `${main.events} events`);
     t.equal(worker.events, main.events);
     t.equal(worker.pageViews, main.pageViews);
