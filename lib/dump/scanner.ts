@@ -954,8 +954,6 @@ export class DumpScanner {
     const interners = t.interners;
     const converters = t.converters;
     const width = t.info.columns.length;
-    // The next backslash at or after a skipped field's start (n: none), found once per run of fields.
-    let nextBs = -1;
     for (;;) {
       if (i >= n) return i;
       const lf = buf.indexOf(LF, i);
@@ -969,20 +967,24 @@ export class DumpScanner {
       let ok = true;
       for (;;) {
         if (row === null || !(all || mask![col] === true)) {
-          // A field not decoded: its end by memchr; a backslash in it other than \N is the general machine's.
-          let tab = buf.indexOf(TAB, s);
-          if (tab < 0 || tab > end) tab = end;
-          if (nextBs < s) {
-            nextBs = buf.indexOf(BACKSLASH, s);
-            if (nextBs < 0 || nextBs > n) nextBs = n;
+          // A field not decoded: its end, found byte by byte (most fields are short: a call to
+          // indexOf per field cost more); a backslash in it other than \N is the general machine's.
+          let j = s;
+          while (j < end) {
+            const d = buf[j];
+            if (d === TAB || d === BACKSLASH) break;
+            j++;
           }
-          if (nextBs < tab && !(nextBs === s && tab === s + 2 && buf[s + 1] === 0x4e)) {
-            ok = false;
-            break;
+          if (j < end && buf[j] === BACKSLASH) {
+            if (!(j === s && buf[j + 1] === 0x4e && (j + 2 === end || buf[j + 2] === TAB))) {
+              ok = false;
+              break;
+            }
+            j += 2;
           }
           col++;
-          if (tab >= end) break;
-          s = tab + 1;
+          if (j >= end) break;
+          s = j + 1;
           continue;
         }
         // A field decoded: its plain bytes, up to a TAB, a backslash or the line's end.
