@@ -262,3 +262,53 @@ for (const target of TARGETS) {
     t.same(diffAggregates(expected, await readAggregates(knex)).slice(0, 10), [], 're-aggregating a window of whole months changes nothing');
   });
 }
+
+for (const target of TARGETS) {
+  await onServer(t, target, `${target}: resolveSite mapping two websites onto one site: one row per bucket, with both websites' views, visitors and pages`, async (t) => {
+    const dump = path.join(import.meta.dirname, 'fixtures', 'samples', 'umami-v2-mariadb.sql');
+    const json = (v) => (typeof v === 'string' ? JSON.parse(v) : v);
+    const key = (v) => (v instanceof Date ? v.toISOString() : String(v));
+    const { knex: apart } = await freshDatabase(t, target, 'sites_apart');
+    await pipeline(fs.createReadStream(dump), createImportPipeline({ knex: apart }));
+    const { knex: together } = await freshDatabase(t, target, 'sites_together');
+    const resolved = new Set();
+    await pipeline(
+      fs.createReadStream(dump),
+      createImportPipeline({
+        knex: together,
+        resolveSite: (info) => {
+          resolved.add(info.umamiWebsiteId);
+          return 7;
+        },
+      }),
+    );
+    t.equal(resolved.size, 2, 'both websites were resolved');
+    for (const [table, column] of [['analytics_hourly', 'hour_start'], ['analytics_daily', 'date'], ['analytics_monthly', 'year_month']]) {
+      // Each bucket of the import with the websites apart: their sums, and their pages while both lists are whole (under 50).
+      const want = new Map();
+      for (const r of await apart(table).select(column, 'page_views', 'unique_visitors', 'top_pages')) {
+        const w = want.get(key(r[column])) ?? { sites: 0, views: 0, visitors: 0, pages: new Map(), whole: true };
+        const list = json(r.top_pages);
+        w.sites++;
+        w.views += Number(r.page_views);
+        w.visitors += Number(r.unique_visitors);
+        w.whole &&= list.length < 50;
+        for (const e of list) w.pages.set(e.path, (w.pages.get(e.path) ?? 0) + e.page_views);
+        want.set(key(r[column]), w);
+      }
+      const both = [...want.values()].filter((w) => w.sites === 2);
+      t.ok(both.length > 0 && both.some((w) => w.whole), `${table}: ${both.length} buckets hold both websites`);
+      const rows = await together(table).select('site_id', column, 'page_views', 'unique_visitors', 'top_pages');
+      t.equal(rows.length, want.size, `${table}: one row per bucket`);
+      let same = 0;
+      for (const r of rows) {
+        const w = want.get(key(r[column]));
+        const pages = new Map(json(r.top_pages).map((e) => [e.path, e.page_views]));
+        // Whole lists: the merged one holds every page (or the 50 first) with the sum of its views.
+        const pagesSum = !w.whole || (pages.size === Math.min(50, w.pages.size) && [...pages].every(([p, n]) => w.pages.get(p) === n));
+        if (Number(r.site_id) === 7 && Number(r.page_views) === w.views && Number(r.unique_visitors) === w.visitors && pagesSum) same++;
+      }
+      t.equal(same, rows.length, `${table}: every row sums both websites' page views and visitors, and their pages where whole`);
+    }
+  });
+}

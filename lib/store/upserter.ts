@@ -174,6 +174,9 @@ export class BucketWriter {
         if (rowsOf(result).length === 0) empty.add(g);
       }
     }
+    // Each site's website in this write: a table empty before it stays free of this site's buckets
+    // only while one website writes to each site.
+    const owner = new Map<number, string>();
     const sqlite = this.dialect.name === 'sqlite';
     const size = sqlite ? Math.min(this.batchSize, SQLITE_ROWS_PER_CHUNK) : this.batchSize;
     // The transaction's connection, looked up once for the whole flush.
@@ -197,7 +200,15 @@ export class BucketWriter {
       const websites = new Set(rows.map((r) => r.websiteId));
       if (!this.sites.knows(websites)) await settle();
       const siteIds = await this.sites.resolve(trx, websites);
-      const keyed = this.combineDuplicates(rows.map((row) => ({ siteId: siteIds.get(row.websiteId)!, row })));
+      for (const [website, siteId] of siteIds) {
+        const first = owner.get(siteId);
+        if (first === undefined) owner.set(siteId, website);
+        // Two websites written to one site (resolveSite): rows of the second may meet the first's.
+        else if (first !== website) empty.clear();
+      }
+      let keyed = rows.map((row) => ({ siteId: siteIds.get(row.websiteId)!, row }));
+      // Only websites mapped onto one site (by resolveSite) can give two rows of one bucket.
+      if (new Set(siteIds.values()).size < siteIds.size) keyed = this.combineDuplicates(keyed);
       counts[chunk.granularity] += keyed.length;
       for (let i = 0; i < keyed.length; ) {
         const end = this.chunkEnd(keyed, i);
@@ -294,7 +305,7 @@ export class BucketWriter {
     let nUpdate = 0;
     let nById = 0;
     for (const { siteId, row } of rows) {
-      const stored = existing.get(`${siteId}\u0000${row.bucket}`);
+      const stored = existing.size === 0 ? undefined : existing.get(`${siteId}\u0000${row.bucket}`);
       let pageViews = row.pageViews;
       let sketch = row.visitors;
       let topPages = row.topPages;
