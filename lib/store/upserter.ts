@@ -174,9 +174,10 @@ export class BucketWriter {
         if (rowsOf(result).length === 0) empty.add(g);
       }
     }
-    // Each site's website in this write: a table empty before it stays free of this site's buckets
-    // only while one website writes to each site.
+    // Each site's website in this write. Once two websites write to one site (resolveSite), rows
+    // of one bucket may come twice: a table empty before the write no longer stays free of them.
     const owner = new Map<number, string>();
+    let shared = false;
     const sqlite = this.dialect.name === 'sqlite';
     const size = sqlite ? Math.min(this.batchSize, SQLITE_ROWS_PER_CHUNK) : this.batchSize;
     // The transaction's connection, looked up once for the whole flush.
@@ -203,12 +204,13 @@ export class BucketWriter {
       for (const [website, siteId] of siteIds) {
         const first = owner.get(siteId);
         if (first === undefined) owner.set(siteId, website);
-        // Two websites written to one site (resolveSite): rows of the second may meet the first's.
-        else if (first !== website) empty.clear();
+        else if (first !== website && !shared) {
+          shared = true;
+          empty.clear();
+        }
       }
       let keyed = rows.map((row) => ({ siteId: siteIds.get(row.websiteId)!, row }));
-      // Only websites mapped onto one site (by resolveSite) can give two rows of one bucket.
-      if (new Set(siteIds.values()).size < siteIds.size) keyed = this.combineDuplicates(keyed);
+      if (shared) keyed = this.combineDuplicates(keyed);
       counts[chunk.granularity] += keyed.length;
       for (let i = 0; i < keyed.length; ) {
         const end = this.chunkEnd(keyed, i);
@@ -305,7 +307,7 @@ export class BucketWriter {
     let nUpdate = 0;
     let nById = 0;
     for (const { siteId, row } of rows) {
-      const stored = existing.size === 0 ? undefined : existing.get(`${siteId}\u0000${row.bucket}`);
+      const stored = existing.get(`${siteId}\u0000${row.bucket}`);
       let pageViews = row.pageViews;
       let sketch = row.visitors;
       let topPages = row.topPages;

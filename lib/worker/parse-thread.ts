@@ -136,14 +136,15 @@ const WORKER_URL = new URL('./parse-thread-worker.js', import.meta.url);
 const WORKER_LIMITS = { maxYoungGenerationSizeMb: 16 };
 
 function startWorker(options: ParseThreadOptions): Worker {
+  const base = { workerData: options, resourceLimits: WORKER_LIMITS };
   const execArgv = withoutHooks();
-  if (execArgv.length === process.execArgv.length) return new Worker(WORKER_URL, { workerData: options, resourceLimits: WORKER_LIMITS });
+  if (execArgv.length === process.execArgv.length) return new Worker(WORKER_URL, base);
   try {
-    return new Worker(WORKER_URL, { workerData: options, execArgv, resourceLimits: WORKER_LIMITS });
+    return new Worker(WORKER_URL, { ...base, execArgv });
   } catch (err) {
     // Options a worker may not be given (V8 flags such as --max-semi-space-size): inherit them all instead.
     if ((err as { code?: string }).code !== 'ERR_WORKER_INVALID_EXEC_ARGV') throw err;
-    return new Worker(WORKER_URL, { workerData: options, resourceLimits: WORKER_LIMITS });
+    return new Worker(WORKER_URL, base);
   }
 }
 
