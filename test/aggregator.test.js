@@ -258,9 +258,10 @@ t.test('packed batches (from the worker thread) aggregate exactly like event obj
   plain.add(events);
   const packed = new Aggregator({ timezone: 'America/New_York', topN: 5 });
   packed.addWebsites([{ id: 'site-1', uuid: 'site-1', name: null, domain: 'ref-3.org' }]);
-  for (let i = 0; i < events.length; i += 3000) {
+  // A packer per batch: 20 of them, more than the aggregator keeps the names of.
+  for (let i = 0; i < events.length; i += 1000) {
     const packer = new EventPacker(64);
-    packer.add(events.slice(i, i + 3000));
+    packer.add(events.slice(i, i + 1000));
     const batch = packer.take();
     t.equal(packed.addPacked(batch), batch.count);
   }
@@ -271,6 +272,79 @@ t.test('packed batches (from the worker thread) aggregate exactly like event obj
   for (const g of ['hour', 'day', 'month']) t.same(view(b[g]), view(a[g]), `${g}: identical rows`);
   t.equal(packed.events, plain.events);
   t.equal(packed.pageViews, plain.pageViews);
+});
+
+/** Rows of each flush of `take(aggregator, from)` (which returns where it stopped) until the input is taken. */
+function flushesOf(aggregator, take, count) {
+  const out = [];
+  let k = 0;
+  for (;;) {
+    const next = take(aggregator, k);
+    if (next >= count) break;
+    if (next === k && out.length > 0) throw new Error(`no event taken after a flush, at event ${k}`);
+    k = next;
+    out.push(collectRows(aggregator.flush(false)));
+  }
+  out.push(collectRows(aggregator.flush(true)));
+  return out;
+}
+
+const rowView = (rows) => rows.map((r) => [r.websiteId, r.bucket, r.pageViews, r.visitors.serialize().toString('hex'), r.topPages, r.referrers]);
+
+t.test("one packer's batches share its names: each carries the names it adds, and flushes between them forget none", async (t) => {
+  const events = mixedEvents(20000, 12);
+  const options = { timezone: 'Europe/Berlin', topN: 5, flushEvery: 7001 };
+  const plain = flushesOf(new Aggregator(options), (a, k) => a.add(events, k), events.length);
+  for (const namesMax of [undefined, 20]) {
+    const packer = new EventPacker(64, { namesMax });
+    const batches = [];
+    for (let i = 0; i < events.length; i += 3000) {
+      packer.add(events.slice(i, i + 3000));
+      batches.push(packer.take());
+    }
+    const packed = new Aggregator(options);
+    const flushes = [];
+    for (const b of batches) {
+      for (let k = packed.addPacked(b); k < b.count; ) {
+        flushes.push(collectRows(packed.flush(false)));
+        const next = packed.addPacked(b, k);
+        if (next === k) return t.fail(`namesMax ${namesMax}: no event taken after a flush, at event ${k}`);
+        k = next;
+      }
+    }
+    flushes.push(collectRows(packed.flush(true)));
+    t.equal(flushes.length, plain.length, `namesMax ${namesMax}: ${flushes.length} flushes, as from event objects`);
+    for (let f = 0; f < plain.length; f++) {
+      for (const g of ['hour', 'day', 'month']) t.same(rowView(flushes[f][g]), rowView(plain[f][g]), `namesMax ${namesMax}, flush ${f + 1}: identical ${g} rows`);
+    }
+    t.ok(batches.every((b) => b.source === packer.source), 'every batch names its packer');
+    t.equal(batches[0].reset, true, 'the first batch starts the ids');
+    if (namesMax === undefined) {
+      t.ok(batches.slice(1).every((b) => b.reset === false), 'no later batch starts over');
+      t.equal(batches[0].paths.length, 50, 'the first batch carries the 50 paths');
+      t.same(batches.slice(1).map((b) => [b.paths.length, b.pathBase, b.sites.length, b.siteBase]), batches.slice(1).map(() => [0, 50, 0, 3]), 'later batches carry none again');
+    } else {
+      t.ok(batches.slice(1).every((b) => b.reset === true && b.pathBase === 0 && b.paths.length === 50), 'past 20 names, every batch starts over with its own');
+    }
+  }
+});
+
+t.test('packed batches of one packer taken out of order fail clearly', async (t) => {
+  const events = mixedEvents(2000, 13);
+  const packer = new EventPacker(64);
+  packer.add(events.slice(0, 1000));
+  const first = packer.take();
+  packer.add(events.slice(1000));
+  // A path not in the first batch, so the second carries a name.
+  packer.add([ev(Date.UTC(2024, 0, 2), { websiteId: 'site-0', sessionId: 'v', urlPath: '/only-later', offset: 10 ** 7 })]);
+  const second = packer.take();
+  t.equal(second.paths.length, 1);
+  const a = new Aggregator();
+  t.throws(() => a.addPacked(second), { code: 'UA_INVALID_OPTION', message: /out of order: website ids from id 3 arrived after 0 of them/ });
+  const b = new Aggregator();
+  t.equal(b.addPacked(first), first.count);
+  t.equal(b.addPacked(first), first.count, 'a batch taken twice adds no names twice');
+  t.equal(b.addPacked(second), second.count, 'then the next in order');
 });
 
 t.test('days and months are the roll-up of their hours', async (t) => {

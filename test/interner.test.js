@@ -39,3 +39,37 @@ t.test('thousands of values of every length up to the limit, across a growing ar
   t.equal(it.get(Buffer.from(long), 0, 200, false), long, 'values over 128 bytes are decoded, not kept');
   t.equal(hashBytes(Buffer.from('abc'), 0, 3), hashBytes(Buffer.from('xabc'), 1, 4), 'the hash is of the bytes alone');
 });
+
+t.test('with ids, a kept value comes back as its index in names; a value too long, as its string', async (t) => {
+  const it = new Interner({ ids: true });
+  const buf = Buffer.from(`/a|/b|/a|séance|${'x'.repeat(129)}|/b`);
+  const spans = [];
+  for (let s = 0; s <= buf.length; ) {
+    const bar = buf.indexOf('|', s);
+    const e = bar < 0 ? buf.length : bar;
+    spans.push([s, e]);
+    s = e + 1;
+  }
+  const got = spans.map(([s, e]) => it.get(buf, s, e, buf.subarray(s, e).some((b) => b >= 0x80)));
+  t.same(got, [0, 1, 0, 2, 'x'.repeat(129), 1]);
+  t.same(it.names, ['/a', '/b', 'séance']);
+  const plain = new Interner();
+  t.same(spans.map(([s, e]) => plain.get(buf, s, e, buf.subarray(s, e).some((b) => b >= 0x80))), ['/a', '/b', '/a', 'séance', 'x'.repeat(129), '/b'], 'without ids: the strings');
+});
+
+t.test('with ids, once 65536 values are kept a new one comes back as a string, and never as an index later', async (t) => {
+  const it = new Interner({ ids: true });
+  const buf = Buffer.alloc(8);
+  const lookup = (k) => {
+    buf.writeUInt32BE(k, 0);
+    const hex = buf.toString('hex', 0, 4);
+    const b = Buffer.from(hex);
+    return it.get(b, 0, b.length, false);
+  };
+  let wrong = 0;
+  for (let k = 0; k < 65536; k++) if (lookup(k) !== k) wrong++;
+  t.equal(wrong, 0, '65536 values kept, in order');
+  t.equal(lookup(70000), (70000).toString(16).padStart(8, '0'), 'the next one: its string');
+  t.equal(lookup(70000), (70000).toString(16).padStart(8, '0'), 'and again its string');
+  t.equal(lookup(12345), 12345, 'a kept one: still its index');
+});

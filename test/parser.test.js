@@ -72,9 +72,25 @@ t.test('session ids hashed from bytes equal hash53 of the string; NaN where a by
   t.ok(Number.isNaN(hash53Bytes(wide, 0, wide.length)), 'not ASCII: NaN (the string is hashed instead)');
 });
 
-/** A packed batch as plain arrays, to compare (a referrer id counts only where the event has one). */
+/**
+ * A packer's first batch as plain arrays with each event's names, to compare (ids may differ: a
+ * name read both as an interner index and as a string has two). A referrer counts only where the
+ * event has one.
+ */
 function packedView(p) {
-  return { ...p, site: [...p.site], visitor: [...p.visitor], time: [...p.time], eventType: [...p.eventType], path: [...p.path], refKind: [...p.refKind], ref: [...p.ref].map((r, i) => (p.refKind[i] === 0 ? -1 : r)), offset: [...p.offset] };
+  if (p.reset !== true || p.siteBase !== 0 || p.pathBase !== 0 || p.refBase !== 0) throw new Error('not a packer\'s first batch');
+  const { source, reset, sites, siteBase, paths, pathBase, refs, refBase, ...rest } = p;
+  return {
+    ...rest,
+    site: [...p.site].map((s) => sites[s]),
+    visitor: [...p.visitor],
+    time: [...p.time],
+    eventType: [...p.eventType],
+    path: [...p.path].map((x) => (x < 0 ? null : paths[x])),
+    refKind: [...p.refKind],
+    ref: [...p.ref].map((r, i) => (p.refKind[i] === 0 ? null : refs[r])),
+    offset: [...p.offset],
+  };
 }
 
 function batch(table, columns, rows, extra = {}) {

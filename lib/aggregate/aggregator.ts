@@ -7,7 +7,7 @@
  * the number of events.
  */
 import { Transform, type TransformCallback } from 'node:stream';
-import { invalidOption } from '../errors.js';
+import { UmamiAggregateError, invalidOption } from '../errors.js';
 import type { ParsedBatch, UmamiEvent, UmamiWebsite } from '../umami/parser.js';
 import { type PackedEventBatch, REF_COUNTED, REF_HOSTLESS, REF_NONE, refKindOf } from '../umami/packed.js';
 import { VisitorSketch, hash53 } from './distinct.js';
@@ -130,6 +130,39 @@ interface SiteBuckets {
   months: Map<number, number>;
 }
 
+/** The names of a packer's batches (see {@link PackedEventBatch}), and what they are in this aggregator. */
+interface PackedSource {
+  sites: string[];
+  paths: string[];
+  refs: string[];
+  /** Per name id: its site, path id or referrer id here (undefined or -1: not looked up since the last flush). */
+  site: Array<SiteBuckets | undefined>;
+  path: Int32Array;
+  ref: Int32Array;
+  /** The aggregator's {@link Aggregator.resets} when these were looked up. */
+  mapped: number;
+}
+
+/** Packers whose names an aggregator keeps at most (the most recently started). */
+const SOURCES_KEPT = 8;
+
+/** Adds a batch's new names (those from id `base` on) to a source's list; a batch seen before adds none. */
+function appendNames(kind: string, list: string[], names: readonly string[], base: number): void {
+  if (base + names.length <= list.length) return;
+  if (base !== list.length) {
+    throw new UmamiAggregateError('UA_INVALID_OPTION', `packed batches taken out of order: ${kind} from id ${base} arrived after ${list.length} of them`, { option: 'batch' });
+  }
+  for (let k = 0; k < names.length; k++) list.push(names[k]);
+}
+
+/** `map` with room for n ids (new ones -1). */
+function roomFor(map: Int32Array, n: number): Int32Array {
+  if (map.length >= n) return map;
+  const next = new Int32Array(Math.max(n, map.length * 2)).fill(-1);
+  next.set(map);
+  return next;
+}
+
 
 /**
  * The pure core of stage 3. Every bucket (hour, day, month) has an id and
@@ -170,6 +203,10 @@ export class Aggregator {
   private hostlessRefs: PairCounter | null = null;
   private paths = new Names();
   private refNames = new Names();
+  /** Name lists of the packers whose batches came here. */
+  private readonly sources = new Map<number, PackedSource>();
+  /** Flushes that forgot the names and sites (a source's lookups older than this are stale). */
+  private resets = 0;
   private held = 0;
   private position = 0;
   events = 0;
@@ -304,28 +341,56 @@ export class Aggregator {
    * `from` on; returns like {@link add}.
    */
   addPacked(batch: PackedEventBatch, from = 0, to = batch.count): number {
-    // The batch's dictionaries in this aggregator's names (made again after a flush forgot them).
-    const sites: Array<SiteBuckets | undefined> = new Array(batch.sites.length);
-    const paths = new Int32Array(batch.paths.length).fill(-1);
-    const refs = new Int32Array(batch.refs.length).fill(-1);
+    // The packer's names in this aggregator's (looked up again after a flush forgot them).
+    const src = this.sourceOf(batch);
+    const sites = src.site;
+    const paths = src.path;
+    const refs = src.ref;
     const { site, visitor, time, eventType, path, ref, refKind, offset } = batch;
     for (let k = from; k < to; k++) {
       if (this.due) return k;
       const before = this.position;
       if (!this.admit(offset[k], eventType[k])) continue;
-      const h = this.hourOf((sites[site[k]] ??= this.siteOf(batch.sites[site[k]])), time[k]);
+      const h = this.hourOf((sites[site[k]] ??= this.siteOf(src.sites[site[k]])), time[k]);
       if (h < 0) return this.putBack(k, before);
       let p = paths[path[k]];
-      if (p < 0) p = paths[path[k]] = this.paths.id(batch.paths[path[k]]);
+      if (p < 0) p = paths[path[k]] = this.paths.id(src.paths[path[k]]);
       const kind = refKind[k];
       let r = -1;
       if (kind !== REF_NONE) {
         r = refs[ref[k]];
-        if (r < 0) r = refs[ref[k]] = this.refNames.id(batch.refs[ref[k]]);
+        if (r < 0) r = refs[ref[k]] = this.refNames.id(src.refs[ref[k]]);
       }
       this.tally(h, visitor[k], p, kind, r);
     }
     return to;
+  }
+
+  /** The names of the batch's packer, with this batch's added and room to look each up. */
+  private sourceOf(batch: PackedEventBatch): PackedSource {
+    let src = batch.source === undefined ? undefined : this.sources.get(batch.source);
+    if (src === undefined || batch.reset === true || batch.source === undefined) {
+      src = { sites: [], paths: [], refs: [], site: [], path: new Int32Array(0), ref: new Int32Array(0), mapped: this.resets };
+      // A batch without a source stands alone: its names are all it uses.
+      if (batch.source !== undefined) {
+        this.sources.delete(batch.source);
+        // The names of packers long gone are dropped (a batch of one of them would fail as out of order).
+        if (this.sources.size >= SOURCES_KEPT) this.sources.delete(this.sources.keys().next().value!);
+        this.sources.set(batch.source, src);
+      }
+    }
+    appendNames('website ids', src.sites, batch.sites, batch.siteBase ?? 0);
+    appendNames('paths', src.paths, batch.paths, batch.pathBase ?? 0);
+    appendNames('referrers', src.refs, batch.refs, batch.refBase ?? 0);
+    if (src.mapped !== this.resets) {
+      src.site = [];
+      src.path.fill(-1);
+      src.ref.fill(-1);
+      src.mapped = this.resets;
+    }
+    src.path = roomFor(src.path, src.paths.length);
+    src.ref = roomFor(src.ref, src.refs.length);
+    return src;
   }
 
   /**
@@ -481,6 +546,7 @@ export class Aggregator {
     this.hostlessRefs = null;
     this.paths = new Names();
     this.refNames = new Names();
+    this.resets++;
     this.held = 0;
     this.sinceFlush = 0;
     this.due = false;

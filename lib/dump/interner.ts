@@ -3,6 +3,13 @@
  * once: a value's bytes are looked up in a small table and the same string
  * object is returned each time, which spares an allocation per row and lets
  * later Map lookups use the string's cached hash.
+ *
+ * An interner made with `ids: true` returns a kept value's index in
+ * {@link Interner.names} (a number) instead of its string, so that a
+ * consumer can look it up in an array rather than a Map. A value it does not
+ * keep (longer than 128 bytes, or once 65536 are kept) still comes back as a
+ * string: such a value is never kept later either, so two values of one
+ * interner are equal exactly when both are the same index or equal strings.
  */
 
 const MAX_LENGTH = 128;
@@ -16,6 +23,8 @@ export function hashBytes(buf: Buffer, s: number, e: number): number {
 const MAX_ENTRIES = 1 << 16;
 
 export class Interner {
+  /** Lookups give indices into {@link names} for kept values (see above). */
+  readonly ids: boolean;
   private table = new Int32Array(1024);
   private mask = 1023;
   private hashes: number[] = [];
@@ -29,14 +38,23 @@ export class Interner {
   private input: Buffer | null = null;
   private inputView: DataView | null = null;
 
-  /** The string of buf[s..e) (UTF-8 if `utf8`, else Latin-1 = ASCII here). */
-  get(buf: Buffer, s: number, e: number, utf8: boolean): string {
+  constructor(options: { ids?: boolean } = {}) {
+    this.ids = options.ids === true;
+  }
+
+  /** The values kept, by index (what lookups return when `ids` is set). */
+  get names(): readonly string[] {
+    return this.strings;
+  }
+
+  /** The string of buf[s..e) (UTF-8 if `utf8`, else Latin-1 = ASCII here); with `ids`, its index when kept. */
+  get(buf: Buffer, s: number, e: number, utf8: boolean): string | number {
     if (e - s > MAX_LENGTH) return buf.toString(utf8 ? 'utf8' : 'latin1', s, e);
     return this.lookup(buf, s, e, hashBytes(buf, s, e), utf8);
   }
 
   /** As get(), with the bytes' {@link hashBytes} already computed. */
-  lookup(buf: Buffer, s: number, e: number, h: number, utf8: boolean): string {
+  lookup(buf: Buffer, s: number, e: number, h: number, utf8: boolean): string | number {
     const len = e - s;
     if (len > MAX_LENGTH) return buf.toString(utf8 ? 'utf8' : 'latin1', s, e);
     const mask = this.mask;
@@ -46,7 +64,7 @@ export class Interner {
       const slot = table[i];
       if (slot === 0) break;
       const n = slot - 1;
-      if (this.hashes[n] === h && this.lengths[n] === len && this.equal(buf, s, this.starts[n], len)) return this.strings[n];
+      if (this.hashes[n] === h && this.lengths[n] === len && this.equal(buf, s, this.starts[n], len)) return this.ids ? n : this.strings[n];
       i = (i + 1) & mask;
     }
     const str = buf.toString(utf8 ? 'utf8' : 'latin1', s, e);
@@ -63,9 +81,10 @@ export class Interner {
     this.lengths.push(len);
     this.strings.push(str);
     this.used += len;
-    table[i] = this.strings.length;
-    if (this.strings.length * 2 > mask) this.grow();
-    return str;
+    const n = this.strings.length - 1;
+    table[i] = n + 1;
+    if (n * 2 + 2 > mask) this.grow();
+    return this.ids ? n : str;
   }
 
   /** Whether buf[s, s + len) holds the bytes kept at arena offset `at`. */

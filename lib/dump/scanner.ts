@@ -82,10 +82,12 @@ export interface ScannerOptions {
    * Chooses what to decode when a table's data starts: `true` every column,
    * `false` none (rows are scanned and counted but not returned), or a mask
    * with `true` for each column to decode (`'intern'`: decode, and return the
-   * same string object for repeated values; a {@link ValueConverter}: a number
-   * where it gives one). Default: every column of every table.
+   * same string object for repeated values; an {@link Interner}: decode
+   * through that one, which may serve several columns and give indices; a
+   * {@link ValueConverter}: a number where it gives one). Default: every
+   * column of every table.
    */
-  select?: (table: TableInfo) => boolean | Array<boolean | 'intern' | ValueConverter>;
+  select?: (table: TableInfo) => boolean | Array<boolean | 'intern' | Interner | ValueConverter>;
   /** Largest single value in bytes; default 16 MiB. */
   maxValueBytes?: number;
   /** Rows per batch at most; default 2048. */
@@ -1268,7 +1270,7 @@ export class DumpScanner {
     };
     const sel = this.options.select ? this.options.select(info) : true;
     const mask = sel === false ? null : sel === true ? columns.map(() => true) : sel.map((m) => m !== false);
-    const interners = Array.isArray(sel) && sel.includes('intern') ? sel.map((m) => (m === 'intern' ? new Interner() : null)) : null;
+    const interners = Array.isArray(sel) && sel.some((m) => m === 'intern' || m instanceof Interner) ? sel.map((m) => (m === 'intern' ? new Interner() : m instanceof Interner ? m : null)) : null;
     const converters = Array.isArray(sel) && sel.some((m) => typeof m === 'function') ? sel.map((m) => (typeof m === 'function' ? m : null)) : null;
     return { info, mask, all: sel === true, interners, converters };
   }

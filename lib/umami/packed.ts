@@ -1,15 +1,16 @@
 /**
  * Events packed into columns: what the event parser's worker thread sends
  * to the aggregator. Typed arrays move between threads without copying, and
- * the strings travel once per batch in small dictionaries, so a batch of
- * thousands of events is a handful of objects instead of thousands.
+ * names (websites, paths, referrers) travel once: a packer gives each name an
+ * id that holds across its batches, and a batch carries only the names first
+ * used in it. A batch of thousands of events is a handful of objects.
  *
  * Only what the aggregator reads is packed: the visitor (a 53-bit hash of
  * the session id), the time, the event type, the path, the referrer as the
  * aggregator counts it, and the row's byte offset.
  */
 import { hash53 } from '../aggregate/distinct.js';
-import { Names } from '../aggregate/names.js';
+import { Interner } from '../dump/interner.js';
 import type { UmamiEvent } from './parser.js';
 
 /** How an event's referrer is counted. */
@@ -29,21 +30,64 @@ export function refKindOf(referrerDomain: string | null, hostname: string | null
   return hostname === null ? REF_HOSTLESS : REF_COUNTED;
 }
 
+/**
+ * The interners (made with `ids: true`) whose indices a packer takes for
+ * names: the parser reads an event table's website ids, paths, and both its
+ * referrer domains and hostnames (one interner, so equal names are equal
+ * indices) through them.
+ */
+export interface PackedNames {
+  site: Interner;
+  path: Interner;
+  host: Interner;
+}
+
+/** A name from a {@link PackedNames} interner: its index, or its string when not kept. */
+export type NameRef = string | number;
+
+/**
+ * {@link refKindOf} for names of the `host` interner: equal names are
+ * equal indices, or equal strings; an index and a string (a value that came
+ * through the scanner's slow path) are compared by text.
+ */
+export function refKindOfName(ref: NameRef | null, hostname: NameRef | null, hosts: readonly string[]): number {
+  if (ref === null) return REF_NONE;
+  const text = typeof ref === 'number' ? hosts[ref] : ref;
+  if (text === '') return REF_NONE;
+  if (hostname === null) return REF_HOSTLESS;
+  if (ref === hostname) return REF_NONE;
+  if (typeof ref === typeof hostname) return REF_COUNTED;
+  return text === (typeof hostname === 'number' ? hosts[hostname] : hostname) ? REF_NONE : REF_COUNTED;
+}
+
 export interface PackedEventBatch {
   kind: 'packed';
   count: number;
-  /** Website ids (as {@link UmamiEvent.websiteId}) of this batch; `site` indexes it. */
+  /**
+   * The packer that made the batch: its name ids hold across its batches,
+   * which a consumer takes in order. Without it, the batch stands alone
+   * (its name lists start at id 0 and hold every name it uses).
+   */
+  source?: number;
+  /** The packer's ids start over with this batch (its first, and after many names). */
+  reset?: boolean;
+  /** Website ids (as {@link UmamiEvent.websiteId}) first used in this batch: `sites[k]` has id `siteBase + k`. */
   sites: string[];
-  /** URL paths of this batch; `path` indexes it. */
+  siteBase?: number;
+  /** URL paths first used in this batch, from id `pathBase`. */
   paths: string[];
-  /** Referrer domains of this batch; `ref` indexes it (when `refKind` is not REF_NONE). */
+  pathBase?: number;
+  /** Referrer domains first used in this batch, from id `refBase` (`ref` holds ids where `refKind` is not REF_NONE). */
   refs: string[];
+  refBase?: number;
+  /** Website id of each event. */
   site: Int32Array;
   /** {@link hash53} of the session id. */
   visitor: Float64Array;
   /** UTC epoch milliseconds. */
   time: Float64Array;
   eventType: Uint8Array;
+  /** Path id of each page view (-1 for other events). */
   path: Int32Array;
   ref: Int32Array;
   refKind: Uint8Array;
@@ -51,13 +95,75 @@ export interface PackedEventBatch {
   offset: Float64Array;
 }
 
+/** Names a packer has given ids since it last started over; at most this many of a kind. */
+const PACKER_NAMES_MAX = 1 << 18;
+
+/** A packer's ids of one kind of name, kept across batches. */
+class PackerNames {
+  /** Ids given since the last reset. */
+  size = 0;
+  /** Names given ids since the last take. */
+  fresh: string[] = [];
+  private readonly byName = new Map<string, number>();
+  /** The interner whose indices `byIndex` maps, and its map (-1: no id yet). */
+  private interner: Interner | null = null;
+  private byIndex: Int32Array = new Int32Array(0);
+
+  id(name: string): number {
+    let id = this.byName.get(name);
+    if (id === undefined) {
+      id = this.give(name);
+      this.byName.set(name, id);
+    }
+    return id;
+  }
+
+  /** The id of the name kept at index n of the interner. */
+  interned(from: Interner, n: number): number {
+    let map = this.byIndex;
+    if (from !== this.interner || n >= map.length) map = this.mapFor(from, n);
+    let id = map[n];
+    if (id < 0) id = map[n] = this.give(from.names[n]);
+    return id;
+  }
+
+  private mapFor(from: Interner, n: number): Int32Array {
+    const map = new Int32Array(Math.max(1024, 2 ** Math.ceil(Math.log2(n + 1)))).fill(-1);
+    if (from === this.interner) map.set(this.byIndex);
+    this.interner = from;
+    return (this.byIndex = map);
+  }
+
+  private give(name: string): number {
+    this.fresh.push(name);
+    return this.size++;
+  }
+
+  /** The names given ids since the last take, and the id of the first. */
+  take(): { names: string[]; base: number } {
+    const names = this.fresh;
+    this.fresh = [];
+    return { names, base: this.size - names.length };
+  }
+
+  reset(): void {
+    this.size = 0;
+    this.fresh = [];
+    this.byName.clear();
+    this.byIndex.fill(-1);
+  }
+}
+
 /** Collects events into a {@link PackedEventBatch}; `take()` hands it over and starts a new one. */
 export class EventPacker {
   private capacity: number;
   private n = 0;
-  private sites = new Names();
-  private paths = new Names();
-  private refs = new Names();
+  /** This packer, for the consumer of its batches (random: packers on other threads make batches too). */
+  readonly source = Math.floor(Math.random() * 2 ** 48);
+  private startOver = true;
+  private readonly sites = new PackerNames();
+  private readonly paths = new PackerNames();
+  private readonly refs = new PackerNames();
   private site!: Int32Array;
   private visitor!: Float64Array;
   private time!: Float64Array;
@@ -67,8 +173,12 @@ export class EventPacker {
   private refKind!: Uint8Array;
   private offset!: Float64Array;
 
-  constructor(capacity = 16384) {
+  /** Names of a kind after which the ids start over (the consumer keeps them all until then). */
+  private readonly namesMax: number;
+
+  constructor(capacity = 16384, options: { namesMax?: number } = {}) {
     this.capacity = capacity;
+    this.namesMax = options.namesMax ?? PACKER_NAMES_MAX;
     this.allocate(capacity);
   }
 
@@ -131,16 +241,48 @@ export class EventPacker {
     if (kind !== REF_NONE) this.ref[i] = this.refs.id(referrerDomain!);
   }
 
+  /**
+   * One event of an event table read through `names` (see
+   * {@link PackedNames}): as {@link push}, with names given as interner
+   * indices or strings, and the hostname not yet compared with the referrer.
+   */
+  pushNamed(names: PackedNames, websiteId: NameRef, visitor: number, createdAt: number, eventType: number, urlPath: NameRef, referrerDomain: NameRef | null, hostname: NameRef | null, offset: number): void {
+    if (this.n === this.capacity) this.grow();
+    const i = this.n++;
+    this.site[i] = typeof websiteId === 'number' ? this.sites.interned(names.site, websiteId) : this.sites.id(websiteId);
+    this.visitor[i] = visitor;
+    this.time[i] = createdAt;
+    this.eventType[i] = eventType;
+    this.offset[i] = offset;
+    if (eventType !== 1) {
+      this.path[i] = -1;
+      this.refKind[i] = REF_NONE;
+      return;
+    }
+    this.path[i] = typeof urlPath === 'number' ? this.paths.interned(names.path, urlPath) : this.paths.id(urlPath);
+    const kind = refKindOfName(referrerDomain, hostname, names.host.names);
+    this.refKind[i] = kind;
+    if (kind !== REF_NONE) this.ref[i] = typeof referrerDomain === 'number' ? this.refs.interned(names.host, referrerDomain) : this.refs.id(referrerDomain!);
+  }
+
   /** The batch so far (null when empty); the packer starts over. */
   take(): PackedEventBatch | null {
     const n = this.n;
     if (n === 0) return null;
+    const sites = this.sites.take();
+    const paths = this.paths.take();
+    const refs = this.refs.take();
     const batch: PackedEventBatch = {
       kind: 'packed',
       count: n,
-      sites: this.sites.names,
-      paths: this.paths.names,
-      refs: this.refs.names,
+      source: this.source,
+      reset: this.startOver,
+      sites: sites.names,
+      siteBase: sites.base,
+      paths: paths.names,
+      pathBase: paths.base,
+      refs: refs.names,
+      refBase: refs.base,
       site: this.site.slice(0, n),
       visitor: this.visitor.slice(0, n),
       time: this.time.slice(0, n),
@@ -151,9 +293,13 @@ export class EventPacker {
       offset: this.offset.slice(0, n),
     };
     this.n = 0;
-    this.sites = new Names();
-    this.paths = new Names();
-    this.refs = new Names();
+    // The consumer keeps every name of a run of batches: a run ends once it holds many.
+    this.startOver = Math.max(this.sites.size, this.paths.size, this.refs.size) > this.namesMax;
+    if (this.startOver) {
+      this.sites.reset();
+      this.paths.reset();
+      this.refs.reset();
+    }
     return batch;
   }
 }

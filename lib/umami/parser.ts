@@ -10,7 +10,8 @@ import type { RowBatch, TableInfo, ValueConverter } from '../dump/scanner.js';
 import { SchemaDetector, roleOf, type TableRole } from './schema.js';
 import { parseTimestamp, parseTimestampBytes } from './time.js';
 import { hash53, hash53Bytes } from '../aggregate/distinct.js';
-import type { EventPacker } from './packed.js';
+import { Interner } from '../dump/interner.js';
+import { refKindOfName, type EventPacker, type NameRef, type PackedNames } from './packed.js';
 
 /** One Umami event (a page view or a custom event). */
 export interface UmamiEvent {
@@ -103,6 +104,8 @@ type Handler = (batch: RowBatch, out: ParsedBatch[], packer: EventPacker | null)
 
 /** The pure core of stage 2. */
 export class EventParser {
+  /** With `packed`: the interners of event tables' names. */
+  private readonly names: PackedNames | null;
   readonly detector = new SchemaDetector();
   readonly rejected: RejectionSummary = {};
   rejectedCount = 0;
@@ -131,13 +134,22 @@ export class EventParser {
     this.wantVisit = options.fields?.includes('visitId') ?? false;
     this.wantName = options.fields?.includes('eventName') ?? false;
     this.packed = options.packed === true;
+    this.names = this.packed ? { site: new Interner({ ids: true }), path: new Interner({ ids: true }), host: new Interner({ ids: true }) } : null;
+  }
+
+  /**
+   * Where a packed parser reads an event table's names as interner indices
+   * (see {@link PackedNames}): a v2 `website_event` with its own hostname.
+   */
+  private namesFor(role: TableRole | null, columns: readonly string[]): PackedNames | null {
+    return this.names !== null && role === 'website_event' && columns.includes('hostname') ? this.names : null;
   }
 
   /**
    * For the tokenizer: which columns of a table to decode (false: skip the
    * table); columns whose values repeat are interned.
    */
-  readonly select = (info: TableInfo): boolean | Array<boolean | 'intern' | ValueConverter> => {
+  readonly select = (info: TableInfo): boolean | Array<boolean | 'intern' | Interner | ValueConverter> => {
     const role = roleOf(info.table, info.columns);
     if (role === null) return false;
     const wanted = new Set(this.columnsFor(role, info.columns));
@@ -148,7 +160,16 @@ export class EventParser {
       // Older v2 finds an event's hostname by its session id as a string.
       if (role !== 'website_event' || info.columns.includes('hostname')) numeric.set('session_id', hash53Bytes);
     }
-    return info.columns.map((c) => (wanted.has(c) ? (numeric.get(c) ?? (REPEATING.has(c) ? 'intern' : true)) : false));
+    const names = this.namesFor(role, info.columns);
+    return info.columns.map((c) => {
+      if (!wanted.has(c)) return false;
+      if (names !== null) {
+        if (c === 'website_id') return names.site;
+        if (c === 'url_path') return names.path;
+        if (c === 'referrer_domain' || c === 'hostname') return names.host;
+      }
+      return numeric.get(c) ?? (REPEATING.has(c) ? 'intern' : true);
+    });
   };
 
   private columnsFor(role: TableRole, columns: readonly string[]): string[] {
@@ -318,6 +339,9 @@ export class EventParser {
     const zone = this.zoneOf(info, 'created_at');
     // Older v2 keeps the hostname on the session; v1 has none (the website's domain is left out later).
     const sessionHosts = v1 ? null : this.sessionHosts;
+    // Names as interner indices (a packed parser, modern v2): they go to the packer as they are.
+    const names = v1 ? null : this.namesFor('website_event', cols);
+    const hosts = names !== null ? names.host.names : null;
     return (batch, out, packer) => {
       const rows = batch.rows;
       const offsets = batch.offsets;
@@ -328,8 +352,8 @@ export class EventParser {
           this.reject('column_count', table, offsets[r], `${row.length} values for ${width} columns`);
           continue;
         }
-        // Strings, except the session id and time when the scanner read them as numbers (packed).
-        const websiteId = row[iSite] as Text;
+        // Strings, except the session id and time when the scanner read them as numbers (packed), and names read as indices.
+        const websiteId = row[iSite] as Text | number;
         const sessionId = row[iSession];
         const time = row[iTime];
         if (websiteId == null || sessionId == null || time == null) {
@@ -350,6 +374,16 @@ export class EventParser {
             continue;
           }
         }
+        if (hosts !== null) {
+          let host = (row[iHost] as NameRef | null | undefined) ?? null;
+          if (host === '' || (typeof host === 'number' && hosts[host] === '')) host = null;
+          const path = (row[iPath] as NameRef | null | undefined) ?? '';
+          const ref = (row[iRef] as NameRef | null | undefined) ?? null;
+          packer!.pushNamed(names!, websiteId, typeof sessionId === 'number' ? sessionId : hash53(sessionId as string), createdAt, eventType, path, ref, host, offsets[r]);
+          this.events++;
+          if (eventType === 1) this.pageViews++;
+          continue;
+        }
         let hostname: string | null = iHost >= 0 ? ((row[iHost] as Text) ?? null) : (sessionHosts?.get(sessionId as string) ?? null);
         if (hostname === '') hostname = null;
         const path = iPath >= 0 ? ((row[iPath] as Text) ?? '') : '';
@@ -357,10 +391,10 @@ export class EventParser {
         const urlPath = v1 ? pathOfUrl(path) : path;
         const referrerDomain = v1 && ref ? hostOfUrl(ref) : ref;
         if (packer !== null) {
-          packer.push(websiteId, typeof sessionId === 'number' ? sessionId : hash53(sessionId), createdAt, eventType, urlPath, referrerDomain, hostname, offsets[r]);
+          packer.push(websiteId as string, typeof sessionId === 'number' ? sessionId : hash53(sessionId), createdAt, eventType, urlPath, referrerDomain, hostname, offsets[r]);
         } else {
           events.push({
-            websiteId,
+            websiteId: websiteId as string,
             sessionId: sessionId as string,
             visitId: iVisit >= 0 ? ((row[iVisit] as Text) ?? null) : null,
             createdAt,
