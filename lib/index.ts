@@ -6,6 +6,7 @@ export { createDumpTokenizer, DumpTokenizer } from './dump/tokenizer.js';
 export type { DumpTokenizerOptions, InputFormat } from './dump/tokenizer.js';
 export { DumpScanner } from './dump/scanner.js';
 export type { Row, RowBatch, ScannerOptions, TableInfo, ValueConverter } from './dump/scanner.js';
+export { Interner } from './dump/interner.js';
 export type { Dialect } from './dump/statements.js';
 
 export { createEventParser, EventParser, EventParserStream } from './umami/parser.js';

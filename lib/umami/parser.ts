@@ -11,7 +11,7 @@ import { SchemaDetector, roleOf, type TableRole } from './schema.js';
 import { parseTimestamp, parseTimestampBytes } from './time.js';
 import { hash53, hash53Bytes } from '../aggregate/distinct.js';
 import { Interner } from '../dump/interner.js';
-import { refKindOfName, type EventPacker, type NameRef, type PackedNames } from './packed.js';
+import type { EventPacker, NameRef, PackedNames } from './packed.js';
 
 /** One Umami event (a page view or a custom event). */
 export interface UmamiEvent {
