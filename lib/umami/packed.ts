@@ -223,18 +223,8 @@ export class EventPacker {
    * object); `visitor` is {@link hash53} of the session id.
    */
   push(websiteId: string, visitor: number, createdAt: number, eventType: number, urlPath: string, referrerDomain: string | null, hostname: string | null, offset: number): void {
-    if (this.n === this.capacity) this.grow();
-    const i = this.n++;
-    this.site[i] = this.sites.id(websiteId);
-    this.visitor[i] = visitor;
-    this.time[i] = createdAt;
-    this.eventType[i] = eventType;
-    this.offset[i] = offset;
-    if (eventType !== 1) {
-      this.path[i] = -1;
-      this.refKind[i] = REF_NONE;
-      return;
-    }
+    const i = this.append(this.sites.id(websiteId), visitor, createdAt, eventType, offset);
+    if (i < 0) return;
     this.path[i] = this.paths.id(urlPath);
     const kind = refKindOf(referrerDomain, hostname);
     this.refKind[i] = kind;
@@ -247,22 +237,28 @@ export class EventPacker {
    * indices or strings, and the hostname not yet compared with the referrer.
    */
   pushNamed(names: PackedNames, websiteId: NameRef, visitor: number, createdAt: number, eventType: number, urlPath: NameRef, referrerDomain: NameRef | null, hostname: NameRef | null, offset: number): void {
-    if (this.n === this.capacity) this.grow();
-    const i = this.n++;
-    this.site[i] = typeof websiteId === 'number' ? this.sites.interned(names.site, websiteId) : this.sites.id(websiteId);
-    this.visitor[i] = visitor;
-    this.time[i] = createdAt;
-    this.eventType[i] = eventType;
-    this.offset[i] = offset;
-    if (eventType !== 1) {
-      this.path[i] = -1;
-      this.refKind[i] = REF_NONE;
-      return;
-    }
+    const site = typeof websiteId === 'number' ? this.sites.interned(names.site, websiteId) : this.sites.id(websiteId);
+    const i = this.append(site, visitor, createdAt, eventType, offset);
+    if (i < 0) return;
     this.path[i] = typeof urlPath === 'number' ? this.paths.interned(names.path, urlPath) : this.paths.id(urlPath);
     const kind = refKindOfName(referrerDomain, hostname, names.host.names);
     this.refKind[i] = kind;
     if (kind !== REF_NONE) this.ref[i] = typeof referrerDomain === 'number' ? this.refs.interned(names.host, referrerDomain) : this.refs.id(referrerDomain!);
+  }
+
+  /** Adds an event's row; its index when it is a page view (whose path and referrer are set next), else -1. */
+  private append(site: number, visitor: number, createdAt: number, eventType: number, offset: number): number {
+    if (this.n === this.capacity) this.grow();
+    const i = this.n++;
+    this.site[i] = site;
+    this.visitor[i] = visitor;
+    this.time[i] = createdAt;
+    this.eventType[i] = eventType;
+    this.offset[i] = offset;
+    if (eventType === 1) return i;
+    this.path[i] = -1;
+    this.refKind[i] = REF_NONE;
+    return -1;
   }
 
   /** The batch so far (null when empty); the packer starts over. */
