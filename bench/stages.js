@@ -1,0 +1,76 @@
+#!/usr/bin/env node
+// The first stages in one thread, no database: a dump read from a file through the tokenizer, the
+// packed event parser and the packer (what the worker thread does), and with --aggregate the
+// aggregator taking each packed batch (what the main thread does while reading). CPU time and
+// the aggregator's share are steadier than a whole import's wall time on a busy machine, so two
+// builds compared by turns with this show a change of a few percent.
+//
+//   node bench/stages.js FILE [--aggregate] [--dist DIR]
+//
+// --dist  the built library to measure (default: this checkout's dist), e.g. another build's
+// Prints JSON: {file, events, ms, cpuMs, aggregateMs}.
+import { closeSync, openSync, readSync } from 'node:fs';
+import path from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { parseArgs } from 'node:util';
+
+const { values, positionals } = parseArgs({
+  allowPositionals: true,
+  options: { aggregate: { type: 'boolean', default: false }, dist: { type: 'string' } },
+});
+if (positionals.length !== 1) {
+  console.error('usage: node bench/stages.js FILE [--aggregate] [--dist DIR]');
+  process.exit(2);
+}
+const file = positionals[0];
+const dist = path.resolve(values.dist ?? new URL('../dist', import.meta.url).pathname);
+const load = (module) => import(pathToFileURL(path.join(dist, 'lib', module)).href);
+const { DumpTokenizer } = await load('dump/tokenizer.js');
+const { EventParser } = await load('umami/parser.js');
+const { EventPacker } = await load('umami/packed.js');
+const { Aggregator } = await load('aggregate/aggregator.js');
+
+/** Events per packed batch, as on the worker thread. */
+const BATCH_EVENTS = 16384;
+const CHUNK = 1 << 20;
+
+const parser = new EventParser({ packed: true });
+const tokenizer = new DumpTokenizer({ select: parser.select });
+const packer = new EventPacker(BATCH_EVENTS + 2048);
+const aggregator = values.aggregate ? new Aggregator() : null;
+let events = 0;
+let aggregateMs = 0;
+const take = () => {
+  const batch = packer.take();
+  if (batch === null) return;
+  events += batch.count;
+  if (aggregator === null) return;
+  const t = performance.now();
+  aggregator.addPacked(batch);
+  aggregateMs += performance.now() - t;
+};
+const out = [];
+tokenizer.on('data', (rows) => {
+  parser.parse(rows, out, packer);
+  if (out.some((b) => b.kind === 'websites')) for (const b of out) aggregator?.addWebsites(b.websites);
+  out.length = 0;
+  if (packer.count >= BATCH_EVENTS) take();
+});
+
+const started = performance.now();
+const cpu = process.cpuUsage();
+const fd = openSync(file, 'r');
+try {
+  for (;;) {
+    const chunk = Buffer.allocUnsafe(CHUNK);
+    const n = readSync(fd, chunk, 0, CHUNK, null);
+    if (n === 0) break;
+    await new Promise((resolve, reject) => tokenizer.write(chunk.subarray(0, n), (err) => (err ? reject(err) : resolve())));
+  }
+} finally {
+  closeSync(fd);
+}
+await new Promise((resolve, reject) => tokenizer.end((err) => (err ? reject(err) : resolve())));
+take();
+const used = process.cpuUsage(cpu);
+console.log(JSON.stringify({ file, events, ms: Math.round(performance.now() - started), cpuMs: Math.round((used.user + used.system) / 1000), aggregateMs: aggregator ? Math.round(aggregateMs) : null }));
