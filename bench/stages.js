@@ -52,7 +52,7 @@ const take = () => {
 const out = [];
 tokenizer.on('data', (rows) => {
   parser.parse(rows, out, packer);
-  if (out.some((b) => b.kind === 'websites')) for (const b of out) aggregator?.addWebsites(b.websites);
+  for (const b of out) if (b.kind === 'websites') aggregator?.addWebsites(b.websites);
   out.length = 0;
   if (packer.count >= BATCH_EVENTS) take();
 });

@@ -380,31 +380,29 @@ export class EventParser {
           const path = (row[iPath] as NameRef | null | undefined) ?? '';
           const ref = (row[iRef] as NameRef | null | undefined) ?? null;
           packer!.pushNamed(names!, websiteId, typeof sessionId === 'number' ? sessionId : hash53(sessionId as string), createdAt, eventType, path, ref, host, offsets[r]);
-          this.events++;
-          if (eventType === 1) this.pageViews++;
-          continue;
-        }
-        let hostname: string | null = iHost >= 0 ? ((row[iHost] as Text) ?? null) : (sessionHosts?.get(sessionId as string) ?? null);
-        if (hostname === '') hostname = null;
-        const path = iPath >= 0 ? ((row[iPath] as Text) ?? '') : '';
-        const ref = iRef >= 0 ? ((row[iRef] as Text) ?? null) : null;
-        const urlPath = v1 ? pathOfUrl(path) : path;
-        const referrerDomain = v1 && ref ? hostOfUrl(ref) : ref;
-        if (packer !== null) {
-          packer.push(websiteId as string, typeof sessionId === 'number' ? sessionId : hash53(sessionId), createdAt, eventType, urlPath, referrerDomain, hostname, offsets[r]);
         } else {
-          events.push({
-            websiteId: websiteId as string,
-            sessionId: sessionId as string,
-            visitId: iVisit >= 0 ? ((row[iVisit] as Text) ?? null) : null,
-            createdAt,
-            eventType,
-            urlPath,
-            referrerDomain,
-            hostname,
-            eventName: iName >= 0 ? ((row[iName] as Text) ?? null) : null,
-            offset: offsets[r],
-          });
+          let hostname: string | null = iHost >= 0 ? ((row[iHost] as Text) ?? null) : (sessionHosts?.get(sessionId as string) ?? null);
+          if (hostname === '') hostname = null;
+          const path = iPath >= 0 ? ((row[iPath] as Text) ?? '') : '';
+          const ref = iRef >= 0 ? ((row[iRef] as Text) ?? null) : null;
+          const urlPath = v1 ? pathOfUrl(path) : path;
+          const referrerDomain = v1 && ref ? hostOfUrl(ref) : ref;
+          if (packer !== null) {
+            packer.push(websiteId as string, typeof sessionId === 'number' ? sessionId : hash53(sessionId), createdAt, eventType, urlPath, referrerDomain, hostname, offsets[r]);
+          } else {
+            events.push({
+              websiteId: websiteId as string,
+              sessionId: sessionId as string,
+              visitId: iVisit >= 0 ? ((row[iVisit] as Text) ?? null) : null,
+              createdAt,
+              eventType,
+              urlPath,
+              referrerDomain,
+              hostname,
+              eventName: iName >= 0 ? ((row[iName] as Text) ?? null) : null,
+              offset: offsets[r],
+            });
+          }
         }
         this.events++;
         if (eventType === 1) this.pageViews++;
