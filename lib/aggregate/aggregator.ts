@@ -527,7 +527,7 @@ export class Aggregator {
    * The tables of a flush, no longer read: the tables still empty take over
    * their memory (cleared), at the capacity the flush reached.
    */
-  private reuse(visitors: Float64Array, pages: Float64Array, refs: Float64Array): void {
+  private reuse(visitors: Float64Array, pages: Int32Array, refs: Int32Array): void {
     if (this.visitors.size === 0) this.visitors = new PairSet(0, slotsOf(visitors));
     if (this.pages.size === 0) this.pages = new PairCounter(0, slotsOf(pages));
     if (this.refs.size === 0) this.refs = new PairCounter(0, slotsOf(refs));

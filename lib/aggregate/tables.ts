@@ -1,15 +1,23 @@
 /**
  * Compact open-addressing hash tables over typed arrays, shared by all
  * buckets: a set of (bucket, visitor hash) pairs and counters of
- * (bucket, item) pairs. A slot's key and value sit side by side in one
- * Float64Array, so a probe touches one cache line; no objects per entry for
- * the garbage collector to trace.
+ * (bucket, item) pairs. A slot is three 32-bit words side by side in one
+ * Int32Array (12 bytes: a probe touches one cache line, mostly), all small
+ * integers to compare; no objects per entry for the garbage collector to
+ * trace.
  */
 
 const MAX_LOAD = 0.7;
-/** Items (interned names) per table, at most: a bucket and an item share one 53-bit key. */
+/** Words per slot. */
+const STRIDE = 3;
+/** Bytes per slot. */
+const SLOT_BYTES = STRIDE * 4;
+/** Items (interned names) per table, at most. */
 const ITEM_LIMIT = 2 ** 26;
 const BUCKET_LIMIT = 2 ** 26;
+/** A count of one (bucket, item) pair stays below this (an Int32Array word). */
+const COUNT_LIMIT = 2 ** 31 - 1;
+const TWO_32 = 4294967296;
 
 function capacityFor(n: number): number {
   let cap = 16;
@@ -18,10 +26,13 @@ function capacityFor(n: number): number {
 }
 
 /** Slots and mask of a new table: a reused array, cleared, when it is large enough. */
-function slotsFor(expected: number, reuse: Float64Array | undefined): [Float64Array, number] {
+function slotsFor(expected: number, reuse: Int32Array | undefined): [Int32Array, number] {
   const cap = capacityFor(expected);
-  if (reuse !== undefined && reuse.length >= cap * 2 && (reuse.length & (reuse.length - 1)) === 0) return [reuse.fill(0), reuse.length / 2 - 1];
-  return [new Float64Array(cap * 2), cap - 1];
+  if (reuse !== undefined) {
+    const slots = reuse.length / STRIDE;
+    if (Number.isInteger(slots) && slots >= cap && (slots & (slots - 1)) === 0) return [reuse.fill(0), slots - 1];
+  }
+  return [new Int32Array(cap * STRIDE), cap - 1];
 }
 
 /**
@@ -29,14 +40,12 @@ function slotsFor(expected: number, reuse: Float64Array | undefined): [Float64Ar
  * front), for a new table to reuse once they are no longer read: filling
  * memory already in use is much cheaper than growing into new memory.
  */
-export function slotsOf(view: Float64Array): Float64Array {
-  return new Float64Array(view.buffer as ArrayBuffer);
+export function slotsOf(view: Float64Array | Int32Array): Int32Array {
+  return new Int32Array(view.buffer as ArrayBuffer);
 }
 
-/** 32-bit mix of a bucket id and a number (an item id or a 53-bit hash). */
-function slotOf(bucket: number, value: number, mask: number): number {
-  const lo = value >>> 0;
-  const hi = (value / 4294967296) >>> 0;
+/** 32-bit mix of a bucket id and a number given as two words (an item id and 0, or a hash's low and high words). */
+function slotOf(bucket: number, lo: number, hi: number, mask: number): number {
   let h = Math.imul(bucket ^ 0x5bd1e995, 0x9e3779b1) ^ lo ^ Math.imul(hi, 0x85ebca6b);
   h ^= h >>> 15;
   h = Math.imul(h, 0x2c1b3c6d);
@@ -48,14 +57,14 @@ function checkBucket(bucket: number): void {
   if (bucket >= BUCKET_LIMIT) throw new RangeError(`more than ${BUCKET_LIMIT} buckets held at once`);
 }
 
-/** What both tables share: open addressing over [key, value] slots of one Float64Array. */
+/** What both tables share: open addressing over slots of three words, the first the bucket + 1 (0: empty). */
 abstract class PairTable {
-  protected slots: Float64Array;
+  protected slots: Int32Array;
   protected mask: number;
   size = 0;
 
   /** `reuse`: an array of an earlier table (see {@link slotsOf}) to fill again, cleared here. */
-  constructor(expected = 0, reuse?: Float64Array) {
+  constructor(expected = 0, reuse?: Int32Array) {
     [this.slots, this.mask] = slotsFor(expected, reuse);
   }
 
@@ -65,52 +74,78 @@ abstract class PairTable {
    * on memory flush at the same events either way.
    */
   get bytes(): number {
-    return capacityFor(this.size) * 16;
+    return capacityFor(this.size) * SLOT_BYTES;
   }
 
-  /** Empty again, in a new small array (the old one was handed over by `group`). */
-  protected clear(): void {
+  /** Twice the slots, every pair placed again by its words 1 and 2. */
+  protected grow(): void {
+    const old = this.slots;
+    const cap = (old.length / STRIDE) * 2;
+    const slots = new Int32Array(cap * STRIDE);
+    const mask = cap - 1;
+    for (let j = 0; j < old.length; j += STRIDE) {
+      const b = old[j];
+      if (b === 0) continue;
+      const x = old[j + 1];
+      const y = old[j + 2];
+      let i = slotOf(b - 1, x, this.hiOf(y), mask);
+      while (slots[i * STRIDE] !== 0) i = (i + 1) & mask;
+      const k = i * STRIDE;
+      slots[k] = b;
+      slots[k + 1] = x;
+      slots[k + 2] = y;
+    }
+    this.slots = slots;
+    this.mask = mask;
+  }
+
+  /** The slot hash's third input, from a slot's word 2. */
+  protected abstract hiOf(word2: number): number;
+
+  /**
+   * Groups the pairs by bucket at the front of the slots and leaves the
+   * table empty (in a new small array): returns where each bucket's run
+   * starts and the array, in which pair i's words 1 and 2 are at
+   * `3i + 1` and `3i + 2`.
+   */
+  protected groupSlots(bucketCount: number): { start: Int32Array; slots: Int32Array } {
+    const slots = this.slots;
+    const start = groupInPlace(slots, this.size, bucketCount);
     [this.slots, this.mask] = slotsFor(0, undefined);
     this.size = 0;
+    return { start, slots };
   }
 }
 
-/** A set of (bucket, hash) pairs; `add` tells whether the pair is new. Slot: [bucket + 1 (0: empty), hash]. */
+/** A set of (bucket, hash) pairs; `add` tells whether the pair is new. Slot: [bucket + 1, hash's low word, hash's high word]. */
 export class PairSet extends PairTable {
 
+  /** `hash`: an integer in [0, 2^53). */
   add(bucket: number, hash: number): boolean {
     const slots = this.slots;
     const mask = this.mask;
     const b = bucket + 1;
-    let i = slotOf(bucket, hash, mask);
+    const lo = hash | 0;
+    const hi = (hash / TWO_32) | 0;
+    let i = slotOf(bucket, lo, hi, mask);
     for (;;) {
-      const k = i << 1;
+      const k = i * STRIDE;
       const s = slots[k];
       if (s === 0) {
         if (b > BUCKET_LIMIT) checkBucket(bucket);
         slots[k] = b;
-        slots[k + 1] = hash;
+        slots[k + 1] = lo;
+        slots[k + 2] = hi;
         if (++this.size > (mask + 1) * MAX_LOAD) this.grow();
         return true;
       }
-      if (s === b && slots[k + 1] === hash) return false;
+      if (s === b && slots[k + 1] === lo && slots[k + 2] === hi) return false;
       i = (i + 1) & mask;
     }
   }
 
-  private grow(): void {
-    const old = this.slots;
-    const cap = old.length; // twice the old capacity
-    this.slots = new Float64Array(cap * 2);
-    this.mask = cap - 1;
-    for (let j = 0; j < old.length; j += 2) {
-      const b = old[j];
-      if (b === 0) continue;
-      let i = slotOf(b - 1, old[j + 1], this.mask);
-      while (this.slots[i << 1] !== 0) i = (i + 1) & this.mask;
-      this.slots[i << 1] = b;
-      this.slots[(i << 1) + 1] = old[j + 1];
-    }
+  protected hiOf(word2: number): number {
+    return word2;
   }
 
   /**
@@ -121,35 +156,43 @@ export class PairSet extends PairTable {
    */
   group(bucketCount: number): { start: Int32Array; values: Float64Array } {
     const size = this.size;
-    const slots = this.slots;
-    const start = groupInPlace(slots, size, bucketCount, (key) => key - 1);
-    // Each pair's hash to the front: values[i] = slots[2i + 1].
-    for (let i = 0; i < size; i++) slots[i] = slots[2 * i + 1];
-    this.clear();
-    return { start, values: slots.subarray(0, size) };
+    const { start, slots } = this.groupSlots(bucketCount);
+    // Each hash to the front as a double over the same memory: hash i's bytes [8i, 8i + 8) lie
+    // before pair i + 1's words, and pair i's words are read before they are written over.
+    const values = new Float64Array(slots.buffer as ArrayBuffer, 0, size);
+    for (let i = 0; i < size; i++) {
+      const lo = slots[STRIDE * i + 1] >>> 0;
+      const hi = slots[STRIDE * i + 2];
+      values[i] = hi * TWO_32 + lo;
+    }
+    return { start, values };
   }
 }
 
-/** Counts per (bucket, item) pair. Slot: [(bucket + 1) · 2^26 + item (0: empty), count]. */
+/** Counts per (bucket, item) pair. Slot: [bucket + 1, item, count]. */
 export class PairCounter extends PairTable {
 
   add(bucket: number, item: number, by: number): void {
     const slots = this.slots;
     const mask = this.mask;
-    const key = (bucket + 1) * ITEM_LIMIT + item;
-    let i = slotOf(bucket, item, mask);
+    const b = bucket + 1;
+    let i = slotOf(bucket, item, 0, mask);
     for (;;) {
-      const k = i << 1;
+      const k = i * STRIDE;
       const s = slots[k];
-      if (s === key) {
-        slots[k + 1] += by;
+      if (s === b && slots[k + 1] === item) {
+        const c = slots[k + 2] + by;
+        if (c > COUNT_LIMIT) throw new RangeError(`a count above ${COUNT_LIMIT} in one bucket`);
+        slots[k + 2] = c;
         return;
       }
       if (s === 0) {
         if (item >= ITEM_LIMIT) throw new RangeError(`more than ${ITEM_LIMIT} distinct names held at once`);
         checkBucket(bucket);
-        slots[k] = key;
-        slots[k + 1] = by;
+        if (by > COUNT_LIMIT) throw new RangeError(`a count above ${COUNT_LIMIT} in one bucket`);
+        slots[k] = b;
+        slots[k + 1] = item;
+        slots[k + 2] = by;
         if (++this.size > (mask + 1) * MAX_LOAD) this.grow();
         return;
       }
@@ -157,21 +200,8 @@ export class PairCounter extends PairTable {
     }
   }
 
-  private grow(): void {
-    const old = this.slots;
-    const cap = old.length;
-    this.slots = new Float64Array(cap * 2);
-    this.mask = cap - 1;
-    for (let j = 0; j < old.length; j += 2) {
-      const key = old[j];
-      if (key === 0) continue;
-      const bucket = Math.floor(key / ITEM_LIMIT) - 1;
-      const item = key - (bucket + 1) * ITEM_LIMIT;
-      let i = slotOf(bucket, item, this.mask);
-      while (this.slots[i << 1] !== 0) i = (i + 1) & this.mask;
-      this.slots[i << 1] = key;
-      this.slots[(i << 1) + 1] = old[j + 1];
-    }
+  protected hiOf(): number {
+    return 0;
   }
 
   /**
@@ -182,13 +212,12 @@ export class PairCounter extends PairTable {
    */
   group(bucketCount: number): Grouped {
     const size = this.size;
-    const slots = this.slots;
-    const start = groupInPlace(slots, size, bucketCount, (key) => Math.floor(key / ITEM_LIMIT) - 1);
-    for (let b = 0; b < bucketCount; b++) {
-      const base = (b + 1) * ITEM_LIMIT;
-      for (let i = start[b]; i < start[b + 1]; i++) slots[2 * i] -= base;
+    const { start, slots } = this.groupSlots(bucketCount);
+    // Item and count to [2i, 2i + 1], before pair i + 1's words (read before written over).
+    for (let i = 0; i < size; i++) {
+      slots[2 * i] = slots[STRIDE * i + 1];
+      slots[2 * i + 1] = slots[STRIDE * i + 2];
     }
-    this.clear();
     return { start, pairs: slots.subarray(0, 2 * size) };
   }
 }
@@ -197,27 +226,29 @@ export class PairCounter extends PairTable {
 export interface Grouped {
   start: Int32Array;
   /** Item and count of each entry, side by side. */
-  pairs: Float64Array;
+  pairs: Int32Array;
 }
 
 /**
- * Moves the `size` occupied slots of a table of [key, value] slots (key 0:
- * empty) to its front, grouped by bucket, and returns where each bucket's
- * run starts (`start[bucketCount]` is `size`). A counting sort in place, so
- * no second array of pairs is needed: the slots are packed to the front in
- * order, then permuted by swaps, first by the bucket's high bits (at most
- * 256 runs written at a time, which keeps the swaps' writes in cache), then
- * by bucket within each of those runs.
+ * Moves the `size` occupied slots of a table (word 0: bucket + 1, 0 for an
+ * empty slot) to its front, grouped by bucket, and returns where each
+ * bucket's run starts (`start[bucketCount]` is `size`). A counting sort in
+ * place, so no second array of pairs is needed: the slots are packed to the
+ * front in order, then permuted by swaps, first by the bucket's high bits
+ * (at most 256 runs written at a time, which keeps the swaps' writes in
+ * cache), then by bucket within each of those runs.
  */
-function groupInPlace(slots: Float64Array, size: number, bucketCount: number, bucketOf: (key: number) => number): Int32Array {
+function groupInPlace(slots: Int32Array, size: number, bucketCount: number): Int32Array {
   const start = new Int32Array(bucketCount + 1);
   let w = 0;
-  for (let j = 0; j < slots.length; j += 2) {
-    const key = slots[j];
-    if (key === 0) continue;
-    start[bucketOf(key) + 1]++;
-    slots[2 * w] = key;
-    slots[2 * w + 1] = slots[j + 1];
+  for (let j = 0; j < slots.length; j += STRIDE) {
+    const b = slots[j];
+    if (b === 0) continue;
+    start[b]++;
+    const k = w * STRIDE;
+    slots[k] = b;
+    slots[k + 1] = slots[j + 1];
+    slots[k + 2] = slots[j + 2];
     w++;
   }
   if (w !== size) throw new Error(`table holds ${w} pairs, not ${size}`);
@@ -228,34 +259,37 @@ function groupInPlace(slots: Float64Array, size: number, bucketCount: number, bu
     const runStart = new Int32Array(runs + 1);
     for (let r = 0; r < runs; r++) runStart[r] = start[r << shift];
     runStart[runs] = size;
-    permute(slots, runStart, runs, (key) => bucketOf(key) >> shift);
+    permute(slots, runStart, runs, shift);
   }
-  permute(slots, start, bucketCount, bucketOf);
+  permute(slots, start, bucketCount, 0);
   return start;
 }
 
 /**
- * Swaps each pair into its run (`runOf(key)`, runs starting at `start`):
- * each swap settles one pair at the next free place of its run.
+ * Swaps each pair into its run (its bucket >> shift; runs starting at
+ * `start`): each swap settles one pair at the next free place of its run.
  */
-function permute(slots: Float64Array, start: Int32Array, runs: number, runOf: (key: number) => number): void {
+function permute(slots: Int32Array, start: Int32Array, runs: number, shift: number): void {
   const fill = start.slice(0, runs);
   for (let r = 0; r < runs; r++) {
     const end = start[r + 1];
     while (fill[r] < end) {
-      const i = fill[r];
-      const key = slots[2 * i];
-      const c = runOf(key);
+      const i = fill[r] * STRIDE;
+      const b = slots[i];
+      const c = (b - 1) >> shift;
       if (c === r) {
         fill[r]++;
         continue;
       }
-      const k = fill[c]++;
-      const value = slots[2 * i + 1];
-      slots[2 * i] = slots[2 * k];
-      slots[2 * i + 1] = slots[2 * k + 1];
-      slots[2 * k] = key;
-      slots[2 * k + 1] = value;
+      const k = fill[c]++ * STRIDE;
+      const x = slots[i + 1];
+      const y = slots[i + 2];
+      slots[i] = slots[k];
+      slots[i + 1] = slots[k + 1];
+      slots[i + 2] = slots[k + 2];
+      slots[k] = b;
+      slots[k + 1] = x;
+      slots[k + 2] = y;
     }
   }
 }
