@@ -398,6 +398,28 @@ t.test('flushes fall on the same events however the input is batched', async (t)
   t.same(await flushPoints([5, 999, 17], { maxBytes: 60_000 }), tight, 'and its flushes fall on the same events');
 });
 
+t.test('maxBytes: a table that would grow past the limit is flushed first, so the aggregates never pass it', async (t) => {
+  // Every event a new visitor in one of a few hours: the visitor table doubles every so often.
+  const maxBytes = 400_000;
+  const a = new Aggregator({ maxBytes });
+  let most = 0;
+  let flushes = 0;
+  let visitors = 0;
+  for (let k = 0; k < 60_000; k++) {
+    const e = ev(Date.UTC(2024, 0, 1, k % 5), { sessionId: `s${k}`, urlPath: `/p${k % 7}` });
+    while (a.add([e]) === 0) {
+      visitors += collectRows(a.flush(false)).hour.reduce((n, r) => n + r.visitors.estimate(), 0);
+      flushes++;
+    }
+    if (a.memoryBytes > most) most = a.memoryBytes;
+  }
+  visitors += collectRows(a.flush(true)).hour.reduce((n, r) => n + r.visitors.estimate(), 0);
+  t.ok(flushes >= 2, `${flushes} flushes before the last`);
+  t.ok(most <= maxBytes, `at most ${most} bytes held, the limit ${maxBytes}`);
+  t.ok(most > maxBytes / 4, 'and the limit is used, not a small part of it');
+  t.equal(visitors, 60_000, 'every visitor counted once across the flushes');
+});
+
 t.test('waitForRelease: no events taken until a flush is released, then the same flushes and rows in reused tables', async (t) => {
   const events = mixedEvents(9000, 5);
   const run = async (waitForRelease, releaseAfterMs) => {

@@ -95,7 +95,7 @@ export interface AggregatorOptions {
   topN?: number;
   /** Flush partial aggregates when this many hour buckets are held. Default: no limit. */
   maxBuckets?: number;
-  /** Flush partial aggregates when they take about this many bytes. Default: no limit. */
+  /** Flush partial aggregates when they take about this many bytes (or would, were a table to grow). Default: no limit. */
   maxBytes?: number;
   /** Flush at least every this many events (checkpoints of imports that commit per flush). Default: never. */
   flushEvery?: number;
@@ -117,6 +117,8 @@ export interface AggregatorOptions {
   waitForRelease?: boolean;
 }
 
+/** Events between two looks at maxBytes (a power of two). */
+const CHECK_EVERY = 1024;
 const HOUR = 3_600_000;
 const DAY = 86_400_000;
 const KIND_HOUR = 0;
@@ -267,14 +269,30 @@ export class Aggregator {
   private counted(): void {
     this.events++;
     const n = ++this.sinceFlush;
-    if (n >= this.flushEvery || ((n & 1023) === 0 && this.maxBytes !== Infinity && this.memoryBytes >= this.maxBytes)) this.due = true;
+    if (n >= this.flushEvery || ((n & (CHECK_EVERY - 1)) === 0 && this.maxBytes !== Infinity && this.bytesAhead() >= this.maxBytes)) this.due = true;
+  }
+
+  /**
+   * The most bytes the aggregates may take before the next look at the
+   * limit (an event adds at most one pair to each table): a table that would
+   * grow meanwhile counts its old and new slots together. So a flush comes
+   * before a growth that would pass maxBytes, not just after it (the grown
+   * table would be flushed at once, and the growth would have held the old
+   * slots and twice as many new ones).
+   */
+  private bytesAhead(): number {
+    const tables = (this.hostlessRefs?.bytesWhileAdding(CHECK_EVERY) ?? 0) + this.visitors.bytesWhileAdding(CHECK_EVERY) + this.pages.bytesWhileAdding(CHECK_EVERY) + this.refs.bytesWhileAdding(CHECK_EVERY);
+    return tables + this.otherBytes();
+  }
+
+  /** Bytes of the bucket arrays and names. */
+  private otherBytes(): number {
+    return this.kind.length * 100 + (this.paths.names.length + this.refNames.names.length) * 120;
   }
 
   /** Approximate bytes held by the aggregates (tables, bucket arrays, names). */
   get memoryBytes(): number {
-    const names = (this.paths.names.length + this.refNames.names.length) * 120;
-    const tables = (this.hostlessRefs?.bytes ?? 0) + this.visitors.bytes + this.pages.bytes + this.refs.bytes;
-    return tables + this.kind.length * 100 + names;
+    return (this.hostlessRefs?.bytes ?? 0) + this.visitors.bytes + this.pages.bytes + this.refs.bytes + this.otherBytes();
   }
 
   addWebsites(websites: readonly UmamiWebsite[]): void {

@@ -77,6 +77,17 @@ abstract class PairTable {
     return capacityFor(this.size) * SLOT_BYTES;
   }
 
+  /**
+   * The most bytes this table takes while `more` pairs are added, counted
+   * as `bytes` is: a growth holds the old slots and the new ones (twice as
+   * many) at once.
+   */
+  bytesWhileAdding(more: number): number {
+    const now = capacityFor(this.size);
+    const then = capacityFor(this.size + more);
+    return (then === now ? now : then + then / 2) * SLOT_BYTES;
+  }
+
   /** Twice the slots, every pair placed again by its words 1 and 2. */
   protected grow(): void {
     const old = this.slots;
