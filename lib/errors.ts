@@ -24,6 +24,7 @@ export const ERROR_CODES = {
   UA_TIMEOUT: 'the import took longer than the configured timeout',
   UA_DATABASE: 'the target database refused a statement',
   UA_UNSUPPORTED_DATABASE: 'the database URL names a database this library does not write to',
+  UA_SPILL_FAILED: 'aggregates over the memory limit could not be written to or read from their temporary folder',
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

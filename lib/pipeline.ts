@@ -9,6 +9,7 @@ import { type Readable, Writable, pipeline } from 'node:stream';
 import type { Knex } from 'knex';
 import { UmamiAggregateError, inputUnreadable, invalidOption } from './errors.js';
 import { AggregatorStream, type BucketBatch, type Granularity } from './aggregate/aggregator.js';
+import { defaultSpillParent } from './aggregate/spill.js';
 import { DumpTokenizer, type InputFormat } from './dump/tokenizer.js';
 import { EventParserStream, type RejectionSummary } from './umami/parser.js';
 import { type ParseStats, ParseThread, parseStatsOf } from './worker/parse-thread.js';
@@ -56,8 +57,16 @@ export interface ImportOptions {
   maxValueBytes?: number;
   /** Flush partial aggregates when this many hour buckets are held. Default: from memoryLimitMb. */
   maxBuckets?: number;
-  /** Memory budget in MB; partial aggregates are flushed when they take half of it. Default 256. */
+  /** Memory budget in MB; aggregates over half of it are spilled (atomic) or flushed (not atomic). Default 256. */
   memoryLimitMb?: number;
+  /**
+   * An atomic import writes aggregates over half of memoryLimitMb (or over
+   * maxBuckets) to run files in a temporary folder made inside this one, and
+   * writes every row once at the end; the folder is removed when the import
+   * ends. Default: the system's temporary folder. `false`: partial flushes
+   * into the database instead, each merged with the rows written before.
+   */
+  spillDir?: string | false;
   /** Not atomic: commit a flush and a checkpoint at least every this many events. Default 100000. */
   checkpointEvents?: number;
   /** `auto` (default), `sql`, `json` or `ndjson`. */
@@ -185,6 +194,7 @@ function validate(o: ImportOptions): void {
   }
   if (o.bytesTotal !== undefined && !(Number.isInteger(o.bytesTotal) && o.bytesTotal >= 0)) throw invalidOption('bytesTotal', 'a non-negative integer', o.bytesTotal);
   if (o.inputFile !== undefined && !(typeof o.inputFile === 'string' && o.inputFile.length > 0)) throw invalidOption('inputFile', 'a file path', o.inputFile);
+  if (o.spillDir !== undefined && o.spillDir !== false && !(typeof o.spillDir === 'string' && o.spillDir.length > 0)) throw invalidOption('spillDir', 'a folder path or false', o.spillDir);
   if (o.fingerprint !== undefined && !(o.fingerprint instanceof Promise) && !/^[0-9a-f]{64}$/.test(o.fingerprint)) {
     throw invalidOption('fingerprint', 'a SHA-256 hex digest or a promise of one', o.fingerprint);
   }
@@ -249,6 +259,8 @@ export class ImportPipeline extends Writable {
       maxBuckets: options.maxBuckets,
       maxBytes: Math.floor(memoryBytes / 2),
       flushEvery: atomic ? undefined : (options.checkpointEvents ?? 100_000),
+      // Not atomic, each flush commits a checkpoint: nothing is spilled.
+      spillDir: atomic && options.spillDir !== false ? (options.spillDir ?? defaultSpillParent()) : undefined,
       aggregate: options.aggregate,
       forwardEvents: raw,
       chunkSize: options.chunkSize,

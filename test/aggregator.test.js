@@ -251,6 +251,92 @@ function mixedEvents(n, seed) {
   return out;
 }
 
+/** Events over seven weeks around a DST change and a month's end, with more visitors than a sketch keeps exactly. */
+function spreadEvents(n, seed) {
+  const rnd = random(seed);
+  const pick = (k) => Math.floor(rnd() * k);
+  const out = [];
+  for (let i = 0; i < n; i++) {
+    const ref = pick(5);
+    out.push(ev(Date.UTC(2024, 2, 1) + pick(49 * 24) * 3_600_000 + pick(3_600_000), {
+      websiteId: `site-${pick(3)}`,
+      sessionId: `visitor-${pick(4000)}`,
+      eventType: pick(9) === 0 ? 2 : 1,
+      urlPath: `/page-${pick(400)}`,
+      referrerDomain: ref === 0 ? null : ref === 1 ? 'a.com' : `ref-${pick(30)}.org`,
+      hostname: pick(8) === 0 ? null : 'a.com',
+      offset: i * 100,
+    }));
+  }
+  return out;
+}
+
+function rowStrings(batch, size) {
+  const out = [];
+  for (const c of batch.chunks(size)) {
+    for (const r of c.rows) out.push(JSON.stringify([c.granularity, r.websiteId, r.bucket, r.pageViews, r.topPages, r.referrers, r.visitors.estimate(), r.visitors.serialize().toString('hex')]));
+  }
+  return out;
+}
+
+t.test('spillDir: aggregates over the limit go to run files, and the last flush gives the rows of an aggregator without a limit', async (t) => {
+  const { readdirSync } = await import('node:fs');
+  const events = spreadEvents(40_000, 21);
+  const dir = t.testdir();
+  const websites = [{ id: 'site-2', uuid: 'site-2', name: null, domain: 'ref-3.org' }];
+  for (const timezone of ['UTC', 'America/New_York', 'Australia/Lord_Howe', 'Asia/Kolkata']) {
+    const plain = new Aggregator({ timezone, topN: 5 });
+    plain.addWebsites(websites);
+    plain.add(events);
+    const want = plain.flush(true);
+    const spilling = new Aggregator({ timezone, topN: 5, maxBytes: 120_000, spillDir: dir });
+    spilling.addWebsites(websites);
+    for (let i = 0; i < events.length; ) {
+      i = spilling.add(events, i);
+      if ((spilling.full || i < events.length) && !spilling.spill()) throw new Error("spill() returned false");
+    }
+    t.ok(spilling.spills >= 4, `${timezone}: ${spilling.spills} runs written`);
+    t.equal(readdirSync(dir).length, 1, 'in one folder made inside spillDir');
+    const got = spilling.flush(true);
+    t.same(got.counts, want.counts, `${timezone}: rows per granularity ${JSON.stringify(want.counts)}`);
+    const rows = rowStrings(got, 64);
+    t.same(rows, rowStrings(want, 64), `${timezone}: every row the same, in the same order`);
+    t.ok(rows.some((r) => r.startsWith('["month"') && JSON.parse(r)[6] > 2048), 'months with more visitors than a sketch keeps exactly among them');
+    t.same(rowStrings(got, 1000), rows, 'asked for again (a retried write): the same rows');
+    got.release();
+    t.same(readdirSync(dir), [], 'release() removes the folder');
+    t.throws(() => [...got.chunks(10)], /after their batch was released/);
+  }
+});
+
+t.test('spillDir as a stream option: one batch at the end, the same rows; not with flushEvery', async (t) => {
+  const events = spreadEvents(20_000, 5);
+  const run = async (options) => {
+    const s = new AggregatorStream({ timezone: 'Europe/Berlin', ...options });
+    const batches = [];
+    s.on('data', (b) => b.kind === 'buckets' && batches.push({ final: b.final, rows: rowStrings(b, 100) }));
+    for (let i = 0; i < events.length; i += 999) s.write({ kind: 'events', events: events.slice(i, i + 999) });
+    s.end();
+    await new Promise((resolve, reject) => {
+      s.on('end', resolve);
+      s.on('error', reject);
+    });
+    return { batches, spills: s.aggregator.spills };
+  };
+  const plain = await run({});
+  const spilled = await run({ maxBytes: 100_000, spillDir: t.testdir() });
+  const bucketsHeld = await run({ maxBuckets: 40, spillDir: t.testdir() });
+  t.ok(spilled.spills >= 3, `${spilled.spills} runs over maxBytes`);
+  t.ok(bucketsHeld.spills >= 10, `${bucketsHeld.spills} runs over maxBuckets`);
+  for (const [label, r] of [['maxBytes', spilled], ['maxBuckets', bucketsHeld]]) {
+    t.equal(r.batches.length, 1, `${label}: one batch`);
+    t.equal(r.batches[0].final, true);
+    t.same(r.batches[0].rows, plain.batches[0].rows, `${label}: the rows of the stream without a limit`);
+  }
+  t.throws(() => new AggregatorStream({ flushEvery: 1000, spillDir: t.testdir() }), { code: 'UA_INVALID_OPTION' });
+  t.throws(() => new AggregatorStream({ spillDir: '' }), { code: 'UA_INVALID_OPTION' });
+});
+
 t.test('packed batches (from the worker thread) aggregate exactly like event objects', async (t) => {
   const events = mixedEvents(20000, 11);
   const plain = new Aggregator({ timezone: 'America/New_York', topN: 5 });

@@ -12,8 +12,11 @@ import type { ParsedBatch, UmamiEvent, UmamiWebsite } from '../umami/parser.js';
 import { type PackedEventBatch, REF_COUNTED, REF_HOSTLESS, REF_NONE, refKindOf } from '../umami/packed.js';
 import { VisitorSketch, hash53 } from './distinct.js';
 import { Names } from './names.js';
+import { LineFile, type Run, RunMerger, type RunReader, RunWriter, makeSpillFolder, removeSpillFolder } from './spill.js';
 import { type Grouped, HourIndex, PairCounter, PairSet, slotsOf } from './tables.js';
-import { TimeZone, civilFromDays, formatDay, formatMonth, formatUtc } from './timezone.js';
+import fs from 'node:fs';
+import path from 'node:path';
+import { TimeZone, civilFromDays, daysFromCivil, formatDay, formatMonth, formatUtc } from './timezone.js';
 import { type TopEntry, compareCodePoints, topOfEntries } from './toplist.js';
 
 export type Granularity = 'hour' | 'day' | 'month';
@@ -115,6 +118,16 @@ export interface AggregatorOptions {
    * given, as the import pipeline's upserter does. Default false.
    */
   waitForRelease?: boolean;
+  /**
+   * A folder for aggregates over maxBytes or maxBuckets: instead of a flush,
+   * the held hour buckets are written to a run file in a temporary folder
+   * made inside it, and the tables start again empty; the last flush merges
+   * the runs a website and month at a time, so the aggregates of any dump are
+   * written once, as one batch (its `release()` removes the files). Not with
+   * flushEvery. With an {@link Aggregator} used directly, call
+   * {@link Aggregator.spill} when it is full. Default: none (partial flushes).
+   */
+  spillDir?: string;
 }
 
 /** Events between two looks at maxBytes (a power of two). */
@@ -189,7 +202,7 @@ export class Aggregator {
   private sinceFlush = 0;
   /** A limit was reached: flush before taking more events. */
   private due = false;
-  private readonly domains = new Map<string, string | null>();
+  private domains = new Map<string, string | null>();
   private sites = new Map<string, SiteBuckets>();
   // per bucket
   private kind: number[] = [];
@@ -215,6 +228,14 @@ export class Aggregator {
   pageViews = 0;
   bucketsEmitted = 0;
   flushes = 0;
+  /** Run files written (see spillDir). */
+  spills = 0;
+  private readonly timezone: string;
+  private readonly spillDir: string | null;
+  private spillFolder: string | null = null;
+  private runs: Run[] = [];
+  /** A slice of a merge (see {@link mergedFlush}): the orders and tallies of its parent's names. */
+  private shared: SliceShared | null = null;
 
   constructor(options: AggregatorOptions = {}) {
     const { topN = 50, maxBuckets = Infinity, maxBytes = Infinity, flushEvery = Infinity, skipBefore = 0 } = options;
@@ -223,7 +244,11 @@ export class Aggregator {
       if (!(v === Infinity || (Number.isInteger(v) && v > 0))) throw invalidOption(name, 'a positive integer', v);
     }
     if (!(Number.isInteger(skipBefore) && skipBefore >= 0)) throw invalidOption('skipBefore', 'a non-negative integer', skipBefore);
-    this.zone = TimeZone.of(options.timezone ?? 'UTC');
+    this.timezone = options.timezone ?? 'UTC';
+    this.zone = TimeZone.of(this.timezone);
+    if (options.spillDir !== undefined && !(typeof options.spillDir === 'string' && options.spillDir.length > 0)) throw invalidOption('spillDir', 'a folder path', options.spillDir);
+    if (options.spillDir !== undefined && flushEvery !== Infinity) throw invalidOption('spillDir', 'left out when flushEvery is set (each checkpoint writes its rows)', options.spillDir);
+    this.spillDir = options.spillDir ?? null;
     this.topN = topN;
     this.maxBuckets = maxBuckets;
     this.maxBytes = maxBytes;
@@ -468,6 +493,10 @@ export class Aggregator {
    * carries the position reached, for a checkpoint.
    */
   flush(final: boolean): BucketBatch {
+    if (this.runs.length > 0) {
+      if (!final) throw new Error('aggregates that were spilled are flushed once, at the end');
+      return this.mergedFlush();
+    }
     const n = this.kind.length;
     // Group the shared tables by hour, then let the tables go.
     const vis = this.visitors.group(n);
@@ -496,10 +525,11 @@ export class Aggregator {
     this.flushes++;
     this.bucketsEmitted += counts.hour + counts.day + counts.month;
     const label: Record<Granularity, (key: number) => string> = { hour: formatUtc, day: formatDay, month: formatMonth };
-    const pathOrder = new NameOrder(paths);
-    const refOrder = new NameOrder(refNames);
-    const pathTally = new Tally(paths.length);
-    const refTally = new Tally(refNames.length);
+    const shared = this.shared;
+    const pathOrder = shared?.pathOrder ?? new NameOrder(paths);
+    const refOrder = shared?.refOrder ?? new NameOrder(refNames);
+    const pathTally = shared?.pathTally ?? new Tally(paths.length);
+    const refTally = shared?.refTally ?? new Tally(refNames.length);
     const row = (id: string, domain: string | null, b: number, g: Granularity): BucketRow => {
       let visitors: VisitorSketch;
       let topPages: TopEntry[];
@@ -542,6 +572,224 @@ export class Aggregator {
   }
 
   /**
+   * With spillDir: writes the hour buckets held to a run file and empties
+   * the tables (their memory reused; names kept), so events can be taken
+   * again; true. Without spillDir: false (flush instead).
+   */
+  spill(): boolean {
+    if (this.spillDir === null) return false;
+    const n = this.kind.length;
+    if (n > 0) {
+      this.spillFolder ??= trackFolder(makeSpillFolder(this.spillDir));
+      const file = path.join(this.spillFolder, `run-${this.spills}.bin`);
+      const vis = this.visitors.group(n);
+      const pg = this.pages.group(n);
+      const rf = this.refs.group(n);
+      const hl = this.hostlessRefs?.group(n) ?? null;
+      const keys = this.key;
+      const sites = [...this.sites.keys()].sort();
+      const writer = new RunWriter(file);
+      try {
+        for (let s = 0; s < sites.length; s++) {
+          const hours = this.sites.get(sites[s])!.hours.values().sort((a, b) => keys[a] - keys[b]);
+          for (const h of hours) {
+            writer.record(
+              s,
+              keys[h],
+              keys[this.dayOf[h]],
+              this.views[h],
+              vis.values.subarray(vis.start[h], vis.start[h + 1]),
+              pg.pairs.subarray(2 * pg.start[h], 2 * pg.start[h + 1]),
+              rf.pairs.subarray(2 * rf.start[h], 2 * rf.start[h + 1]),
+              hl === null ? NO_PAIRS : hl.pairs.subarray(2 * hl.start[h], 2 * hl.start[h + 1]),
+            );
+          }
+        }
+      } finally {
+        writer.close();
+      }
+      this.runs.push({ file, sites });
+      this.spills++;
+      if (this.runs.length >= MAX_RUNS) this.compactRuns();
+      // Empty tables in the memory of the spilled ones; the names stay, and with them the
+      // packers' name ids looked up so far (their websites are looked up again).
+      this.clearBuckets();
+      this.visitors = new PairSet(0, slotsOf(vis.values));
+      this.pages = new PairCounter(0, slotsOf(pg.pairs));
+      this.refs = new PairCounter(0, slotsOf(rf.pairs));
+      for (const src of this.sources.values()) src.site = [];
+    }
+    this.due = false;
+    return true;
+  }
+
+  /** The runs merged into one (a merge reads every run at once: their number stays small). */
+  private compactRuns(): void {
+    const runs = this.runs;
+    const sites = [...new Set(runs.flatMap((r) => r.sites))].sort();
+    const index = new Map(sites.map((id, k) => [id, k]));
+    const file = path.join(this.spillFolder!, `run-${this.spills}-merged.bin`);
+    const writer = new RunWriter(file);
+    const merger = new RunMerger(runs);
+    try {
+      for (let r = merger.next(); r !== null; r = merger.next()) {
+        const { f64, i32 } = r;
+        writer.record(index.get(r.site)!, r.start, r.day, r.views, f64.subarray(r.hashAt, r.hashAt + r.hashCount), i32.subarray(2 * r.pageAt, 2 * r.refAt), i32.subarray(2 * r.refAt, 2 * r.hostlessAt), i32.subarray(2 * r.hostlessAt, 2 * r.pairsEnd));
+      }
+    } finally {
+      merger.close();
+      writer.close();
+    }
+    for (const run of runs) fs.rmSync(run.file, { force: true });
+    this.runs = [{ file, sites }];
+  }
+
+  /** Removes the run files (the folder made in spillDir), if any. */
+  disposeSpills(): void {
+    const folder = this.spillFolder;
+    this.spillFolder = null;
+    this.runs = [];
+    if (folder !== null) {
+      untrackFolder(folder);
+      removeSpillFolder(folder);
+    }
+  }
+
+  /**
+   * The last flush after spills: what is held is spilled too, and the batch
+   * merges the runs. Its chunks read them again each time they are asked
+   * for: a website's records in hour order are aggregated a month at a time
+   * (local days nest in local months) by a slice aggregator sharing this
+   * one's names, hour rows handed out as each slice is done, its day and
+   * month rows kept in files until the hours of every website are out.
+   */
+  private mergedFlush(): BucketBatch {
+    this.spill();
+    // The runs and their folder now belong to the batch (removed by its release, or at exit).
+    const runs = this.runs;
+    const folder = this.spillFolder!;
+    this.runs = [];
+    this.spillFolder = null;
+    const { paths, refNames, domains, timezone, topN } = this;
+    const shared: SliceShared = {
+      pathOrder: new NameOrder(paths.names),
+      refOrder: new NameOrder(refNames.names),
+      pathTally: new Tally(paths.names.length),
+      refTally: new Tally(refNames.names.length),
+    };
+    // Slice aggregators, kept for the next slices: their tables reuse their memory.
+    const idle: Aggregator[] = [];
+    const takeSlice = (): Aggregator => {
+      const a = idle.pop() ?? new Aggregator({ timezone, topN });
+      a.paths = paths;
+      a.refNames = refNames;
+      a.domains = domains;
+      a.shared = shared;
+      return a;
+    };
+    const counts = countMerged(runs);
+    const position = this.position;
+    const events = this.events;
+    this.reset();
+    this.flushes++;
+    this.bucketsEmitted += counts.hour + counts.day + counts.month;
+    let released = false;
+    return {
+      kind: 'buckets',
+      counts,
+      final: true,
+      position,
+      events,
+      release: () => {
+        released = true;
+        untrackFolder(folder);
+        removeSpillFolder(folder);
+      },
+      *chunks(size: number): Generator<BucketChunk> {
+        if (released) throw new Error('the rows of spilled aggregates were asked for after their batch was released');
+        const later = { day: new LineFile(path.join(folder, 'days.jsonl')), month: new LineFile(path.join(folder, 'months.jsonl')) };
+        const merger = new RunMerger(runs);
+        // Open slices of the current website by month (a month stays open a day past its end:
+        // around a DST change, local time may step back across midnight).
+        let site: string | null = null;
+        const open = new Map<number, { lastDay: number; a: Aggregator }>();
+        const close = function* (month: number): Generator<BucketChunk> {
+          const slice = open.get(month)!;
+          open.delete(month);
+          // Rows are made a chunk at a time: hours handed out, days and months kept for later.
+          const batch = slice.a.flush(false);
+          for (const c of batch.chunks(size)) {
+            if (c.granularity === 'hour') {
+              yield c;
+              continue;
+            }
+            for (const r of c.rows) later[c.granularity].write([r.websiteId, r.bucket, r.pageViews, r.visitors.serialize().toString('base64'), r.topPages, r.referrers]);
+          }
+          batch.release?.();
+          idle.push(slice.a);
+        };
+        try {
+          for (let r = merger.next(); r !== null; r = merger.next()) {
+            if (r.site !== site) {
+              for (const m of [...open.keys()].sort((x, y) => x - y)) yield* close(m);
+              site = r.site;
+            }
+            const [y, mo] = civilFromDays(r.day);
+            const month = y * 12 + mo - 1;
+            for (const [m, slice] of [...open].sort((x, z) => x[0] - z[0])) if (slice.lastDay + 1 < r.day) yield* close(m);
+            let slice = open.get(month);
+            if (slice === undefined) {
+              const [ny, nm] = mo === 12 ? [y + 1, 1] : [y, mo + 1];
+              slice = { lastDay: daysFromCivil(ny, nm, 1) - 1, a: takeSlice() };
+              open.set(month, slice);
+            }
+            slice.a.takeRecord(r);
+          }
+          for (const m of [...open.keys()].sort((x, y) => x - y)) yield* close(m);
+          later.day.end();
+          later.month.end();
+          for (const g of ['day', 'month'] as const) {
+            let rows: BucketRow[] = [];
+            for (const v of later[g].read()) {
+              const [websiteId, bucket, pageViews, sketch, topPages, referrers] = v as [string, string, number, string, TopEntry[], TopEntry[]];
+              rows.push({ websiteId, bucket, pageViews, visitors: VisitorSketch.deserialize(Buffer.from(sketch, 'base64')), topPages, referrers });
+              if (rows.length === size) {
+                yield { granularity: g, rows };
+                rows = [];
+              }
+            }
+            if (rows.length > 0) yield { granularity: g, rows };
+          }
+        } finally {
+          merger.close();
+          later.day.end();
+          later.month.end();
+        }
+      },
+    };
+  }
+
+  /** Adds a run's hour record to this (slice) aggregator. */
+  private takeRecord(r: RunReader): void {
+    const site = this.siteOf(r.site);
+    const start = r.start;
+    let h = site.hours.get(Math.floor(start / 60000) | 0);
+    if (h === undefined) h = this.hourBucket(site, start, r.day * DAY);
+    const views = this.views;
+    views[h] += r.views;
+    views[this.dayOf[h]] += r.views;
+    views[this.monthOf[h]] += r.views;
+    const { f64, i32 } = r;
+    for (let i = r.hashAt, end = i + r.hashCount; i < end; i++) this.visitors.add(h, f64[i]);
+    for (let k = 2 * r.pageAt, end = 2 * r.refAt; k < end; k += 2) this.pages.add(h, i32[k], i32[k + 1]);
+    for (let k = 2 * r.refAt, end = 2 * r.hostlessAt; k < end; k += 2) this.refs.add(h, i32[k], i32[k + 1]);
+    if (r.pairsEnd > r.hostlessAt) {
+      const t = (this.hostlessRefs ??= new PairCounter());
+      for (let k = 2 * r.hostlessAt, end = 2 * r.pairsEnd; k < end; k += 2) t.add(h, i32[k], i32[k + 1]);
+    }
+  }
+
+  /**
    * The tables of a flush, no longer read: the tables still empty take over
    * their memory (cleared), at the capacity the flush reached.
    */
@@ -551,23 +799,97 @@ export class Aggregator {
     if (this.refs.size === 0) this.refs = new PairCounter(0, slotsOf(refs));
   }
 
-  private reset(): void {
+  /** No bucket held: sites, bucket arrays and the referrers without a hostname forgotten. */
+  private clearBuckets(): void {
     this.sites = new Map();
     this.kind = [];
     this.key = [];
     this.views = [];
     this.dayOf = [];
     this.monthOf = [];
+    this.hostlessRefs = null;
+    this.held = 0;
+  }
+
+  private reset(): void {
+    this.clearBuckets();
     this.visitors = new PairSet();
     this.pages = new PairCounter();
     this.refs = new PairCounter();
-    this.hostlessRefs = null;
     this.paths = new Names();
     this.refNames = new Names();
     this.resets++;
-    this.held = 0;
     this.sinceFlush = 0;
     this.due = false;
+  }
+}
+
+const NO_PAIRS = new Int32Array(0);
+/** Runs kept at most: one more, and they are merged into one. */
+const MAX_RUNS = 16;
+
+/** What the slices of a merge share: their parent's names in order, and tallies over them. */
+interface SliceShared {
+  pathOrder: NameOrder;
+  refOrder: NameOrder;
+  pathTally: Tally;
+  refTally: Tally;
+}
+
+/** Rows per granularity of merged runs: distinct hours, days and months of each website. */
+function countMerged(runs: readonly Run[]): Record<Granularity, number> {
+  const counts: Record<Granularity, number> = { hour: 0, day: 0, month: 0 };
+  const merger = new RunMerger(runs);
+  try {
+    let site: string | null = null;
+    let start = NaN;
+    const days = new Set<number>();
+    const months = new Set<number>();
+    for (let r = merger.next(); r !== null; r = merger.next()) {
+      if (r.site !== site) {
+        counts.day += days.size;
+        counts.month += months.size;
+        days.clear();
+        months.clear();
+        site = r.site;
+        start = NaN;
+      }
+      if (r.start !== start) counts.hour++;
+      start = r.start;
+      if (!days.has(r.day)) {
+        days.add(r.day);
+        const [y, m] = civilFromDays(r.day);
+        months.add(y * 12 + m - 1);
+      }
+    }
+    counts.day += days.size;
+    counts.month += months.size;
+  } finally {
+    merger.close();
+  }
+  return counts;
+}
+
+/** Spill folders in use, removed if the process exits before their aggregators do. */
+const liveFolders = new Set<string>();
+let exitHook: (() => void) | null = null;
+
+function trackFolder(folder: string): string {
+  liveFolders.add(folder);
+  if (exitHook === null) {
+    exitHook = () => {
+      for (const f of liveFolders) removeSpillFolder(f);
+    };
+    process.on('exit', exitHook);
+  }
+  return folder;
+}
+
+function untrackFolder(folder: string): void {
+  liveFolders.delete(folder);
+  if (liveFolders.size === 0 && exitHook !== null) {
+    process.off('exit', exitHook);
+    exitHook = null;
   }
 }
 
@@ -798,6 +1120,15 @@ export class AggregatorStream extends Transform {
         while (i < end) {
           i = add(i, end);
           if (i < end || a.full) {
+            // Over a limit: spilled (with spillDir) or flushed.
+            let spilled: boolean;
+            try {
+              spilled = a.spill();
+            } catch (err) {
+              this.destroy(err as Error);
+              return;
+            }
+            if (spilled) continue;
             const batch = a.flush(false);
             if (this.waitForRelease && batch.release) {
               const release = batch.release;
@@ -820,8 +1151,19 @@ export class AggregatorStream extends Transform {
   }
 
   override _flush(cb: TransformCallback): void {
-    this.push(this.aggregator.flush(true));
+    let batch: BucketBatch;
+    try {
+      batch = this.aggregator.flush(true);
+    } catch (err) {
+      return cb(err as Error);
+    }
+    this.push(batch);
     cb();
+  }
+
+  override _destroy(err: Error | null, cb: (err?: Error | null) => void): void {
+    this.aggregator.disposeSpills();
+    cb(err);
   }
 }
 

@@ -652,18 +652,22 @@ export class Upserter extends Writable {
   }
 
   private async writeFlush(batch: BucketBatch): Promise<void> {
-    const importId = await this.ensureImport();
-    // The final flush comes after the whole input was read: the last moment to refuse it.
-    if (batch.final) await this.opts.beforeCommit?.();
-    if (batch.final && this.pending) {
-      // Rows held back for websites known only now (Umami v1 ids before the website table).
-      const pending = bucketBatchOf(this.pending, { final: true, position: batch.position, events: batch.events });
-      this.pending = null;
-      await this.writeTransaction(pending, importId, false);
+    try {
+      const importId = await this.ensureImport();
+      // The final flush comes after the whole input was read: the last moment to refuse it.
+      if (batch.final) await this.opts.beforeCommit?.();
+      if (batch.final && this.pending) {
+        // Rows held back for websites known only now (Umami v1 ids before the website table).
+        const pending = bucketBatchOf(this.pending, { final: true, position: batch.position, events: batch.events });
+        this.pending = null;
+        await this.writeTransaction(pending, importId, false);
+      }
+      await this.writeTransaction(batch, importId, true);
+    } finally {
+      // Written (and any rows held back copied out), or failed for good: the aggregator may reuse
+      // the batch's memory, and a batch of spilled aggregates removes its files.
+      batch.release?.();
     }
-    await this.writeTransaction(batch, importId, true);
-    // Written (and any rows held back copied out): the aggregator may reuse the batch's memory.
-    batch.release?.();
   }
 
   private async writeTransaction(batch: BucketBatch, importId: number, checkpoint: boolean): Promise<void> {

@@ -1,0 +1,347 @@
+/**
+ * Spilled aggregates: run files of hour buckets, and the readers that merge them.
+ *
+ * When the aggregates of an import reach their memory limit, the aggregator
+ * can write its hour buckets to a run file and go on with empty tables
+ * (keeping its names), instead of writing partial rows to the database that
+ * later flushes must read back and merge. A run holds, per hour bucket and in
+ * order of website id, then hour: the hour's page views, its visitors'
+ * hashes and its (name id, count) pairs of pages, referrers and referrers
+ * without a hostname. Days and months are not written: they are rolled up
+ * from the hours when the runs are merged.
+ *
+ * Record layout, in 8-byte units: a header of 8 doubles (website index in
+ * the run's sorted website list, hour start in ms, local day number, page
+ * views, visitor count, page pairs, referrer pairs, hostless referrer pairs),
+ * then one double per visitor hash, then one pair of 32-bit integers (name
+ * id, count) per entry.
+ */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { StringDecoder } from 'node:string_decoder';
+import { UmamiAggregateError } from '../errors.js';
+
+const HEADER_UNITS = 8;
+const HEADER_BYTES = HEADER_UNITS * 8;
+/** Bytes a writer collects before writing. */
+const BLOCK_BYTES = 1 << 20;
+/** Bytes a run reader reads at a time (a merge reads every run at once). */
+const READ_BYTES = 1 << 18;
+
+function spillError(what: string, file: string, err: unknown): UmamiAggregateError {
+  const code = (err as { code?: string }).code ?? (err as Error).message;
+  return new UmamiAggregateError('UA_SPILL_FAILED', `cannot ${what} ${file}: ${code}`, { file });
+}
+
+/** A new folder for one aggregator's runs, inside `parent`. */
+export function makeSpillFolder(parent: string): string {
+  try {
+    return fs.mkdtempSync(path.join(parent, 'umami-aggregate-'));
+  } catch (err) {
+    throw spillError('make a folder in', parent, err);
+  }
+}
+
+/** Removes a spill folder and what is in it (nothing happens when it is gone). */
+export function removeSpillFolder(folder: string): void {
+  fs.rmSync(folder, { recursive: true, force: true });
+}
+
+/** The folder runs go to by default. */
+export function defaultSpillParent(): string {
+  return os.tmpdir();
+}
+
+function writeAll(fd: number, bytes: Uint8Array, file: string): void {
+  let at = 0;
+  try {
+    while (at < bytes.length) at += fs.writeSync(fd, bytes, at, bytes.length - at);
+  } catch (err) {
+    throw spillError('write', file, err);
+  }
+}
+
+/** Writes the records of one run, in the order given. */
+export class RunWriter {
+  private buffer = new ArrayBuffer(BLOCK_BYTES);
+  private f64 = new Float64Array(this.buffer);
+  private i32 = new Int32Array(this.buffer);
+  /** Bytes collected, not written yet. */
+  private at = 0;
+  private readonly fd: number;
+  /** Bytes written. */
+  bytes = 0;
+
+  constructor(readonly file: string) {
+    try {
+      this.fd = fs.openSync(file, 'wx');
+    } catch (err) {
+      throw spillError('create', file, err);
+    }
+  }
+
+  record(site: number, start: number, day: number, views: number, hashes: Float64Array, pages: Int32Array, refs: Int32Array, hostless: Int32Array): void {
+    const units = HEADER_UNITS + hashes.length + (pages.length + refs.length + hostless.length) / 2;
+    const bytes = units * 8;
+    if (this.at + bytes > this.buffer.byteLength) {
+      this.write();
+      if (bytes > this.buffer.byteLength) {
+        this.buffer = new ArrayBuffer(bytes);
+        this.f64 = new Float64Array(this.buffer);
+        this.i32 = new Int32Array(this.buffer);
+      }
+    }
+    const f64 = this.f64;
+    let u = this.at / 8;
+    f64[u++] = site;
+    f64[u++] = start;
+    f64[u++] = day;
+    f64[u++] = views;
+    f64[u++] = hashes.length;
+    f64[u++] = pages.length / 2;
+    f64[u++] = refs.length / 2;
+    f64[u++] = hostless.length / 2;
+    f64.set(hashes, u);
+    u += hashes.length;
+    let w = u * 2;
+    this.i32.set(pages, w);
+    w += pages.length;
+    this.i32.set(refs, w);
+    w += refs.length;
+    this.i32.set(hostless, w);
+    w += hostless.length;
+    this.at = w * 4;
+  }
+
+  private write(): void {
+    if (this.at === 0) return;
+    writeAll(this.fd, new Uint8Array(this.buffer, 0, this.at), this.file);
+    this.bytes += this.at;
+    this.at = 0;
+  }
+
+  close(): void {
+    try {
+      this.write();
+    } finally {
+      fs.closeSync(this.fd);
+    }
+  }
+}
+
+/** A run as its aggregator keeps it: the file and its websites, in the order records name them. */
+export interface Run {
+  file: string;
+  sites: string[];
+}
+
+/**
+ * Reads a run's records one at a time: after {@link next} returns true, the
+ * fields and the arrays' views describe the current record until the next call.
+ */
+export class RunReader {
+  private buffer = new ArrayBuffer(READ_BYTES);
+  /** The buffer the current record is in, as doubles and as 32-bit integers. */
+  f64 = new Float64Array(this.buffer);
+  i32 = new Int32Array(this.buffer);
+  /** Bytes held, and where the next record starts. */
+  private length = 0;
+  private pos = 0;
+  private fd: number | null;
+  private ended = false;
+  site = '';
+  start = 0;
+  day = 0;
+  views = 0;
+  /** The record's visitor hashes: f64[hashAt, hashAt + hashCount). */
+  hashAt = 0;
+  hashCount = 0;
+  /**
+   * Its (name id, count) pairs, i32[2k] and i32[2k + 1]: pages from k =
+   * pageAt, then referrers from refAt, then hostless referrers from
+   * hostlessAt to pairsEnd.
+   */
+  pageAt = 0;
+  refAt = 0;
+  hostlessAt = 0;
+  pairsEnd = 0;
+
+  constructor(private readonly run: Run) {
+    try {
+      this.fd = fs.openSync(run.file, 'r');
+    } catch (err) {
+      throw spillError('open', run.file, err);
+    }
+  }
+
+  /** Moves to the next record; false (and the file closed) after the last. */
+  next(): boolean {
+    if (!this.have(HEADER_BYTES)) {
+      if (this.length - this.pos !== 0) throw new UmamiAggregateError('UA_SPILL_FAILED', `the run ${this.run.file} ends inside a record`, { file: this.run.file });
+      this.close();
+      return false;
+    }
+    let u = this.pos / 8;
+    const nv = this.f64[u + 4];
+    const pairs = this.f64[u + 5] + this.f64[u + 6] + this.f64[u + 7];
+    const bytes = (HEADER_UNITS + nv + pairs) * 8;
+    if (!this.have(bytes)) throw new UmamiAggregateError('UA_SPILL_FAILED', `the run ${this.run.file} ends inside a record`, { file: this.run.file });
+    // have() may have moved the record to the front.
+    u = this.pos / 8;
+    const f64 = this.f64;
+    this.site = this.run.sites[f64[u]];
+    this.start = f64[u + 1];
+    this.day = f64[u + 2];
+    this.views = f64[u + 3];
+    const np = f64[u + 5];
+    const nr = f64[u + 6];
+    const nh = f64[u + 7];
+    u += HEADER_UNITS;
+    this.hashAt = u;
+    this.hashCount = nv;
+    this.pageAt = u + nv;
+    this.refAt = this.pageAt + np;
+    this.hostlessAt = this.refAt + nr;
+    this.pairsEnd = this.hostlessAt + nh;
+    this.pos += bytes;
+    return true;
+  }
+
+  /** Whether `bytes` bytes from pos are held, reading more (and moving what is held to the front) as needed. */
+  private have(bytes: number): boolean {
+    if (this.length - this.pos >= bytes) return true;
+    if (this.fd === null) return false;
+    const rest = this.length - this.pos;
+    if (bytes > this.buffer.byteLength) {
+      const bigger = new ArrayBuffer(Math.max(bytes, 2 * this.buffer.byteLength));
+      new Uint8Array(bigger).set(new Uint8Array(this.buffer, this.pos, rest));
+      this.buffer = bigger;
+      this.f64 = new Float64Array(bigger);
+      this.i32 = new Int32Array(bigger);
+    } else {
+      new Uint8Array(this.buffer).copyWithin(0, this.pos, this.length);
+    }
+    this.pos = 0;
+    this.length = rest;
+    const view = new Uint8Array(this.buffer);
+    while (this.length < bytes && !this.ended) {
+      let n: number;
+      try {
+        n = fs.readSync(this.fd, view, this.length, view.length - this.length, null);
+      } catch (err) {
+        throw spillError('read', this.run.file, err);
+      }
+      if (n === 0) this.ended = true;
+      this.length += n;
+    }
+    return this.length >= bytes;
+  }
+
+  close(): void {
+    if (this.fd !== null) fs.closeSync(this.fd);
+    this.fd = null;
+  }
+}
+
+/**
+ * The records of several runs in one order (website id, then hour start),
+ * by turns: `next()` gives the reader holding the next record, which stays
+ * current until `next()` is called again; null after the last.
+ */
+export class RunMerger {
+  private readonly live: RunReader[] = [];
+  private last: RunReader | null = null;
+
+  constructor(runs: readonly Run[]) {
+    try {
+      for (const run of runs) {
+        const r = new RunReader(run);
+        if (r.next()) this.live.push(r);
+      }
+    } catch (err) {
+      this.close();
+      throw err;
+    }
+  }
+
+  next(): RunReader | null {
+    const last = this.last;
+    if (last !== null && !last.next()) this.live.splice(this.live.indexOf(last), 1);
+    let best: RunReader | null = null;
+    for (const r of this.live) {
+      if (best === null || r.site < best.site || (r.site === best.site && r.start < best.start)) best = r;
+    }
+    this.last = best;
+    return best;
+  }
+
+  close(): void {
+    for (const r of this.live) r.close();
+    this.live.length = 0;
+    this.last = null;
+  }
+}
+
+/** Lines of JSON written to a file and read back in order (rows waiting for their turn). */
+export class LineFile {
+  private parts: string[] = [];
+  private held = 0;
+  private fd: number | null;
+
+  constructor(readonly file: string) {
+    try {
+      this.fd = fs.openSync(file, 'w');
+    } catch (err) {
+      throw spillError('create', file, err);
+    }
+  }
+
+  write(value: unknown): void {
+    const line = JSON.stringify(value);
+    this.parts.push(line, '\n');
+    this.held += line.length;
+    if (this.held >= BLOCK_BYTES) this.writeHeld();
+  }
+
+  private writeHeld(): void {
+    if (this.parts.length === 0 || this.fd === null) return;
+    writeAll(this.fd, Buffer.from(this.parts.join('')), this.file);
+    this.parts = [];
+    this.held = 0;
+  }
+
+  /** Closes the file for writing. */
+  end(): void {
+    this.writeHeld();
+    if (this.fd !== null) fs.closeSync(this.fd);
+    this.fd = null;
+  }
+
+  /** The values written, in order. */
+  *read(): Generator<unknown> {
+    let fd: number;
+    try {
+      fd = fs.openSync(this.file, 'r');
+    } catch (err) {
+      throw spillError('open', this.file, err);
+    }
+    try {
+      const block = Buffer.allocUnsafe(BLOCK_BYTES);
+      // A character's bytes may be split between two blocks.
+      const decoder = new StringDecoder('utf8');
+      let rest = '';
+      for (;;) {
+        const n = fs.readSync(fd, block, 0, block.length, null);
+        if (n === 0) break;
+        const text = rest + decoder.write(block.subarray(0, n));
+        const lines = text.split('\n');
+        rest = lines.pop()!;
+        for (const line of lines) yield JSON.parse(line);
+      }
+      if (rest.length > 0) yield JSON.parse(rest);
+    } finally {
+      fs.closeSync(fd);
+    }
+  }
+}
