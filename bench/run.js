@@ -219,6 +219,7 @@ if (values['10m']) {
     ratio: `${(r.ms / floor.ms).toFixed(2)}× floor, ${(r.ms / sqliteTimes['mariadb-dump']).toFixed(1)}× the ${events.toLocaleString('en-US')} time`,
     check: r.check,
     flushes: r.summary.flushes,
+    spills: r.summary.spills,
   });
 }
 

@@ -160,6 +160,8 @@ export interface ImportSummary {
   buckets: Record<Granularity, number>;
   bucketsWritten: number;
   flushes: number;
+  /** Run files the aggregates over the limits were spilled to (atomic imports; see spillDir). */
+  spills: number;
   /** Flush transactions retried after a deadlock, serialization failure or busy database. */
   retries: number;
   /** Page views written to the raw `page_views` table (skipRawDataStorage: false). */
@@ -455,6 +457,7 @@ export class ImportPipeline extends Writable {
       buckets: { ...rows },
       bucketsWritten: rows.hour + rows.day + rows.month,
       flushes: a.flushes,
+      spills: a.spills,
       retries: this.upserter.retried,
       rawPageViews: this.upserter.rawRowsWritten,
       resumedFrom: this.resumedFrom,

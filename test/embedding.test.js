@@ -132,7 +132,7 @@ t.test('the logger hears each flush with row counts, duration and memory', async
   const { knex } = await freshDatabase(t, 'sqlite', 'logger');
   const lines = [];
   const logger = { info: (obj, msg) => lines.push({ ...obj, msg }), debug() {}, warn: (obj, msg) => lines.push({ ...obj, msg }) };
-  await pipeline(fs.createReadStream(generatedDump), createImportPipeline({ knex, logger, maxBuckets: 400 }));
+  await pipeline(fs.createReadStream(generatedDump), createImportPipeline({ knex, logger, maxBuckets: 400, spillDir: false }));
   const flushes = lines.filter((l) => l.msg === 'flushed aggregates');
   t.ok(flushes.length >= 3, `${flushes.length} flushes logged`);
   for (const f of flushes) t.match(f, { hourly: Number, daily: Number, monthly: Number, durationMs: Number, rssMb: Number, heapUsedMb: Number });

@@ -101,24 +101,32 @@ for (const target of TARGETS) {
     t.equal(month.unique_visitors, v2expected.month[0].unique_visitors, 'the same visitors are not counted twice');
   });
 
-  await onServer(t, target, `${target}: --max-buckets 100 on a sample gives exact numbers`, async (t) => {
-    const { knex } = await freshDatabase(t, target, 'maxb');
-    const s = await importFile(knex, v2, { maxBuckets: 100 });
-    t.ok(s.flushes > 10, `${s.flushes} flushes`);
-    t.same(diffAggregates(v2expected, await readAggregates(knex)), [], 'every bucket exact');
+  await onServer(t, target, `${target}: --max-buckets 100 on a sample gives exact numbers, spilled or flushed`, async (t) => {
+    const spilled = await freshDatabase(t, target, 'maxb');
+    const s = await importFile(spilled.knex, v2, { maxBuckets: 100 });
+    t.ok(s.spills > 10 && s.flushes === 1, `spilled ${s.spills} times, one flush`);
+    t.same(diffAggregates(v2expected, await readAggregates(spilled.knex)), [], 'spilled: every bucket exact');
+    const flushed = await freshDatabase(t, target, 'maxb_flush');
+    const f = await importFile(flushed.knex, v2, { maxBuckets: 100, spillDir: false });
+    t.ok(f.flushes > 10 && f.spills === 0, `spillDir: false: ${f.flushes} flushes`);
+    t.same(diffAggregates(v2expected, await readAggregates(flushed.knex)), [], 'flushed: every bucket exact');
   });
 }
 
-t.test('--max-buckets with thousands of visitors per bucket: exact under 2000, within 2% above', async (t) => {
+t.test('--max-buckets with thousands of visitors per bucket: spilled, all exact; flushed, exact under 2000, within 2% above', async (t) => {
   const dump = syntheticDump({ sessions: 60000, views: 2, days: 20 });
   const exact = await freshDatabase(t, 'sqlite', 'exact');
   await importBuffer(exact.knex, dump);
-  const bounded = await freshDatabase(t, 'sqlite', 'bounded');
-  const s = await importBuffer(bounded.knex, dump, { maxBuckets: 100 });
-  t.ok(s.flushes >= 4, `${s.flushes} flushes`);
   const a = await readAggregates(exact.knex);
-  const b = await readAggregates(bounded.knex);
   t.equal(a.month[0].unique_visitors, 60000, 'one import without flushes: the month has exactly 60000 visitors');
+  const spilled = await freshDatabase(t, 'sqlite', 'spilled');
+  const sp = await importBuffer(spilled.knex, dump, { maxBuckets: 100 });
+  t.ok(sp.spills >= 4, `${sp.spills} spills`);
+  t.same(await readAggregates(spilled.knex), a, 'spilled: every bucket as without a limit, visitors above 2000 too');
+  const bounded = await freshDatabase(t, 'sqlite', 'bounded');
+  const s = await importBuffer(bounded.knex, dump, { maxBuckets: 100, spillDir: false });
+  t.ok(s.flushes >= 4, `${s.flushes} flushes`);
+  const b = await readAggregates(bounded.knex);
   let big = 0;
   let worst = 0;
   for (const g of ['hour', 'day', 'month']) {

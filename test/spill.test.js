@@ -39,6 +39,7 @@ for (const target of TARGETS) {
       t.same(got, want, `${label}: every bucket the same`);
       t.same(summary.buckets, { hour: want.hour.length, day: want.day.length, month: want.month.length }, `${label}: the summary counts each bucket once`);
       t.equal(summary.flushes, 1, `${label}: one flush`);
+      t.ok(summary.spills >= 10, `${label}: after ${summary.spills} spills`);
       t.same(fs.readdirSync(spillDir), [], `${label}: the spill folder is removed`);
     }
   });
