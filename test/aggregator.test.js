@@ -297,6 +297,8 @@ t.test('spillDir: aggregates over the limit go to run files, and the last flush 
     }
     t.ok(spilling.spills >= 4, `${timezone}: ${spilling.spills} runs written`);
     t.equal(readdirSync(dir).length, 1, 'in one folder made inside spillDir');
+    const files = readdirSync(`${dir}/${readdirSync(dir)[0]}`).length;
+    t.ok(files <= 15, `merged eight at a time: ${files} run files for ${spilling.spills} spills`);
     const got = spilling.flush(true);
     t.same(got.counts, want.counts, `${timezone}: rows per granularity ${JSON.stringify(want.counts)}`);
     const rows = rowStrings(got, 64);

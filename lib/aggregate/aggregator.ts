@@ -608,9 +608,9 @@ export class Aggregator {
       } finally {
         writer.close();
       }
-      this.runs.push({ file, sites });
+      this.runs.push({ file, sites, level: 0 });
       this.spills++;
-      if (this.runs.length >= MAX_RUNS) this.compactRuns();
+      this.compactRuns();
       // Empty tables in the memory of the spilled ones; the names stay, and with them the
       // packers' name ids looked up so far (their websites are looked up again).
       this.clearBuckets();
@@ -623,12 +623,28 @@ export class Aggregator {
     return true;
   }
 
-  /** The runs merged into one (a merge reads every run at once: their number stays small). */
+  /**
+   * Keeps the runs few (a merge reads every run at once): whenever the last
+   * {@link RUNS_MERGED} runs are of one level, they are merged into one run
+   * of the next level, so each spilled record is rewritten about once per
+   * eightfold growth of the spills, not at every merge.
+   */
   private compactRuns(): void {
-    const runs = this.runs;
+    for (;;) {
+      const runs = this.runs;
+      const n = runs.length;
+      if (n < RUNS_MERGED) return;
+      const level = runs[n - 1].level;
+      if (!runs.slice(n - RUNS_MERGED).every((r) => r.level === level)) return;
+      this.runs = [...runs.slice(0, n - RUNS_MERGED), this.mergeRuns(runs.slice(n - RUNS_MERGED), level + 1)];
+    }
+  }
+
+  /** One run of these runs' records, in order; their files removed. */
+  private mergeRuns(runs: Run[], level: number): Run {
     const sites = [...new Set(runs.flatMap((r) => r.sites))].sort();
     const index = new Map(sites.map((id, k) => [id, k]));
-    const file = path.join(this.spillFolder!, `run-${this.spills}-merged.bin`);
+    const file = path.join(this.spillFolder!, `run-${this.spills}-${level}.bin`);
     const writer = new RunWriter(file);
     const merger = new RunMerger(runs);
     try {
@@ -641,7 +657,7 @@ export class Aggregator {
       writer.close();
     }
     for (const run of runs) fs.rmSync(run.file, { force: true });
-    this.runs = [{ file, sites }];
+    return { file, sites, level };
   }
 
   /** Removes the run files (the folder made in spillDir), if any. */
@@ -825,8 +841,8 @@ export class Aggregator {
 }
 
 const NO_PAIRS = new Int32Array(0);
-/** Runs kept at most: one more, and they are merged into one. */
-const MAX_RUNS = 16;
+/** Runs of one level merged into one of the next. */
+const RUNS_MERGED = 8;
 
 /** What the slices of a merge share: their parent's names in order, and tallies over them. */
 interface SliceShared {

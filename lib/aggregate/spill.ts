@@ -134,6 +134,8 @@ export class RunWriter {
 export interface Run {
   file: string;
   sites: string[];
+  /** 0 for a spill; one more than the runs merged into it. */
+  level: number;
 }
 
 /**
