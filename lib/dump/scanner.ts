@@ -963,7 +963,14 @@ export class DumpScanner {
       let end = lf;
       if (end > i && buf[end - 1] === CR) end--;
       if (end - i > this.options.maxValueBytes) return i;
-      const row: Row | null = mask === null ? null : new Array(width);
+      if (mask === null) {
+        // A row of a table not read (Umami's sessions, say): counted, its fields not walked. A
+        // line cannot end inside a field (COPY escapes LF), and `\.` alone ends the data (above).
+        this.rowsRead++;
+        i = lf + 1;
+        continue;
+      }
+      const row: Row | null = new Array(width);
       let col = 0;
       let s = i;
       let ok = true;

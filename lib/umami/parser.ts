@@ -161,7 +161,7 @@ export class EventParser {
       if (role !== 'website_event' || info.columns.includes('hostname')) numeric.set('session_id', hash53Bytes);
     }
     const names = this.namesFor(role, info.columns);
-    return info.columns.map((c) => {
+    const sel = info.columns.map((c) => {
       if (!wanted.has(c)) return false;
       if (names !== null) {
         if (c === 'website_id') return names.site;
@@ -170,6 +170,9 @@ export class EventParser {
       }
       return numeric.get(c) ?? (REPEATING.has(c) ? 'intern' : true);
     });
+    // A table none of whose columns is wanted (the sessions of a v2 ≥ 2.20 or v3 dump) is skipped:
+    // its rows are counted, not built (its CREATE TABLE still tells the schema detector of it).
+    return sel.some((m) => m !== false) ? sel : false;
   };
 
   private columnsFor(role: TableRole, columns: readonly string[]): string[] {
