@@ -41,7 +41,8 @@ t.test('import writes ./analytics.sqlite by default and prints a summary', async
   const [{ n }] = await knex('analytics_daily').count({ n: '*' });
   t.equal(Number(n), 571);
   t.same(await knex.raw('pragma page_size'), [{ page_size: 16384 }], 'a new file has 16 KiB pages');
-  t.same(await knex.raw('pragma journal_mode'), [{ journal_mode: 'wal' }]);
+  t.same(await knex.raw('pragma journal_mode'), [{ journal_mode: 'wal' }], 'written with a rollback journal, then switched to WAL');
+  t.notOk(fs.existsSync(path.join(cwd, 'analytics.sqlite-journal')), 'no rollback journal left behind');
 });
 
 t.test('an existing SQLite file keeps its page size', async (t) => {

@@ -12,7 +12,7 @@ import { type ImportOptions, type ImportSummary, type Logger, createImportPipeli
 import { aggregateRawPageViews, cleanupRawPageViews } from '../store/raw.js';
 import { listImports } from '../store/ledger.js';
 import { migrate } from '../store/migrations.js';
-import { DEFAULT_DB, openDatabase, redact } from './db.js';
+import { DEFAULT_DB, openDatabase, redact, settleJournal } from './db.js';
 import { hashFileInWorker } from './fingerprint.js';
 import { ProgressBar } from './progress.js';
 
@@ -169,6 +169,7 @@ async function withDatabase<T>(url: string, fn: (knex: Knex) => Promise<T>): Pro
     }
     throw err;
   } finally {
+    await settleJournal(knex);
     await knex.destroy().catch(() => {});
   }
 }
