@@ -78,8 +78,8 @@ const SERVER = {
 async function freshTarget(target) {
   if (target === 'sqlite') {
     const file = path.join(os.tmpdir(), `ua-bench-${process.pid}.sqlite`);
-    for (const f of [file, `${file}-wal`, `${file}-shm`]) rmSync(f, { force: true });
-    return { url: `sqlite:${file}`, cleanup: () => [file, `${file}-wal`, `${file}-shm`].forEach((f) => rmSync(f, { force: true })) };
+    for (const f of [file, `${file}-wal`, `${file}-shm`, `${file}-journal`]) rmSync(f, { force: true });
+    return { url: `sqlite:${file}`, cleanup: () => [file, `${file}-wal`, `${file}-shm`, `${file}-journal`].forEach((f) => rmSync(f, { force: true })) };
   }
   const s = SERVER[target];
   const db = `ua_bench_run_${process.pid}`;
