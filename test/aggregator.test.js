@@ -311,6 +311,62 @@ t.test('spillDir: aggregates over the limit go to run files, and the last flush 
   }
 });
 
+t.test('spillDir: an hour a DST change splits across midnight and a month end stays one row, on its first event\'s day', async (t) => {
+  // St. John's, 2009-11-01 00:01 NDT became 2009-10-31 23:01 NST: 02:30:30Z is local 00:00:30 on
+  // November 1 and 02:45Z local 23:15 on October 31, both in the hour starting at 02:30Z.
+  const nov = ev(Date.UTC(2009, 10, 1, 2, 30, 30), { sessionId: 'a', urlPath: '/n' });
+  const oct = ev(Date.UTC(2009, 10, 1, 2, 45), { sessionId: 'b', urlPath: '/o' });
+  for (const [label, first, second] of [['November first', nov, oct], ['October first', oct, nov]]) {
+    const plain = new Aggregator({ timezone: 'America/St_Johns' });
+    plain.add([first, second]);
+    const want = plain.flush(true);
+    const spilling = new Aggregator({ timezone: 'America/St_Johns', spillDir: t.testdir() });
+    spilling.add([first]);
+    t.equal(spilling.spill(), true);
+    spilling.add([second]);
+    t.equal(spilling.spill(), true);
+    const got = spilling.flush(true);
+    t.same(got.counts, want.counts, `${label}: ${JSON.stringify(want.counts)}`);
+    t.same(rowStrings(got, 10), rowStrings(want, 10), `${label}: the same rows`);
+    t.equal(want.counts.hour, 1, 'one hour');
+    got.release();
+  }
+});
+
+t.test('spillDir: once the names kept take half of maxBytes, the stream flushes (and forgets them) instead of spilling', async (t) => {
+  // Every page view a new path: names grow with the events, and spills cannot free them.
+  const events = Array.from({ length: 30_000 }, (_, k) => ev(Date.UTC(2024, 0, 1, k % 24), { sessionId: `s${k % 500}`, urlPath: `/unique/${k}`, offset: k * 10 }));
+  const s = new AggregatorStream({ maxBytes: 400_000, spillDir: t.testdir() });
+  const batches = [];
+  s.on('data', (b) => b.kind === 'buckets' && batches.push(b));
+  for (let i = 0; i < events.length; i += 1000) s.write({ kind: 'events', events: events.slice(i, i + 1000) });
+  s.end();
+  await new Promise((resolve, reject) => {
+    s.on('end', resolve);
+    s.on('error', reject);
+  });
+  const views = batches.reduce((n, b) => n + [...b.chunks(1000)].filter((c) => c.granularity === 'hour').reduce((m, c) => m + c.rows.reduce((v, r) => v + r.pageViews, 0), 0), 0);
+  t.ok(batches.length >= 3, `${batches.length} flushes`);
+  t.ok(s.aggregator.spills < 10, `${s.aggregator.spills} spills, not one every 1024 events`);
+  t.equal(views, 30_000, 'every page view in one of the flushes');
+  for (const b of batches) b.release?.();
+});
+
+t.test('spillDir: a spill that fails leaves the aggregator failed, not short of what it took', async (t) => {
+  const { readdirSync, rmSync } = await import('node:fs');
+  const dir = t.testdir();
+  const a = new Aggregator({ spillDir: dir });
+  const events = spreadEvents(2000, 3);
+  a.add(events.slice(0, 1000));
+  t.equal(a.spill(), true);
+  // The folder vanishes under it (a cleaner, a full disk): the next run cannot be written.
+  rmSync(`${dir}/${readdirSync(dir)[0]}`, { recursive: true });
+  a.add(events.slice(1000));
+  t.throws(() => a.spill(), { code: 'UA_SPILL_FAILED' });
+  t.throws(() => a.flush(true), { code: 'UA_SPILL_FAILED' }, 'no flush of what is left');
+  t.equal(a.add(events.slice(0, 10)), 0, 'no event taken');
+});
+
 t.test('spillDir as a stream option: one batch at the end, the same rows; not with flushEvery', async (t) => {
   const events = spreadEvents(20_000, 5);
   const run = async (options) => {
@@ -326,7 +382,7 @@ t.test('spillDir as a stream option: one batch at the end, the same rows; not wi
     return { batches, spills: s.aggregator.spills };
   };
   const plain = await run({});
-  const spilled = await run({ maxBytes: 100_000, spillDir: t.testdir() });
+  const spilled = await run({ maxBytes: 200_000, spillDir: t.testdir() });
   const bucketsHeld = await run({ maxBuckets: 40, spillDir: t.testdir() });
   t.ok(spilled.spills >= 3, `${spilled.spills} runs over maxBytes`);
   t.ok(bucketsHeld.spills >= 10, `${bucketsHeld.spills} runs over maxBuckets`);

@@ -233,6 +233,8 @@ export class Aggregator {
   private readonly timezone: string;
   private readonly spillDir: string | null;
   private spillFolder: string | null = null;
+  /** A spill that failed: the aggregates it took are lost, so nothing more is taken or flushed. */
+  private spillFailure: Error | null = null;
   private runs: Run[] = [];
   /** A slice of a merge (see {@link mergedFlush}): the orders and tallies of its parent's names. */
   private shared: SliceShared | null = null;
@@ -312,7 +314,11 @@ export class Aggregator {
 
   /** Bytes of the bucket arrays and names. */
   private otherBytes(): number {
-    return this.kind.length * 100 + (this.paths.names.length + this.refNames.names.length) * 120;
+    return this.kind.length * 100 + this.namesBytes();
+  }
+
+  private namesBytes(): number {
+    return (this.paths.names.length + this.refNames.names.length) * 120;
   }
 
   /** Approximate bytes held by the aggregates (tables, bucket arrays, names). */
@@ -493,10 +499,8 @@ export class Aggregator {
    * carries the position reached, for a checkpoint.
    */
   flush(final: boolean): BucketBatch {
-    if (this.runs.length > 0) {
-      if (!final) throw new Error('aggregates that were spilled are flushed once, at the end');
-      return this.mergedFlush();
-    }
+    if (this.spillFailure !== null) throw this.spillFailure;
+    if (this.runs.length > 0) return this.mergedFlush(final);
     const n = this.kind.length;
     // Group the shared tables by hour, then let the tables go.
     const vis = this.visitors.group(n);
@@ -574,12 +578,24 @@ export class Aggregator {
   /**
    * With spillDir: writes the hour buckets held to a run file and empties
    * the tables (their memory reused; names kept), so events can be taken
-   * again; true. Without spillDir: false (flush instead).
+   * again; true. False (flush instead) without spillDir, or when the names
+   * kept take half of maxBytes (a flush forgets them).
    */
   spill(): boolean {
-    if (this.spillDir === null) return false;
+    if (this.spillFailure !== null) throw this.spillFailure;
+    // Names are kept across spills: once they take half the limit, a spill would free too
+    // little (and come again at once). A flush instead writes what is held and forgets them.
+    if (this.spillDir === null || 2 * this.namesBytes() >= this.maxBytes) return false;
+    this.spillHeld();
+    this.due = false;
+    return true;
+  }
+
+  /** Writes the hour buckets held (if any) to a new run and empties the tables. */
+  private spillHeld(): void {
     const n = this.kind.length;
     if (n > 0) {
+      if (this.spillDir === null) throw new Error('nowhere to spill');
       this.spillFolder ??= trackFolder(makeSpillFolder(this.spillDir));
       const file = path.join(this.spillFolder, `run-${this.spills}.bin`);
       const vis = this.visitors.group(n);
@@ -588,8 +604,9 @@ export class Aggregator {
       const hl = this.hostlessRefs?.group(n) ?? null;
       const keys = this.key;
       const sites = [...this.sites.keys()].sort();
-      const writer = new RunWriter(file);
+      let writer: RunWriter | null = null;
       try {
+        writer = new RunWriter(file);
         for (let s = 0; s < sites.length; s++) {
           const hours = this.sites.get(sites[s])!.hours.values().sort((a, b) => keys[a] - keys[b]);
           for (const h of hours) {
@@ -605,8 +622,18 @@ export class Aggregator {
             );
           }
         }
-      } finally {
         writer.close();
+        writer = null;
+      } catch (err) {
+        // The tables were emptied into the run: what they held is gone with it.
+        this.spillFailure = err as Error;
+        this.due = true;
+        try {
+          writer?.close();
+        } catch {
+          // the first error is the one to report
+        }
+        throw err;
       }
       this.runs.push({ file, sites, level: 0 });
       this.spills++;
@@ -619,8 +646,6 @@ export class Aggregator {
       this.refs = new PairCounter(0, slotsOf(rf.pairs));
       for (const src of this.sources.values()) src.site = [];
     }
-    this.due = false;
-    return true;
   }
 
   /**
@@ -645,16 +670,18 @@ export class Aggregator {
     const sites = [...new Set(runs.flatMap((r) => r.sites))].sort();
     const index = new Map(sites.map((id, k) => [id, k]));
     const file = path.join(this.spillFolder!, `run-${this.spills}-${level}.bin`);
-    const writer = new RunWriter(file);
     const merger = new RunMerger(runs);
+    let writer: RunWriter | null = null;
     try {
+      writer = new RunWriter(file);
+      // Records of one hour keep their runs' order: the first one's day stays the hour's.
       for (let r = merger.next(); r !== null; r = merger.next()) {
         const { f64, i32 } = r;
         writer.record(index.get(r.site)!, r.start, r.day, r.views, f64.subarray(r.hashAt, r.hashAt + r.hashCount), i32.subarray(2 * r.pageAt, 2 * r.refAt), i32.subarray(2 * r.refAt, 2 * r.hostlessAt), i32.subarray(2 * r.hostlessAt, 2 * r.pairsEnd));
       }
     } finally {
       merger.close();
-      writer.close();
+      writer?.close();
     }
     for (const run of runs) fs.rmSync(run.file, { force: true });
     return { file, sites, level };
@@ -679,11 +706,12 @@ export class Aggregator {
    * one's names, hour rows handed out as each slice is done, its day and
    * month rows kept in files until the hours of every website are out.
    */
-  private mergedFlush(): BucketBatch {
-    this.spill();
-    // The runs and their folder now belong to the batch (removed by its release, or at exit).
+  private mergedFlush(final: boolean): BucketBatch {
+    this.spillHeld();
     const runs = this.runs;
     const folder = this.spillFolder!;
+    const counts = countMerged(runs);
+    // The runs and their folder now belong to the batch (removed by its release, or at exit).
     this.runs = [];
     this.spillFolder = null;
     const { paths, refNames, domains, timezone, topN } = this;
@@ -703,7 +731,6 @@ export class Aggregator {
       a.shared = shared;
       return a;
     };
-    const counts = countMerged(runs);
     const position = this.position;
     const events = this.events;
     this.reset();
@@ -713,7 +740,7 @@ export class Aggregator {
     return {
       kind: 'buckets',
       counts,
-      final: true,
+      final,
       position,
       events,
       release: () => {
@@ -723,12 +750,12 @@ export class Aggregator {
       },
       *chunks(size: number): Generator<BucketChunk> {
         if (released) throw new Error('the rows of spilled aggregates were asked for after their batch was released');
-        const later = { day: new LineFile(path.join(folder, 'days.jsonl')), month: new LineFile(path.join(folder, 'months.jsonl')) };
-        const merger = new RunMerger(runs);
+        const later: Record<'day' | 'month', LineFile | null> = { day: null, month: null };
+        let merger: RunMerger | null = null;
         // Open slices of the current website by month (a month stays open a day past its end:
         // around a DST change, local time may step back across midnight).
         let site: string | null = null;
-        const open = new Map<number, { lastDay: number; a: Aggregator }>();
+        const open = new Map<number, { month: number; lastDay: number; a: Aggregator }>();
         const close = function* (month: number): Generator<BucketChunk> {
           const slice = open.get(month)!;
           open.delete(month);
@@ -739,25 +766,36 @@ export class Aggregator {
               yield c;
               continue;
             }
-            for (const r of c.rows) later[c.granularity].write([r.websiteId, r.bucket, r.pageViews, r.visitors.serialize().toString('base64'), r.topPages, r.referrers]);
+            for (const r of c.rows) later[c.granularity]!.write([r.websiteId, r.bucket, r.pageViews, r.visitors.serialize().toString('base64'), r.topPages, r.referrers]);
           }
           batch.release?.();
           idle.push(slice.a);
         };
         try {
+          later.day = new LineFile(path.join(folder, 'days.jsonl'));
+          later.month = new LineFile(path.join(folder, 'months.jsonl'));
+          merger = new RunMerger(runs);
+          // Records of one hour go to one slice, the first's: two runs may have put an hour that
+          // a DST change splits across midnight on different days (each took its first event's).
+          let start = NaN;
+          let slice: { month: number; lastDay: number; a: Aggregator } | undefined;
           for (let r = merger.next(); r !== null; r = merger.next()) {
             if (r.site !== site) {
               for (const m of [...open.keys()].sort((x, y) => x - y)) yield* close(m);
               site = r.site;
+              start = NaN;
             }
-            const [y, mo] = civilFromDays(r.day);
-            const month = y * 12 + mo - 1;
-            for (const [m, slice] of [...open].sort((x, z) => x[0] - z[0])) if (slice.lastDay + 1 < r.day) yield* close(m);
-            let slice = open.get(month);
-            if (slice === undefined) {
-              const [ny, nm] = mo === 12 ? [y + 1, 1] : [y, mo + 1];
-              slice = { lastDay: daysFromCivil(ny, nm, 1) - 1, a: takeSlice() };
-              open.set(month, slice);
+            if (r.start !== start || slice === undefined || !open.has(slice.month)) {
+              start = r.start;
+              const [y, mo] = civilFromDays(r.day);
+              const month = y * 12 + mo - 1;
+              for (const [m, s] of [...open].sort((x, z) => x[0] - z[0])) if (s.lastDay + 1 < r.day) yield* close(m);
+              slice = open.get(month);
+              if (slice === undefined) {
+                const [ny, nm] = mo === 12 ? [y + 1, 1] : [y, mo + 1];
+                slice = { month, lastDay: daysFromCivil(ny, nm, 1) - 1, a: takeSlice() };
+                open.set(month, slice);
+              }
             }
             slice.a.takeRecord(r);
           }
@@ -766,7 +804,7 @@ export class Aggregator {
           later.month.end();
           for (const g of ['day', 'month'] as const) {
             let rows: BucketRow[] = [];
-            for (const v of later[g].read()) {
+            for (const v of later[g]!.read()) {
               const [websiteId, bucket, pageViews, sketch, topPages, referrers] = v as [string, string, number, string, TopEntry[], TopEntry[]];
               rows.push({ websiteId, bucket, pageViews, visitors: VisitorSketch.deserialize(Buffer.from(sketch, 'base64')), topPages, referrers });
               if (rows.length === size) {
@@ -777,9 +815,9 @@ export class Aggregator {
             if (rows.length > 0) yield { granularity: g, rows };
           }
         } finally {
-          merger.close();
-          later.day.end();
-          later.month.end();
+          merger?.close();
+          later.day?.end();
+          later.month?.end();
         }
       },
     };
@@ -870,7 +908,9 @@ function countMerged(runs: readonly Run[]): Record<Granularity, number> {
         site = r.site;
         start = NaN;
       }
-      if (r.start !== start) counts.hour++;
+      // An hour's day is its first record's (as where the rows are made).
+      if (r.start === start) continue;
+      counts.hour++;
       start = r.start;
       if (!days.has(r.day)) {
         days.add(r.day);

@@ -43,9 +43,13 @@ export function makeSpillFolder(parent: string): string {
   }
 }
 
-/** Removes a spill folder and what is in it (nothing happens when it is gone). */
+/** Removes a spill folder and what is in it (best effort: nothing happens when it is gone or cannot go). */
 export function removeSpillFolder(folder: string): void {
-  fs.rmSync(folder, { recursive: true, force: true });
+  try {
+    fs.rmSync(folder, { recursive: true, force: true });
+  } catch {
+    // Left for the system's temporary-file cleaning; the import's result does not depend on it.
+  }
 }
 
 /** The folder runs go to by default. */
@@ -259,7 +263,12 @@ export class RunMerger {
     try {
       for (const run of runs) {
         const r = new RunReader(run);
-        if (r.next()) this.live.push(r);
+        try {
+          if (r.next()) this.live.push(r);
+        } catch (err) {
+          r.close();
+          throw err;
+        }
       }
     } catch (err) {
       this.close();

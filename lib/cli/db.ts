@@ -58,16 +58,22 @@ function baseConfig(url: string): { config: Knex.Config; rollbackMode: { opened:
           try {
             // A new file gets 16 KiB pages (rows carry ~1 KB of top lists: fewer pages to write and
             // commit); a file that exists keeps its own, since page_size only applies before the first table.
+            // First: the pragmas below may wait for another process's lock.
+            conn.pragma('busy_timeout = 10000');
             conn.pragma('page_size = 16384');
             if (rollbackMode !== null && !rollbackMode.opened) {
               conn.pragma('journal_mode = DELETE');
               conn.pragma('synchronous = FULL');
               rollbackMode.opened = true;
             } else {
-              conn.pragma('journal_mode = WAL');
+              try {
+                conn.pragma('journal_mode = WAL');
+              } catch {
+                // Another process holds the file in rollback mode (its first import, still running):
+                // this connection works in that mode, and waits for the writer like any other.
+              }
               conn.pragma('synchronous = NORMAL');
             }
-            conn.pragma('busy_timeout = 10000');
             done(null, conn);
           } catch (err) {
             done(err as Error, conn);
