@@ -64,7 +64,8 @@ function baseConfig(url: string): { config: Knex.Config; rollbackMode: { opened:
             if (rollbackMode !== null && !rollbackMode.opened) {
               conn.pragma('journal_mode = DELETE');
               conn.pragma('synchronous = FULL');
-              // A new file has no stored rows to read back: a small page cache is enough to write.
+              // A new file holds nothing to read back (but what a --no-atomic import's own flushes
+              // wrote, which the system's file cache still holds): a small page cache is enough.
               conn.pragma('cache_size = -2048');
               rollbackMode.opened = true;
             } else {
