@@ -12,11 +12,10 @@ import type { ParsedBatch, UmamiEvent, UmamiWebsite } from '../umami/parser.js';
 import { type PackedEventBatch, REF_COUNTED, REF_HOSTLESS, REF_NONE, refKindOf } from '../umami/packed.js';
 import { VisitorSketch, hash53 } from './distinct.js';
 import { Names } from './names.js';
-import { LineFile, type Run, RunMerger, type RunReader, RunWriter, makeSpillFolder, removeSpillFolder } from './spill.js';
+import { LineFile, type Run, RunMerger, type RunReader, RunWriter, countMerged, makeSpillFolder, mergeRuns, removeSpillFolder } from './spill.js';
 import { type Grouped, HourIndex, PairCounter, PairSet, slotsOf } from './tables.js';
-import fs from 'node:fs';
 import path from 'node:path';
-import { TimeZone, civilFromDays, daysFromCivil, formatDay, formatMonth, formatUtc } from './timezone.js';
+import { TimeZone, firstDayOfMonth, formatDay, formatMonth, formatUtc, monthOfDay } from './timezone.js';
 import { type TopEntry, compareCodePoints, topOfEntries } from './toplist.js';
 
 export type Granularity = 'hour' | 'day' | 'month';
@@ -349,8 +348,7 @@ export class Aggregator {
       d = this.newBucket(KIND_DAY, site, day);
       site.days.set(day, d);
     }
-    const [y, m] = civilFromDays(day);
-    const month = y * 12 + m - 1;
+    const month = monthOfDay(day);
     let mo = site.months.get(month);
     if (mo === undefined) {
       mo = this.newBucket(KIND_MONTH, site, month);
@@ -596,7 +594,7 @@ export class Aggregator {
     const n = this.kind.length;
     if (n > 0) {
       if (this.spillDir === null) throw new Error('nowhere to spill');
-      this.spillFolder ??= trackFolder(makeSpillFolder(this.spillDir));
+      this.spillFolder ??= makeSpillFolder(this.spillDir);
       const file = path.join(this.spillFolder, `run-${this.spills}.bin`);
       const vis = this.visitors.group(n);
       const pg = this.pages.group(n);
@@ -661,30 +659,9 @@ export class Aggregator {
       if (n < RUNS_MERGED) return;
       const level = runs[n - 1].level;
       if (!runs.slice(n - RUNS_MERGED).every((r) => r.level === level)) return;
-      this.runs = [...runs.slice(0, n - RUNS_MERGED), this.mergeRuns(runs.slice(n - RUNS_MERGED), level + 1)];
+      const file = path.join(this.spillFolder!, `run-${this.spills}-${level + 1}.bin`);
+      this.runs = [...runs.slice(0, n - RUNS_MERGED), mergeRuns(runs.slice(n - RUNS_MERGED), file, level + 1)];
     }
-  }
-
-  /** One run of these runs' records, in order; their files removed. */
-  private mergeRuns(runs: Run[], level: number): Run {
-    const sites = [...new Set(runs.flatMap((r) => r.sites))].sort();
-    const index = new Map(sites.map((id, k) => [id, k]));
-    const file = path.join(this.spillFolder!, `run-${this.spills}-${level}.bin`);
-    const merger = new RunMerger(runs);
-    let writer: RunWriter | null = null;
-    try {
-      writer = new RunWriter(file);
-      // Records of one hour keep their runs' order: the first one's day stays the hour's.
-      for (let r = merger.next(); r !== null; r = merger.next()) {
-        const { f64, i32 } = r;
-        writer.record(index.get(r.site)!, r.start, r.day, r.views, f64.subarray(r.hashAt, r.hashAt + r.hashCount), i32.subarray(2 * r.pageAt, 2 * r.refAt), i32.subarray(2 * r.refAt, 2 * r.hostlessAt), i32.subarray(2 * r.hostlessAt, 2 * r.pairsEnd));
-      }
-    } finally {
-      merger.close();
-      writer?.close();
-    }
-    for (const run of runs) fs.rmSync(run.file, { force: true });
-    return { file, sites, level };
   }
 
   /** Removes the run files (the folder made in spillDir), if any. */
@@ -692,10 +669,7 @@ export class Aggregator {
     const folder = this.spillFolder;
     this.spillFolder = null;
     this.runs = [];
-    if (folder !== null) {
-      untrackFolder(folder);
-      removeSpillFolder(folder);
-    }
+    if (folder !== null) removeSpillFolder(folder);
   }
 
   /**
@@ -745,7 +719,6 @@ export class Aggregator {
       events,
       release: () => {
         released = true;
-        untrackFolder(folder);
         removeSpillFolder(folder);
       },
       *chunks(size: number): Generator<BucketChunk> {
@@ -755,7 +728,7 @@ export class Aggregator {
         // Open slices of the current website by month (a month stays open a day past its end:
         // around a DST change, local time may step back across midnight).
         let site: string | null = null;
-        const open = new Map<number, { month: number; lastDay: number; a: Aggregator }>();
+        const open = new Map<number, { lastDay: number; a: Aggregator }>();
         const close = function* (month: number): Generator<BucketChunk> {
           const slice = open.get(month)!;
           open.delete(month);
@@ -775,29 +748,24 @@ export class Aggregator {
           later.day = new LineFile(path.join(folder, 'days.jsonl'));
           later.month = new LineFile(path.join(folder, 'months.jsonl'));
           merger = new RunMerger(runs);
-          // Records of one hour go to one slice, the first's: two runs may have put an hour that
-          // a DST change splits across midnight on different days (each took its first event's).
-          let start = NaN;
-          let slice: { month: number; lastDay: number; a: Aggregator } | undefined;
+          // Records of one hour go to one slice: the month of the hour's day (its first record's).
+          let slice: { lastDay: number; a: Aggregator } | undefined;
           for (let r = merger.next(); r !== null; r = merger.next()) {
             if (r.site !== site) {
               for (const m of [...open.keys()].sort((x, y) => x - y)) yield* close(m);
               site = r.site;
-              start = NaN;
             }
-            if (r.start !== start || slice === undefined || !open.has(slice.month)) {
-              start = r.start;
-              const [y, mo] = civilFromDays(r.day);
-              const month = y * 12 + mo - 1;
-              for (const [m, s] of [...open].sort((x, z) => x[0] - z[0])) if (s.lastDay + 1 < r.day) yield* close(m);
+            if (merger.firstOfHour) {
+              const day = merger.day;
+              for (const [m, s] of [...open].sort((x, z) => x[0] - z[0])) if (s.lastDay + 1 < day) yield* close(m);
+              const month = monthOfDay(day);
               slice = open.get(month);
               if (slice === undefined) {
-                const [ny, nm] = mo === 12 ? [y + 1, 1] : [y, mo + 1];
-                slice = { month, lastDay: daysFromCivil(ny, nm, 1) - 1, a: takeSlice() };
+                slice = { lastDay: firstDayOfMonth(month + 1) - 1, a: takeSlice() };
                 open.set(month, slice);
               }
             }
-            slice.a.takeRecord(r);
+            slice!.a.takeRecord(r, merger.day);
           }
           for (const m of [...open.keys()].sort((x, y) => x - y)) yield* close(m);
           later.day.end();
@@ -823,12 +791,12 @@ export class Aggregator {
     };
   }
 
-  /** Adds a run's hour record to this (slice) aggregator. */
-  private takeRecord(r: RunReader): void {
+  /** Adds a run's hour record, of an hour on local day `day`, to this (slice) aggregator. */
+  private takeRecord(r: RunReader, day: number): void {
     const site = this.siteOf(r.site);
     const start = r.start;
     let h = site.hours.get(Math.floor(start / 60000) | 0);
-    if (h === undefined) h = this.hourBucket(site, start, r.day * DAY);
+    if (h === undefined) h = this.hourBucket(site, start, day * DAY);
     const views = this.views;
     views[h] += r.views;
     views[this.dayOf[h]] += r.views;
@@ -888,65 +856,6 @@ interface SliceShared {
   refOrder: NameOrder;
   pathTally: Tally;
   refTally: Tally;
-}
-
-/** Rows per granularity of merged runs: distinct hours, days and months of each website. */
-function countMerged(runs: readonly Run[]): Record<Granularity, number> {
-  const counts: Record<Granularity, number> = { hour: 0, day: 0, month: 0 };
-  const merger = new RunMerger(runs);
-  try {
-    let site: string | null = null;
-    let start = NaN;
-    const days = new Set<number>();
-    const months = new Set<number>();
-    for (let r = merger.next(); r !== null; r = merger.next()) {
-      if (r.site !== site) {
-        counts.day += days.size;
-        counts.month += months.size;
-        days.clear();
-        months.clear();
-        site = r.site;
-        start = NaN;
-      }
-      // An hour's day is its first record's (as where the rows are made).
-      if (r.start === start) continue;
-      counts.hour++;
-      start = r.start;
-      if (!days.has(r.day)) {
-        days.add(r.day);
-        const [y, m] = civilFromDays(r.day);
-        months.add(y * 12 + m - 1);
-      }
-    }
-    counts.day += days.size;
-    counts.month += months.size;
-  } finally {
-    merger.close();
-  }
-  return counts;
-}
-
-/** Spill folders in use, removed if the process exits before their aggregators do. */
-const liveFolders = new Set<string>();
-let exitHook: (() => void) | null = null;
-
-function trackFolder(folder: string): string {
-  liveFolders.add(folder);
-  if (exitHook === null) {
-    exitHook = () => {
-      for (const f of liveFolders) removeSpillFolder(f);
-    };
-    process.on('exit', exitHook);
-  }
-  return folder;
-}
-
-function untrackFolder(folder: string): void {
-  liveFolders.delete(folder);
-  if (liveFolders.size === 0 && exitHook !== null) {
-    process.off('exit', exitHook);
-    exitHook = null;
-  }
 }
 
 /** Positions in code point order: at most 2^26 names (the tables' item limit). */

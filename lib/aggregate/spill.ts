@@ -21,6 +21,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { StringDecoder } from 'node:string_decoder';
 import { UmamiAggregateError } from '../errors.js';
+import { monthOfDay } from './timezone.js';
 
 const HEADER_UNITS = 8;
 const HEADER_BYTES = HEADER_UNITS * 8;
@@ -34,17 +35,39 @@ function spillError(what: string, file: string, err: unknown): UmamiAggregateErr
   return new UmamiAggregateError('UA_SPILL_FAILED', `cannot ${what} ${file}: ${code}`, { file });
 }
 
-/** A new folder for one aggregator's runs, inside `parent`. */
+/** Spill folders in use, removed if the process exits before their owners remove them. */
+const liveFolders = new Set<string>();
+let exitHook: (() => void) | null = null;
+
+/** A new folder for one aggregator's runs, inside `parent` (removed at exit unless removed before). */
 export function makeSpillFolder(parent: string): string {
+  let folder: string;
   try {
-    return fs.mkdtempSync(path.join(parent, 'umami-aggregate-'));
+    folder = fs.mkdtempSync(path.join(parent, 'umami-aggregate-'));
   } catch (err) {
     throw spillError('make a folder in', parent, err);
   }
+  liveFolders.add(folder);
+  if (exitHook === null) {
+    exitHook = () => {
+      for (const f of liveFolders) removeFolder(f);
+    };
+    process.on('exit', exitHook);
+  }
+  return folder;
 }
 
 /** Removes a spill folder and what is in it (best effort: nothing happens when it is gone or cannot go). */
 export function removeSpillFolder(folder: string): void {
+  removeFolder(folder);
+  liveFolders.delete(folder);
+  if (liveFolders.size === 0 && exitHook !== null) {
+    process.off('exit', exitHook);
+    exitHook = null;
+  }
+}
+
+function removeFolder(folder: string): void {
   try {
     fs.rmSync(folder, { recursive: true, force: true });
   } catch {
@@ -116,6 +139,12 @@ export class RunWriter {
     this.i32.set(hostless, w);
     w += hostless.length;
     this.at = w * 4;
+  }
+
+  /** The current record of a reader, under website index `site` of this run. */
+  copy(r: RunReader, site: number): void {
+    const { f64, i32 } = r;
+    this.record(site, r.start, r.day, r.views, f64.subarray(r.hashAt, r.hashAt + r.hashCount), i32.subarray(2 * r.pageAt, 2 * r.refAt), i32.subarray(2 * r.refAt, 2 * r.hostlessAt), i32.subarray(2 * r.hostlessAt, 2 * r.pairsEnd));
   }
 
   private write(): void {
@@ -253,11 +282,22 @@ export class RunReader {
 /**
  * The records of several runs in one order (website id, then hour start),
  * by turns: `next()` gives the reader holding the next record, which stays
- * current until `next()` is called again; null after the last.
+ * current until `next()` is called again; null after the last. Records of
+ * one hour come in their runs' order.
  */
 export class RunMerger {
   private readonly live: RunReader[] = [];
   private last: RunReader | null = null;
+  private site: string | null = null;
+  private start = NaN;
+  /** Whether the current record is its hour's first (another website or hour start than the one before). */
+  firstOfHour = false;
+  /**
+   * The local day of the current record's hour: its first record's. Two runs
+   * may have put an hour that a DST change splits across midnight on
+   * different days (each took the day of its own first event there).
+   */
+  day = 0;
 
   constructor(runs: readonly Run[]) {
     try {
@@ -284,6 +324,14 @@ export class RunMerger {
       if (best === null || r.site < best.site || (r.site === best.site && r.start < best.start)) best = r;
     }
     this.last = best;
+    if (best !== null) {
+      this.firstOfHour = best.site !== this.site || best.start !== this.start;
+      if (this.firstOfHour) {
+        this.site = best.site;
+        this.start = best.start;
+        this.day = best.day;
+      }
+    }
     return best;
   }
 
@@ -292,6 +340,54 @@ export class RunMerger {
     this.live.length = 0;
     this.last = null;
   }
+}
+
+/** The runs' records in one run in `file` (of this level); the runs' files removed. */
+export function mergeRuns(runs: readonly Run[], file: string, level: number): Run {
+  const sites = [...new Set(runs.flatMap((r) => r.sites))].sort();
+  const index = new Map(sites.map((id, k) => [id, k]));
+  const merger = new RunMerger(runs);
+  let writer: RunWriter | null = null;
+  try {
+    writer = new RunWriter(file);
+    for (let r = merger.next(); r !== null; r = merger.next()) writer.copy(r, index.get(r.site)!);
+  } finally {
+    merger.close();
+    writer?.close();
+  }
+  for (const run of runs) fs.rmSync(run.file, { force: true });
+  return { file, sites, level };
+}
+
+/** Rows per granularity the runs make: distinct hours, days and months of each website. */
+export function countMerged(runs: readonly Run[]): { hour: number; day: number; month: number } {
+  const counts = { hour: 0, day: 0, month: 0 };
+  const merger = new RunMerger(runs);
+  try {
+    let site: string | null = null;
+    const days = new Set<number>();
+    const months = new Set<number>();
+    for (let r = merger.next(); r !== null; r = merger.next()) {
+      if (!merger.firstOfHour) continue;
+      if (r.site !== site) {
+        counts.day += days.size;
+        counts.month += months.size;
+        days.clear();
+        months.clear();
+        site = r.site;
+      }
+      counts.hour++;
+      if (!days.has(merger.day)) {
+        days.add(merger.day);
+        months.add(monthOfDay(merger.day));
+      }
+    }
+    counts.day += days.size;
+    counts.month += months.size;
+  } finally {
+    merger.close();
+  }
+  return counts;
 }
 
 /** Lines of JSON written to a file and read back in order (rows waiting for their turn). */

@@ -147,6 +147,18 @@ export function civilFromDays(z: number): [number, number, number] {
   return [era * 400 + yoe + (m <= 2 ? 1 : 0), m, d];
 }
 
+/** The month number (year · 12 + month − 1) of a day number. */
+export function monthOfDay(day: number): number {
+  const [y, m] = civilFromDays(day);
+  return y * 12 + m - 1;
+}
+
+/** The day number of a month number's first day. */
+export function firstDayOfMonth(month: number): number {
+  const y = Math.floor(month / 12);
+  return daysFromCivil(y, month - y * 12 + 1, 1);
+}
+
 export function civilToMs(y: number, mo: number, d: number, h: number, mi: number, s: number): number {
   return (daysFromCivil(y, mo, d) * 86400 + h * 3600 + mi * 60 + s) * 1000;
 }

@@ -13,10 +13,6 @@ export const DEFAULT_DB = 'sqlite:./analytics.sqlite';
 /** Knex logs connection errors with stacks; the CLI reports them itself, once. */
 const quietLog = { warn() {}, error() {}, deprecate() {}, debug() {} };
 
-export function knexConfigFor(url: string): Knex.Config {
-  return configFor(url).config;
-}
-
 /** A file that holds nothing yet (absent or empty): no reader can have it open in WAL mode. */
 function isNew(file: string): boolean {
   try {
