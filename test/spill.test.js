@@ -11,6 +11,8 @@ import { createImportPipeline } from '../dist/lib/index.js';
 import { TARGETS, freshDatabase, onServer } from './helpers/db.js';
 import { bin } from './helpers/cli.js';
 import { readAggregates } from './helpers/expected.js';
+import { RowFile } from '../dist/lib/aggregate/spill.js';
+import { VisitorSketch } from '../dist/lib/index.js';
 
 const fixtures = path.join(import.meta.dirname, 'fixtures');
 const DUMPS = [
@@ -128,4 +130,34 @@ t.test('not atomic, or spillDir: false: partial flushes into the database, the s
     if (options.spillDir) t.same(fs.readdirSync(options.spillDir), [], `${label}: nothing spilled`);
   }
   t.throws(() => createImportPipeline({ knex: plain.knex, spillDir: 3 }), { code: 'UA_INVALID_OPTION' });
+});
+
+t.test('days and months kept for later: rows and their sketches come back as written, as bytes', async (t) => {
+  const dir = t.testdir();
+  const file = new RowFile(path.join(dir, 'days.bin'));
+  const rows = [];
+  // Exact sketches, HyperLogLog ones (over 2048 visitors) and names beyond ASCII; more than one
+  // block of 1 MiB in all, and one row larger than a block.
+  for (let i = 0; i < 300; i++) {
+    const n = i % 3 === 0 ? 5000 + i : 1 + i;
+    const hashes = Array.from({ length: n }, (_, k) => (k * 7919 + i * 104729) % 2 ** 53);
+    const sketch = VisitorSketch.fromHashes(Float64Array.from(new Set(hashes)).sort());
+    const name = i === 150 ? '/' + 'é'.repeat(700_000) : `/pfad-${i}/ü`;
+    const value = ['site-' + (i % 4), `2024-01-${String(1 + (i % 28)).padStart(2, '0')}`, i * 3, [[name, i + 1]], [['example.com', 2]]];
+    rows.push({ value, bytes: Buffer.from(sketch.serialize()), count: sketch.estimate() });
+    file.write(value, sketch.serialize());
+  }
+  file.end();
+  t.ok(fs.statSync(path.join(dir, 'days.bin')).size > 1 << 20, 'more than one block');
+  let k = 0;
+  for (const [value, blob] of file.read()) {
+    t.same(value, rows[k].value, `row ${k}`);
+    t.ok(Buffer.compare(blob, rows[k].bytes) === 0, `sketch ${k}: the same bytes`);
+    t.equal(VisitorSketch.deserialize(blob).estimate(), rows[k].count);
+    k++;
+  }
+  t.equal(k, rows.length, 'every row, once');
+  // A file cut short: a typed error, not rows made of what is missing.
+  fs.truncateSync(path.join(dir, 'days.bin'), fs.statSync(path.join(dir, 'days.bin')).size - 10);
+  t.throws(() => [...file.read()], { code: 'UA_SPILL_FAILED' });
 });

@@ -12,7 +12,7 @@ import type { ParsedBatch, UmamiEvent, UmamiWebsite } from '../umami/parser.js';
 import { type PackedEventBatch, REF_COUNTED, REF_HOSTLESS, REF_NONE, refKindOf } from '../umami/packed.js';
 import { VisitorSketch, hash53 } from './distinct.js';
 import { Names } from './names.js';
-import { LineFile, type Run, RunMerger, type RunReader, RunWriter, countMerged, makeSpillFolder, mergeRuns, removeSpillFolder } from './spill.js';
+import { RowFile, type Run, RunMerger, type RunReader, RunWriter, countMerged, makeSpillFolder, mergeRuns, removeSpillFolder } from './spill.js';
 import { type Grouped, HourIndex, PairCounter, PairSet, slotsOf } from './tables.js';
 import path from 'node:path';
 import { TimeZone, firstDayOfMonth, formatDay, formatMonth, formatUtc, monthOfDay } from './timezone.js';
@@ -723,7 +723,7 @@ export class Aggregator {
       },
       *chunks(size: number): Generator<BucketChunk> {
         if (released) throw new Error('the rows of spilled aggregates were asked for after their batch was released');
-        const later: Record<'day' | 'month', LineFile | null> = { day: null, month: null };
+        const later: Record<'day' | 'month', RowFile | null> = { day: null, month: null };
         let merger: RunMerger | null = null;
         // Open slices of the current website by month (a month stays open a day past its end:
         // around a DST change, local time may step back across midnight).
@@ -739,14 +739,14 @@ export class Aggregator {
               yield c;
               continue;
             }
-            for (const r of c.rows) later[c.granularity]!.write([r.websiteId, r.bucket, r.pageViews, r.visitors.serialize().toString('base64'), r.topPages, r.referrers]);
+            for (const r of c.rows) later[c.granularity]!.write([r.websiteId, r.bucket, r.pageViews, r.topPages, r.referrers], r.visitors.serialize());
           }
           batch.release?.();
           idle.push(slice.a);
         };
         try {
-          later.day = new LineFile(path.join(folder, 'days.jsonl'));
-          later.month = new LineFile(path.join(folder, 'months.jsonl'));
+          later.day = new RowFile(path.join(folder, 'days.bin'));
+          later.month = new RowFile(path.join(folder, 'months.bin'));
           merger = new RunMerger(runs);
           // Records of one hour go to one slice: the month of the hour's day (its first record's).
           let slice: { lastDay: number; a: Aggregator } | undefined;
@@ -772,9 +772,9 @@ export class Aggregator {
           later.month.end();
           for (const g of ['day', 'month'] as const) {
             let rows: BucketRow[] = [];
-            for (const v of later[g]!.read()) {
-              const [websiteId, bucket, pageViews, sketch, topPages, referrers] = v as [string, string, number, string, TopEntry[], TopEntry[]];
-              rows.push({ websiteId, bucket, pageViews, visitors: VisitorSketch.deserialize(Buffer.from(sketch, 'base64')), topPages, referrers });
+            for (const [v, sketch] of later[g]!.read()) {
+              const [websiteId, bucket, pageViews, topPages, referrers] = v as [string, string, number, TopEntry[], TopEntry[]];
+              rows.push({ websiteId, bucket, pageViews, visitors: VisitorSketch.deserialize(sketch), topPages, referrers });
               if (rows.length === size) {
                 yield { granularity: g, rows };
                 rows = [];

@@ -19,7 +19,6 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { StringDecoder } from 'node:string_decoder';
 import { UmamiAggregateError } from '../errors.js';
 import { monthOfDay } from './timezone.js';
 
@@ -390,10 +389,17 @@ export function countMerged(runs: readonly Run[]): { hour: number; day: number; 
   return counts;
 }
 
-/** Lines of JSON written to a file and read back in order (rows waiting for their turn). */
-export class LineFile {
-  private parts: string[] = [];
-  private held = 0;
+/**
+ * Rows kept for later in a file: each a JSON value and a binary part (a
+ * visitor sketch), written in order and read back in order. Record layout:
+ * the JSON's byte length and the binary part's (two 32-bit integers), then
+ * the JSON's UTF-8 bytes, then the binary part. The binary part is never
+ * turned into text: a sketch of 16 KB goes in and comes out as bytes.
+ */
+export class RowFile {
+  private block = Buffer.allocUnsafe(BLOCK_BYTES);
+  /** Bytes collected, not written yet. */
+  private at = 0;
   private fd: number | null;
 
   constructor(readonly file: string) {
@@ -404,18 +410,24 @@ export class LineFile {
     }
   }
 
-  write(value: unknown): void {
-    const line = JSON.stringify(value);
-    this.parts.push(line, '\n');
-    this.held += line.length;
-    if (this.held >= BLOCK_BYTES) this.writeHeld();
+  write(value: unknown, blob: Uint8Array): void {
+    const json = JSON.stringify(value);
+    const jsonBytes = Buffer.byteLength(json);
+    const size = 8 + jsonBytes + blob.length;
+    if (this.at + size > this.block.length) this.writeHeld();
+    if (size > this.block.length) this.block = Buffer.allocUnsafe(size);
+    const b = this.block;
+    b.writeUInt32LE(jsonBytes, this.at);
+    b.writeUInt32LE(blob.length, this.at + 4);
+    b.write(json, this.at + 8, jsonBytes, 'utf8');
+    b.set(blob, this.at + 8 + jsonBytes);
+    this.at += size;
   }
 
   private writeHeld(): void {
-    if (this.parts.length === 0 || this.fd === null) return;
-    writeAll(this.fd, Buffer.from(this.parts.join('')), this.file);
-    this.parts = [];
-    this.held = 0;
+    if (this.at === 0 || this.fd === null) return;
+    writeAll(this.fd, this.block.subarray(0, this.at), this.file);
+    this.at = 0;
   }
 
   /** Closes the file for writing. */
@@ -425,8 +437,8 @@ export class LineFile {
     this.fd = null;
   }
 
-  /** The values written, in order. */
-  *read(): Generator<unknown> {
+  /** The rows written, in order: each value with its binary part (valid until the next row is read). */
+  *read(): Generator<[unknown, Buffer]> {
     let fd: number;
     try {
       fd = fs.openSync(this.file, 'r');
@@ -434,19 +446,47 @@ export class LineFile {
       throw spillError('open', this.file, err);
     }
     try {
-      const block = Buffer.allocUnsafe(BLOCK_BYTES);
-      // A character's bytes may be split between two blocks.
-      const decoder = new StringDecoder('utf8');
-      let rest = '';
+      let buf = Buffer.allocUnsafe(BLOCK_BYTES);
+      let start = 0;
+      let end = 0;
+      let eof = false;
+      /** At least n bytes from start, or false at the end of the file. */
+      const have = (n: number): boolean => {
+        while (end - start < n) {
+          if (eof) return false;
+          if (start > 0) {
+            buf.copy(buf, 0, start, end);
+            end -= start;
+            start = 0;
+          }
+          if (n > buf.length) {
+            const bigger = Buffer.allocUnsafe(n);
+            buf.copy(bigger, 0, 0, end);
+            buf = bigger;
+          }
+          let got: number;
+          try {
+            got = fs.readSync(fd, buf, end, buf.length - end, null);
+          } catch (err) {
+            throw spillError('read', this.file, err);
+          }
+          if (got === 0) eof = true;
+          end += got;
+        }
+        return true;
+      };
       for (;;) {
-        const n = fs.readSync(fd, block, 0, block.length, null);
-        if (n === 0) break;
-        const text = rest + decoder.write(block.subarray(0, n));
-        const lines = text.split('\n');
-        rest = lines.pop()!;
-        for (const line of lines) yield JSON.parse(line);
+        if (!have(8)) break;
+        const jsonBytes = buf.readUInt32LE(start);
+        const blobBytes = buf.readUInt32LE(start + 4);
+        if (!have(8 + jsonBytes + blobBytes)) throw spillError('read', this.file, new Error('a row ends early'));
+        const j = start + 8;
+        const value = JSON.parse(buf.toString('utf8', j, j + jsonBytes)) as unknown;
+        const blob = buf.subarray(j + jsonBytes, j + jsonBytes + blobBytes);
+        start = j + jsonBytes + blobBytes;
+        yield [value, blob];
       }
-      if (rest.length > 0) yield JSON.parse(rest);
+      if (end > start) throw spillError('read', this.file, new Error('a row ends early'));
     } finally {
       fs.closeSync(fd);
     }
