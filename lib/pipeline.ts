@@ -57,7 +57,7 @@ export interface ImportOptions {
   maxValueBytes?: number;
   /** Flush partial aggregates when this many hour buckets are held. Default: from memoryLimitMb. */
   maxBuckets?: number;
-  /** Memory budget in MB; aggregates over half of it are spilled (atomic) or flushed (not atomic). Default 128. */
+  /** Memory budget in MB; aggregates over half of it are spilled (atomic) or flushed (not atomic). Default 96. */
   memoryLimitMb?: number;
   /**
    * An atomic import writes aggregates over half of memoryLimitMb (or over
@@ -249,7 +249,7 @@ export class ImportPipeline extends Writable {
     // Every stage validates its options here, before any work is scheduled.
     validate(options);
     const atomic = options.atomic ?? true;
-    const memoryBytes = (options.memoryLimitMb ?? 128) * 1048576;
+    const memoryBytes = (options.memoryLimitMb ?? 96) * 1048576;
     const raw = options.skipRawDataStorage === false;
     const threaded = !raw && options.worker !== false;
     // Made (and their options validated) on this thread either way.

@@ -33,7 +33,7 @@ Import options:
   --no-atomic            commit per flush instead of one transaction
   --max-buckets N        spill (or with --no-atomic flush) aggregates when N hour buckets are held
   --memory-limit MB      spill (or with --no-atomic flush) aggregates when they take half of MB
-                         (default 128); spilled aggregates go to a folder in $TMPDIR until the end
+                         (default 96); spilled aggregates go to a folder in $TMPDIR until the end
   --checkpoint-events N  with --no-atomic: commit a checkpoint at least every N events (default 100000)
   --resume               continue an interrupted --no-atomic import of the same input
   --force                merge an input even if it was imported before
