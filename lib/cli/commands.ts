@@ -13,7 +13,9 @@ import { aggregateRawPageViews, cleanupRawPageViews } from '../store/raw.js';
 import { listImports } from '../store/ledger.js';
 import { migrate } from '../store/migrations.js';
 import { DEFAULT_DB, openDatabase, redact, settleJournal } from './db.js';
+import { dialectOf } from '../store/dialect.js';
 import { hashFileInWorker } from './fingerprint.js';
+import { capYoungGeneration } from './heap.js';
 import { ProgressBar } from './progress.js';
 
 const USAGE = `Usage:
@@ -245,6 +247,8 @@ async function importCommand(args: string[], io: Io): Promise<number> {
     skipRawDataStorage = false;
   }
   return withDatabase(url, async (knex) => {
+    // Into SQLite, rows are written as they are made and die young: the young generation need not grow.
+    if (dialectOf(knex) === 'sqlite') capYoungGeneration();
     const options: ImportOptions = {
       knex,
       source: file === '-' ? 'stdin' : file,

@@ -1,5 +1,5 @@
 /**
- * The command's main thread stops growing its young generation.
+ * An import into SQLite stops its main thread's young generation growing.
  *
  * V8 doubles the young generation (two semi-spaces) each time enough objects
  * have survived since it last grew, up to 32 MB by default. Any long run
@@ -16,6 +16,12 @@
  * own later (a loader given in `NODE_OPTIONS`) set the factor back as well;
  * the command then takes more memory, as it did before, and nothing else
  * changes.
+ *
+ * Only SQLite imports do this. There, rows are written synchronously, 32 at a
+ * time, and die young. Rows sent to PostgreSQL or MariaDB wait for the
+ * server across many scavenges. A small young generation then promotes them,
+ * and full collections follow: the 1M import into PostgreSQL took 3.5–3.9 s
+ * held, against 3.1–3.2 s without.
  *
  * This module is for the command line only. The process belongs to the
  * command, so the command may change a process-wide V8 setting; the library

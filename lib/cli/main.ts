@@ -5,9 +5,6 @@
  * Exit 0 on success; on failure one line on stderr and a non-zero code.
  */
 import { run } from './commands.js';
-import { capYoungGeneration } from './heap.js';
-
-capYoungGeneration();
 
 run(process.argv.slice(2)).then(
   (code) => {
