@@ -17,7 +17,12 @@ async function youngGenerationMb(setup) {
     import v8 from 'node:v8';
     import { Worker } from 'node:worker_threads';
     ${setup}
-    const worker = new Worker('setTimeout(() => {}, 200)', { eval: true });
+    // A worker with the parse thread's young generation limit, reporting the size it starts with.
+    const worker = new Worker(
+      "Promise.all([import('node:v8'), import('node:worker_threads')]).then(([v8, w]) => w.parentPort.postMessage(v8.getHeapSpaceStatistics().find((x) => x.space_name === 'new_space').space_size / 1048576)); setTimeout(() => {}, 200);",
+      { eval: true, resourceLimits: { maxYoungGenerationSizeMb: 16 } },
+    );
+    const workerYoung = new Promise((resolve) => worker.once('message', resolve));
     await new Promise((resolve) => worker.once('online', resolve));
     const young = () => v8.getHeapSpaceStatistics().find((x) => x.space_name === 'new_space').space_size / 1048576;
     const online = young();
@@ -38,7 +43,7 @@ async function youngGenerationMb(setup) {
       await new Promise((resolve) => setImmediate(resolve));
     }
     make(4e6);
-    console.log(JSON.stringify({ online, after: young(), sum }));
+    console.log(JSON.stringify({ online, after: young(), worker: await workerYoung, sum }));
     await worker.terminate();
   `;
   // Started by env(1) without NODE_OPTIONS: the test runner adds its module hooks to the processes
@@ -61,8 +66,16 @@ t.test('the library alone leaves the process its V8 settings', async (t) => {
 });
 
 t.test('the command holds it, also after a worker thread comes online', async (t) => {
-  const { online, after } = await youngGenerationMb(`const { capYoungGeneration } = await import(${JSON.stringify(heapUrl)}); capYoungGeneration(); capYoungGeneration();`);
+  const { online, after, worker } = await youngGenerationMb(`const { capYoungGeneration } = await import(${JSON.stringify(heapUrl)}); capYoungGeneration(); capYoungGeneration();`);
   // From the size it had (V8 may still take a young generation of 1 MB to 2 MB), not to the 32 MB
   // the same allocations reach without the hold.
   t.ok(online <= 8 && after <= Math.max(online, 2), `${online} MB, then ${after} MB`);
+  // The growth factor is the whole process's: a worker starts with its young generation grown
+  // (4 MB), not held at the 2 MB it would start with.
+  t.equal(worker, 4, `the worker's young generation starts at ${worker} MB`);
+});
+
+t.test("without the hold a worker's young generation starts small (the control)", async (t) => {
+  const { worker } = await youngGenerationMb('');
+  t.ok(worker < 4, `${worker} MB`);
 });

@@ -37,12 +37,25 @@ function hold(): void {
 }
 
 /**
+ * Semi-space size (MB) new isolates start with. The growth factor is one
+ * setting for the whole process: held at 1, it would also keep a worker
+ * thread's young generation at the 2 MB it starts with, and the parse thread
+ * then spent 420 ms scavenging in a 1M-event import, 640 times, instead of
+ * 67 ms, 60 times. New isolates start larger instead: the parse thread's
+ * young generation starts at 4 MB and stays there, and scavenges 95 times
+ * for 69 ms. (Starting at 8 MB gave the same speed and about 12 MB more.)
+ */
+const WORKER_SEMI_SPACE_MB = 4;
+
+/**
  * Stops this thread's young generation growing: now, and again after each
- * worker thread comes online. Calling it a second time does nothing.
+ * worker thread comes online; worker threads started later start with their
+ * young generation grown. Calling it a second time does nothing.
  */
 export function capYoungGeneration(): void {
   if (installed) return;
   installed = true;
+  v8.setFlagsFromString(`--min-semi-space-size=${WORKER_SEMI_SPACE_MB}`);
   hold();
   process.on('worker', (worker) => worker.once('online', hold));
 }
