@@ -5,11 +5,11 @@
  */
 import crypto from 'node:crypto';
 import fs from 'node:fs';
+import os from 'node:os';
 import { type Readable, Writable, pipeline } from 'node:stream';
 import type { Knex } from 'knex';
 import { UmamiAggregateError, inputUnreadable, invalidOption } from './errors.js';
 import { AggregatorStream, type BucketBatch, type Granularity } from './aggregate/aggregator.js';
-import { defaultSpillParent } from './aggregate/spill.js';
 import { DumpTokenizer, type InputFormat } from './dump/tokenizer.js';
 import { EventParserStream, type RejectionSummary } from './umami/parser.js';
 import { type ParseStats, ParseThread, parseStatsOf } from './worker/parse-thread.js';
@@ -262,7 +262,7 @@ export class ImportPipeline extends Writable {
       maxBytes: Math.floor(memoryBytes / 2),
       flushEvery: atomic ? undefined : (options.checkpointEvents ?? 100_000),
       // Not atomic, each flush commits a checkpoint: nothing is spilled.
-      spillDir: atomic && options.spillDir !== false ? (options.spillDir ?? defaultSpillParent()) : undefined,
+      spillDir: atomic && options.spillDir !== false ? (options.spillDir ?? os.tmpdir()) : undefined,
       aggregate: options.aggregate,
       forwardEvents: raw,
       chunkSize: options.chunkSize,

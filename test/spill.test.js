@@ -11,7 +11,7 @@ import { createImportPipeline } from '../dist/lib/index.js';
 import { TARGETS, freshDatabase, onServer } from './helpers/db.js';
 import { bin } from './helpers/cli.js';
 import { readAggregates } from './helpers/expected.js';
-import { RowFile } from '../dist/lib/aggregate/spill.js';
+import { RowFile, RunReader, RunWriter } from '../dist/lib/aggregate/spill.js';
 import { VisitorSketch } from '../dist/lib/index.js';
 
 const fixtures = path.join(import.meta.dirname, 'fixtures');
@@ -164,4 +164,38 @@ t.test('days and months kept for later: rows and their sketches come back as wri
   // A file cut short: a typed error, not rows made of what is missing.
   fs.truncateSync(path.join(dir, 'days.bin'), fs.statSync(path.join(dir, 'days.bin')).size - 10);
   t.throws(() => [...file.read()], { code: 'UA_SPILL_FAILED' });
+});
+
+t.test('a run reads back as written, across blocks and past a record larger than one; a run cut short is UA_SPILL_FAILED', async (t) => {
+  const dir = t.testdir();
+  const file = path.join(dir, 'run.bin');
+  const writer = new RunWriter(file);
+  const want = [];
+  for (let k = 0; k < 40; k++) {
+    // Record 20 holds 40,000 hashes (320 KB, more than a read block of 256 KiB).
+    const hashes = Float64Array.from({ length: k === 20 ? 40_000 : 100 + k }, (_, i) => i * 9973 + k);
+    const pages = Int32Array.from({ length: 2 * (k + 1) }, (_, i) => i + k);
+    const refs = Int32Array.from([k, 1]);
+    const hostless = k % 3 === 0 ? Int32Array.from([7, k]) : new Int32Array(0);
+    writer.record(k % 2, k * 3_600_000, 19_700 + k, k * 5, hashes, pages, refs, hostless);
+    want.push([k % 2 === 0 ? 'a' : 'b', k * 3_600_000, 19_700 + k, k * 5, [...hashes], [...pages], [...refs], [...hostless]]);
+  }
+  writer.close();
+  const read = (run) => {
+    const r = new RunReader(run);
+    const got = [];
+    while (r.next()) {
+      got.push([
+        r.site, r.start, r.day, r.views,
+        [...r.f64.subarray(r.hashAt, r.hashAt + r.hashCount)],
+        [...r.i32.subarray(2 * r.pageAt, 2 * r.refAt)],
+        [...r.i32.subarray(2 * r.refAt, 2 * r.hostlessAt)],
+        [...r.i32.subarray(2 * r.hostlessAt, 2 * r.pairsEnd)],
+      ]);
+    }
+    return got;
+  };
+  t.same(read({ file, sites: ['a', 'b'], level: 0 }), want, 'every record, in order');
+  fs.truncateSync(file, fs.statSync(file).size - 8);
+  t.throws(() => read({ file, sites: ['a', 'b'], level: 0 }), { code: 'UA_SPILL_FAILED' });
 });

@@ -592,58 +592,57 @@ export class Aggregator {
   /** Writes the hour buckets held (if any) to a new run and empties the tables. */
   private spillHeld(): void {
     const n = this.kind.length;
-    if (n > 0) {
-      if (this.spillDir === null) throw new Error('nowhere to spill');
-      this.spillFolder ??= makeSpillFolder(this.spillDir);
-      const file = path.join(this.spillFolder, `run-${this.spills}.bin`);
-      const vis = this.visitors.group(n);
-      const pg = this.pages.group(n);
-      const rf = this.refs.group(n);
-      const hl = this.hostlessRefs?.group(n) ?? null;
-      const keys = this.key;
-      const sites = [...this.sites.keys()].sort();
-      let writer: RunWriter | null = null;
-      try {
-        writer = new RunWriter(file);
-        for (let s = 0; s < sites.length; s++) {
-          const hours = this.sites.get(sites[s])!.hours.values().sort((a, b) => keys[a] - keys[b]);
-          for (const h of hours) {
-            writer.record(
-              s,
-              keys[h],
-              keys[this.dayOf[h]],
-              this.views[h],
-              vis.values.subarray(vis.start[h], vis.start[h + 1]),
-              pg.pairs.subarray(2 * pg.start[h], 2 * pg.start[h + 1]),
-              rf.pairs.subarray(2 * rf.start[h], 2 * rf.start[h + 1]),
-              hl === null ? NO_PAIRS : hl.pairs.subarray(2 * hl.start[h], 2 * hl.start[h + 1]),
-            );
-          }
+    if (n === 0) return;
+    if (this.spillDir === null) throw new Error('nowhere to spill');
+    this.spillFolder ??= makeSpillFolder(this.spillDir);
+    const file = path.join(this.spillFolder, `run-${this.spills}.bin`);
+    const vis = this.visitors.group(n);
+    const pg = this.pages.group(n);
+    const rf = this.refs.group(n);
+    const hl = this.hostlessRefs?.group(n) ?? null;
+    const keys = this.key;
+    const sites = [...this.sites.keys()].sort();
+    let writer: RunWriter | null = null;
+    try {
+      writer = new RunWriter(file);
+      for (let s = 0; s < sites.length; s++) {
+        const hours = this.sites.get(sites[s])!.hours.values().sort((a, b) => keys[a] - keys[b]);
+        for (const h of hours) {
+          writer.record(
+            s,
+            keys[h],
+            keys[this.dayOf[h]],
+            this.views[h],
+            vis.values.subarray(vis.start[h], vis.start[h + 1]),
+            pg.pairs.subarray(2 * pg.start[h], 2 * pg.start[h + 1]),
+            rf.pairs.subarray(2 * rf.start[h], 2 * rf.start[h + 1]),
+            hl === null ? NO_PAIRS : hl.pairs.subarray(2 * hl.start[h], 2 * hl.start[h + 1]),
+          );
         }
-        writer.close();
-        writer = null;
-      } catch (err) {
-        // The tables were emptied into the run: what they held is gone with it.
-        this.spillFailure = err as Error;
-        this.due = true;
-        try {
-          writer?.close();
-        } catch {
-          // the first error is the one to report
-        }
-        throw err;
       }
-      this.runs.push({ file, sites, level: 0 });
-      this.spills++;
-      this.compactRuns();
-      // Empty tables in the memory of the spilled ones; the names stay, and with them the
-      // packers' name ids looked up so far (their websites are looked up again).
-      this.clearBuckets();
-      this.visitors = new PairSet(0, slotsOf(vis.values));
-      this.pages = new PairCounter(0, slotsOf(pg.pairs));
-      this.refs = new PairCounter(0, slotsOf(rf.pairs));
-      for (const src of this.sources.values()) src.site = [];
+      writer.close();
+      writer = null;
+    } catch (err) {
+      // The tables were emptied into the run: what they held is gone with it.
+      this.spillFailure = err as Error;
+      this.due = true;
+      try {
+        writer?.close();
+      } catch {
+        // the first error is the one to report
+      }
+      throw err;
     }
+    this.runs.push({ file, sites, level: 0 });
+    this.spills++;
+    this.compactRuns();
+    // Empty tables in the memory of the spilled ones; the names stay, and with them the
+    // packers' name ids looked up so far (their websites are looked up again).
+    this.clearBuckets();
+    this.visitors = new PairSet(0, slotsOf(vis.values));
+    this.pages = new PairCounter(0, slotsOf(pg.pairs));
+    this.refs = new PairCounter(0, slotsOf(rf.pairs));
+    for (const src of this.sources.values()) src.site = [];
   }
 
   /**

@@ -17,7 +17,6 @@
  * id, count) per entry.
  */
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { UmamiAggregateError } from '../errors.js';
 import { monthOfDay } from './timezone.js';
@@ -74,17 +73,65 @@ function removeFolder(folder: string): void {
   }
 }
 
-/** The folder runs go to by default. */
-export function defaultSpillParent(): string {
-  return os.tmpdir();
-}
-
 function writeAll(fd: number, bytes: Uint8Array, file: string): void {
   let at = 0;
   try {
     while (at < bytes.length) at += fs.writeSync(fd, bytes, at, bytes.length - at);
   } catch (err) {
     throw spillError('write', file, err);
+  }
+}
+
+/**
+ * A file read forward in blocks: {@link have} makes bytes from {@link pos}
+ * on available in {@link buffer}, moving what is held to the front (or into
+ * a larger buffer for more than it holds) and reading more as needed.
+ */
+class BlockReader {
+  buffer: ArrayBuffer;
+  /** Where the caller's next bytes start, and the end of those held. */
+  pos = 0;
+  length = 0;
+  private ended = false;
+
+  constructor(
+    private readonly fd: number,
+    private readonly file: string,
+    size: number,
+  ) {
+    this.buffer = new ArrayBuffer(size);
+  }
+
+  /** Whether `bytes` bytes from pos are held (false: the file ends first). */
+  have(bytes: number): boolean {
+    if (this.length - this.pos >= bytes) return true;
+    const rest = this.length - this.pos;
+    if (bytes > this.buffer.byteLength) {
+      const bigger = new ArrayBuffer(Math.max(bytes, 2 * this.buffer.byteLength));
+      new Uint8Array(bigger).set(new Uint8Array(this.buffer, this.pos, rest));
+      this.buffer = bigger;
+    } else {
+      new Uint8Array(this.buffer).copyWithin(0, this.pos, this.length);
+    }
+    this.pos = 0;
+    this.length = rest;
+    const view = new Uint8Array(this.buffer);
+    while (this.length < bytes && !this.ended) {
+      let n: number;
+      try {
+        n = fs.readSync(this.fd, view, this.length, view.length - this.length, null);
+      } catch (err) {
+        throw spillError('read', this.file, err);
+      }
+      if (n === 0) this.ended = true;
+      this.length += n;
+    }
+    return this.length >= bytes;
+  }
+
+  /** Bytes held past pos. */
+  get held(): number {
+    return this.length - this.pos;
   }
 }
 
@@ -175,15 +222,11 @@ export interface Run {
  * fields and the arrays' views describe the current record until the next call.
  */
 export class RunReader {
-  private buffer = new ArrayBuffer(READ_BYTES);
   /** The buffer the current record is in, as doubles and as 32-bit integers. */
-  f64 = new Float64Array(this.buffer);
-  i32 = new Int32Array(this.buffer);
-  /** Bytes held, and where the next record starts. */
-  private length = 0;
-  private pos = 0;
+  f64: Float64Array;
+  i32: Int32Array;
   private fd: number | null;
-  private ended = false;
+  private readonly block: BlockReader;
   site = '';
   start = 0;
   day = 0;
@@ -207,22 +250,31 @@ export class RunReader {
     } catch (err) {
       throw spillError('open', run.file, err);
     }
+    this.block = new BlockReader(this.fd, run.file, READ_BYTES);
+    this.f64 = new Float64Array(this.block.buffer);
+    this.i32 = new Int32Array(this.block.buffer);
   }
 
   /** Moves to the next record; false (and the file closed) after the last. */
   next(): boolean {
-    if (!this.have(HEADER_BYTES)) {
-      if (this.length - this.pos !== 0) throw new UmamiAggregateError('UA_SPILL_FAILED', `the run ${this.run.file} ends inside a record`, { file: this.run.file });
+    const block = this.block;
+    if (this.fd === null) return false;
+    if (!block.have(HEADER_BYTES)) {
+      if (block.held !== 0) throw new UmamiAggregateError('UA_SPILL_FAILED', `the run ${this.run.file} ends inside a record`, { file: this.run.file });
       this.close();
       return false;
     }
-    let u = this.pos / 8;
+    let u = block.pos / 8;
     const nv = this.f64[u + 4];
     const pairs = this.f64[u + 5] + this.f64[u + 6] + this.f64[u + 7];
     const bytes = (HEADER_UNITS + nv + pairs) * 8;
-    if (!this.have(bytes)) throw new UmamiAggregateError('UA_SPILL_FAILED', `the run ${this.run.file} ends inside a record`, { file: this.run.file });
-    // have() may have moved the record to the front.
-    u = this.pos / 8;
+    if (!block.have(bytes)) throw new UmamiAggregateError('UA_SPILL_FAILED', `the run ${this.run.file} ends inside a record`, { file: this.run.file });
+    // have() may have moved the record to the front, or into a larger buffer.
+    if (block.buffer !== this.f64.buffer) {
+      this.f64 = new Float64Array(block.buffer);
+      this.i32 = new Int32Array(block.buffer);
+    }
+    u = block.pos / 8;
     const f64 = this.f64;
     this.site = this.run.sites[f64[u]];
     this.start = f64[u + 1];
@@ -238,38 +290,8 @@ export class RunReader {
     this.refAt = this.pageAt + np;
     this.hostlessAt = this.refAt + nr;
     this.pairsEnd = this.hostlessAt + nh;
-    this.pos += bytes;
+    block.pos += bytes;
     return true;
-  }
-
-  /** Whether `bytes` bytes from pos are held, reading more (and moving what is held to the front) as needed. */
-  private have(bytes: number): boolean {
-    if (this.length - this.pos >= bytes) return true;
-    if (this.fd === null) return false;
-    const rest = this.length - this.pos;
-    if (bytes > this.buffer.byteLength) {
-      const bigger = new ArrayBuffer(Math.max(bytes, 2 * this.buffer.byteLength));
-      new Uint8Array(bigger).set(new Uint8Array(this.buffer, this.pos, rest));
-      this.buffer = bigger;
-      this.f64 = new Float64Array(bigger);
-      this.i32 = new Int32Array(bigger);
-    } else {
-      new Uint8Array(this.buffer).copyWithin(0, this.pos, this.length);
-    }
-    this.pos = 0;
-    this.length = rest;
-    const view = new Uint8Array(this.buffer);
-    while (this.length < bytes && !this.ended) {
-      let n: number;
-      try {
-        n = fs.readSync(this.fd, view, this.length, view.length - this.length, null);
-      } catch (err) {
-        throw spillError('read', this.run.file, err);
-      }
-      if (n === 0) this.ended = true;
-      this.length += n;
-    }
-    return this.length >= bytes;
   }
 
   close(): void {
@@ -446,47 +468,18 @@ export class RowFile {
       throw spillError('open', this.file, err);
     }
     try {
-      let buf = Buffer.allocUnsafe(BLOCK_BYTES);
-      let start = 0;
-      let end = 0;
-      let eof = false;
-      /** At least n bytes from start, or false at the end of the file. */
-      const have = (n: number): boolean => {
-        while (end - start < n) {
-          if (eof) return false;
-          if (start > 0) {
-            buf.copy(buf, 0, start, end);
-            end -= start;
-            start = 0;
-          }
-          if (n > buf.length) {
-            const bigger = Buffer.allocUnsafe(n);
-            buf.copy(bigger, 0, 0, end);
-            buf = bigger;
-          }
-          let got: number;
-          try {
-            got = fs.readSync(fd, buf, end, buf.length - end, null);
-          } catch (err) {
-            throw spillError('read', this.file, err);
-          }
-          if (got === 0) eof = true;
-          end += got;
-        }
-        return true;
-      };
-      for (;;) {
-        if (!have(8)) break;
-        const jsonBytes = buf.readUInt32LE(start);
-        const blobBytes = buf.readUInt32LE(start + 4);
-        if (!have(8 + jsonBytes + blobBytes)) throw spillError('read', this.file, new Error('a row ends early'));
-        const j = start + 8;
-        const value = JSON.parse(buf.toString('utf8', j, j + jsonBytes)) as unknown;
-        const blob = buf.subarray(j + jsonBytes, j + jsonBytes + blobBytes);
-        start = j + jsonBytes + blobBytes;
-        yield [value, blob];
+      const block = new BlockReader(fd, this.file, BLOCK_BYTES);
+      while (block.have(8)) {
+        const buf = Buffer.from(block.buffer);
+        const jsonBytes = buf.readUInt32LE(block.pos);
+        const blobBytes = buf.readUInt32LE(block.pos + 4);
+        if (!block.have(8 + jsonBytes + blobBytes)) break;
+        // have() may have moved the row to the front, or into a larger buffer.
+        const row = Buffer.from(block.buffer, block.pos + 8, jsonBytes + blobBytes);
+        block.pos += 8 + jsonBytes + blobBytes;
+        yield [JSON.parse(row.toString('utf8', 0, jsonBytes)) as unknown, row.subarray(jsonBytes)];
       }
-      if (end > start) throw spillError('read', this.file, new Error('a row ends early'));
+      if (block.held > 0) throw spillError('read', this.file, new Error('a row ends early'));
     } finally {
       fs.closeSync(fd);
     }

@@ -970,12 +970,12 @@ export class DumpScanner {
         i = lf + 1;
         continue;
       }
-      const row: Row | null = new Array(width);
+      const row: Row = new Array(width);
       let col = 0;
       let s = i;
       let ok = true;
       for (;;) {
-        if (row === null || !(all || mask![col] === true)) {
+        if (!(all || mask[col] === true)) {
           // A field not decoded: its end, found byte by byte (most fields are short: a call to
           // indexOf per field cost more); a backslash in it other than \N is the general machine's.
           let j = s;
