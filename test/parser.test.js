@@ -7,7 +7,7 @@ import { parseTimestamp, parseTimestampBytes } from '../dist/lib/umami/time.js';
 import { TimeZone } from '../dist/lib/aggregate/timezone.js';
 import { hash53, hash53Bytes } from '../dist/lib/aggregate/distinct.js';
 import { DumpScanner } from '../dist/lib/dump/scanner.js';
-import { EventPacker } from '../dist/lib/umami/packed.js';
+import { EventPacker, packedBytes, transferablesOf } from '../dist/lib/umami/packed.js';
 
 const utc = TimeZone.of('UTC');
 const samplesDir = path.join(import.meta.dirname, 'fixtures', 'samples');
@@ -235,4 +235,39 @@ t.test('a packed parser rejects a bad time with its text, and wants a packer', a
   for (const b of batches) parser.parse(b, [], packer);
   t.equal(packer.take().count, 1);
   t.match(parser.rejected.bad_timestamp, { count: 1, examples: [{ table: 'website_event', detail: 'created_at "2024-01-01 10:0"' }] });
+});
+
+t.test('a packer packs a batch into one buffer: a given one when large enough, else a new one', async (t) => {
+  const packer = new EventPacker(4);
+  const push = (i) => packer.push(`w${i % 2}`, 1000 + i, 1.7e12 + i * 1000, i % 3 === 0 ? 2 : 1, `/p${i}`, i % 2 ? 'ref.example' : null, 'site.example', 100 * i);
+  for (let i = 0; i < 6; i++) push(i);
+  const a = packer.take(undefined, 64);
+  t.equal(a.count, 6);
+  t.equal(packer.buffersAllocated, 1);
+  const memory = a.visitor.buffer;
+  t.equal(memory.byteLength, packedBytes(64), 'room for 64 events, as asked');
+  for (const col of ['site', 'time', 'eventType', 'path', 'ref', 'refKind', 'offset']) t.equal(a[col].buffer, memory, `${col} in the same buffer`);
+  t.same([...a.visitor], [1000, 1001, 1002, 1003, 1004, 1005]);
+  t.same([...a.time], [0, 1, 2, 3, 4, 5].map((i) => 1.7e12 + i * 1000));
+  t.same([...a.offset], [0, 100, 200, 300, 400, 500]);
+  t.same([...a.eventType], [2, 1, 1, 2, 1, 1]);
+  t.same([...a.path].map((p) => (p < 0 ? null : a.paths[p])), [null, '/p1', '/p2', null, '/p4', '/p5']);
+  const copy = { visitor: [...a.visitor], path: [...a.path], refKind: [...a.refKind], site: [...a.site] };
+
+  // Packed into again: the same memory, the new batch's values, nothing allocated.
+  for (let i = 6; i < 9; i++) push(i);
+  const b = packer.take(memory);
+  t.equal(b.visitor.buffer, memory);
+  t.equal(packer.buffersAllocated, 1);
+  t.same([...b.visitor], [1006, 1007, 1008]);
+  t.same([...b.offset], [600, 700, 800]);
+  t.same(copy.visitor, [1000, 1001, 1002, 1003, 1004, 1005], 'the first batch, read before, was whole');
+
+  // Too small for the batch: a new buffer.
+  for (let i = 0; i < 5; i++) push(i);
+  const c = packer.take(new ArrayBuffer(packedBytes(4)));
+  t.equal(c.count, 5);
+  t.equal(packer.buffersAllocated, 2);
+  t.same([...c.visitor], [1000, 1001, 1002, 1003, 1004]);
+  t.same(transferablesOf(c), [c.visitor.buffer], 'one buffer to transfer');
 });

@@ -4,10 +4,10 @@ import { execFile } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import zlib from 'node:zlib';
-import { Readable, Writable } from 'node:stream';
+import { Readable, Transform, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import t from 'tap';
-import { Aggregator, ParseThread, collectRows, createEventParser, createDumpTokenizer } from '../dist/lib/index.js';
+import { Aggregator, ParseThread, collectRows, createAggregator, createEventParser, createDumpTokenizer } from '../dist/lib/index.js';
 
 const samples = path.join(import.meta.dirname, 'fixtures', 'samples');
 const generated = path.join(import.meta.dirname, 'fixtures', 'generated');
@@ -61,6 +61,55 @@ for (const file of ['umami-v2-mariadb.sql', 'umami-v2-postgres.sql', 'umami-v3-p
     t.equal(thread.bytesRead, fs.statSync(full).size);
   });
 }
+
+t.test('batches the aggregator stream has read go back to the worker, which packs into them again', async (t) => {
+  const dump = fs.readFileSync(path.join(generated, 'umami-v2-mariadb.sql'));
+  const copies = 40;
+  const input = () => Readable.from((function* () {
+    for (let i = 0; i < copies; i++) yield dump;
+  })());
+  /** Aggregates through an aggregator stream; `seen` gets each packed batch on its way there. */
+  const run = async (first, seen) => {
+    const rows = { hour: [], day: [], month: [] };
+    await pipeline(
+      input(),
+      ...first,
+      new Transform({
+        objectMode: true,
+        transform(b, _enc, cb) {
+          if (b.kind === 'packed') seen?.push(b);
+          cb(null, b);
+        },
+      }),
+      createAggregator({ timezone: 'Europe/Berlin', topN: 10 }),
+      new Writable({
+        objectMode: true,
+        write(b, _enc, cb) {
+          if (b.kind === 'buckets') for (const [g, list] of Object.entries(collectRows(b))) rows[g].push(...list);
+          cb();
+        },
+      }),
+    );
+    const view = {};
+    for (const g of ['hour', 'day', 'month']) view[g] = rows[g].map((r) => [r.websiteId, r.bucket, r.pageViews, r.visitors.serialize().toString('hex'), JSON.stringify(r.topPages)].join('|'));
+    return view;
+  };
+  const batches = [];
+  const thread = new ParseThread();
+  const viaThread = await run([thread], batches);
+  const main = await run(onMainThread());
+  for (const g of ['hour', 'day', 'month']) t.same(viaThread[g], main[g], `${g}: ${main[g].length} rows as on the main thread`);
+  t.ok(batches.length >= copies, `${batches.length} packed batches`);
+  t.ok(batches.every((b) => b.visitor.byteLength === 0 && b.release === undefined), 'each was released: its memory moved back to the worker');
+  t.ok(thread.stats.packedBuffers > 0 && thread.stats.packedBuffers <= batches.length / 4, `the worker allocated ${thread.stats.packedBuffers} batch buffers for them`);
+
+  // A consumer that does not release: one buffer per batch, and the batches stay readable.
+  const kept = [];
+  const plain = new ParseThread();
+  await pipeline(input(), plain, new Writable({ objectMode: true, write: (b, _enc, cb) => (b.kind === 'packed' && kept.push(b), cb()) }));
+  t.equal(plain.stats.packedBuffers, kept.length, `not released: ${kept.length} buffers for ${kept.length} batches`);
+  t.ok(kept.every((b) => b.visitor.length === b.count && typeof b.release === 'function'), 'and every batch still holds its events');
+});
 
 t.test('gzip, small chunks and JSON through the worker thread', async (t) => {
   const dump = fs.readFileSync(path.join(generated, 'umami-v2-mariadb.sql'));

@@ -1060,7 +1060,15 @@ export class AggregatorStream extends Transform {
   private takePacked(batch: PackedEventBatch, cb: TransformCallback): void {
     const a = this.aggregator;
     if (this.forwardEvents) return cb(invalidOption('forwardEvents', 'false for packed event batches (they hold no raw events)', true));
-    this.takeInChunks(batch.count, (from, to) => a.addPacked(batch, from, to), () => cb());
+    this.takeInChunks(
+      batch.count,
+      (from, to) => a.addPacked(batch, from, to),
+      () => {
+        // Read for the last time: its memory may go back to its producer.
+        batch.release?.();
+        cb();
+      },
+    );
   }
 
   /**

@@ -93,6 +93,21 @@ export interface PackedEventBatch {
   refKind: Uint8Array;
   /** Byte offset of the row in the decompressed input. */
   offset: Float64Array;
+  /**
+   * Set by a producer that takes the batch's memory back: the consumer calls
+   * it once it has read the batch for the last time (the typed arrays are
+   * then no longer readable), and the producer packs a later batch into the
+   * same memory. A consumer that never calls it only costs allocations.
+   */
+  release?: () => void;
+}
+
+/** Bytes of one event in a batch's memory: three doubles, three int32s, two bytes. */
+const EVENT_BYTES = 3 * 8 + 3 * 4 + 2;
+
+/** The bytes a batch of `events` events takes in one buffer (see {@link EventPacker.take}). */
+export function packedBytes(events: number): number {
+  return events * EVENT_BYTES;
 }
 
 /** Names a packer has given ids since it last started over; at most this many of a kind. */
@@ -175,6 +190,8 @@ export class EventPacker {
 
   /** Names of a kind after which the ids start over (the consumer keeps them all until then). */
   private readonly namesMax: number;
+  /** Batch buffers {@link take} allocated (not given one to pack into). */
+  buffersAllocated = 0;
 
   constructor(capacity = 16384, options: { namesMax?: number } = {}) {
     this.capacity = capacity;
@@ -261,13 +278,41 @@ export class EventPacker {
     return -1;
   }
 
-  /** The batch so far (null when empty); the packer starts over. */
-  take(): PackedEventBatch | null {
+  /**
+   * The batch so far (null when empty); the packer starts over. Its columns
+   * are copied into one buffer: `memory` when given and large enough (one a
+   * consumer released, say), else a new one of {@link packedBytes} of
+   * `room` events (at least the batch's), so that it can be packed into again.
+   */
+  take(memory?: ArrayBuffer, room = 0): PackedEventBatch | null {
     const n = this.n;
     if (n === 0) return null;
     const sites = this.sites.take();
     const paths = this.paths.take();
     const refs = this.refs.take();
+    let buffer = memory;
+    if (buffer === undefined || buffer.byteLength < packedBytes(n)) {
+      buffer = new ArrayBuffer(packedBytes(Math.max(n, room)));
+      this.buffersAllocated++;
+    }
+    // Each column at a fixed place in the buffer (by the events it has room for): doubles first, so all are aligned.
+    const c = Math.floor(buffer.byteLength / EVENT_BYTES);
+    const visitor = new Float64Array(buffer, 0, n);
+    const time = new Float64Array(buffer, 8 * c, n);
+    const offset = new Float64Array(buffer, 16 * c, n);
+    const site = new Int32Array(buffer, 24 * c, n);
+    const path = new Int32Array(buffer, 28 * c, n);
+    const ref = new Int32Array(buffer, 32 * c, n);
+    const eventType = new Uint8Array(buffer, 36 * c, n);
+    const refKind = new Uint8Array(buffer, 37 * c, n);
+    visitor.set(this.visitor.subarray(0, n));
+    time.set(this.time.subarray(0, n));
+    offset.set(this.offset.subarray(0, n));
+    site.set(this.site.subarray(0, n));
+    path.set(this.path.subarray(0, n));
+    ref.set(this.ref.subarray(0, n));
+    eventType.set(this.eventType.subarray(0, n));
+    refKind.set(this.refKind.subarray(0, n));
     const batch: PackedEventBatch = {
       kind: 'packed',
       count: n,
@@ -279,14 +324,14 @@ export class EventPacker {
       pathBase: paths.base,
       refs: refs.names,
       refBase: refs.base,
-      site: this.site.slice(0, n),
-      visitor: this.visitor.slice(0, n),
-      time: this.time.slice(0, n),
-      eventType: this.eventType.slice(0, n),
-      path: this.path.slice(0, n),
-      ref: this.ref.slice(0, n),
-      refKind: this.refKind.slice(0, n),
-      offset: this.offset.slice(0, n),
+      site,
+      visitor,
+      time,
+      eventType,
+      path,
+      ref,
+      refKind,
+      offset,
     };
     this.n = 0;
     // The consumer keeps every name of a run of batches: a run ends once it holds many.
@@ -300,7 +345,7 @@ export class EventPacker {
   }
 }
 
-/** The typed arrays of a batch, for postMessage's transfer list. */
+/** The memory of a batch's typed arrays (each buffer once), for postMessage's transfer list. */
 export function transferablesOf(b: PackedEventBatch): ArrayBuffer[] {
-  return [b.site, b.visitor, b.time, b.eventType, b.path, b.ref, b.refKind, b.offset].map((a) => a.buffer as ArrayBuffer);
+  return [...new Set([b.site, b.visitor, b.time, b.eventType, b.path, b.ref, b.refKind, b.offset].map((a) => a.buffer as ArrayBuffer))];
 }

@@ -10,7 +10,7 @@ import { DumpTokenizer } from '../dump/tokenizer.js';
 import { inputUnreadable } from '../errors.js';
 import { EventParser, type ParsedBatch } from '../umami/parser.js';
 import type { RowBatch } from '../dump/scanner.js';
-import { EventPacker, type PackedEventBatch, transferablesOf } from '../umami/packed.js';
+import { EventPacker, type PackedEventBatch, packedBytes, transferablesOf } from '../umami/packed.js';
 import { BATCHES_IN_FLIGHT, type MainMessage, type ParseStats, type ParseThreadOptions, type WorkerMessage, parseStatsOf, serializeError } from './parse-thread.js';
 
 /**
@@ -43,11 +43,13 @@ try {
   const parser = new EventParser({ sourceTimezone: options.sourceTimezone, maxRejected: options.maxRejected, packed: true });
   const tokenizer = new DumpTokenizer({ select: parser.select, maxValueBytes: options.maxValueBytes, format: options.format });
 
-  const stats = (): ParseStats => parseStatsOf(tokenizer, parser);
-
   let outstanding = 0;
   let resume: (() => void) | null = null;
   const packer = new EventPacker(PACKED_EVENTS + 2048);
+  const stats = (): ParseStats => ({ ...parseStatsOf(tokenizer, parser), packedBuffers: packer.buffersAllocated });
+  // Batch memory the main thread has released, packed into again: a few buffers serve the whole input.
+  const batchPool: ArrayBuffer[] = [];
+  const BATCH_BYTES = packedBytes(PACKED_EVENTS + 2048);
 
   const post = (batch: ParsedBatch | PackedEventBatch, transfer: ArrayBuffer[] = []): void => {
     outstanding++;
@@ -59,7 +61,7 @@ try {
       clearTimeout(timer);
       timer = null;
     }
-    const b = packer.take();
+    const b = packer.take(batchPool.pop(), PACKED_EVENTS + 2048);
     if (b) post(b, transferablesOf(b));
   };
   /** Calls cb now, or once the main thread has taken enough batches. */
@@ -171,6 +173,9 @@ try {
         next?.();
         return;
       }
+      case 'recycle':
+        if (m.buffer.byteLength === BATCH_BYTES && batchPool.length < BATCHES_IN_FLIGHT) batchPool.push(m.buffer);
+        return;
       case 'chunk':
         consume(m.data, (buffer) => port.postMessage({ t: 'consumed', stats: stats(), buffer } satisfies WorkerMessage, buffer ? [buffer] : []));
         return;

@@ -17,6 +17,7 @@ import { Worker } from 'node:worker_threads';
 import { UmamiAggregateError, inputUnreadable, isUmamiAggregateError, type ErrorCode, type ErrorContext } from '../errors.js';
 import type { DumpTokenizer, InputFormat } from '../dump/tokenizer.js';
 import type { EventParser, RejectionSummary } from '../umami/parser.js';
+import { type PackedEventBatch, transferablesOf } from '../umami/packed.js';
 
 export const CHUNKS_IN_FLIGHT = 4;
 export const BATCHES_IN_FLIGHT = 8;
@@ -35,6 +36,12 @@ export interface ParseStats {
   pageViews: number;
   rejectedCount: number;
   rejected: RejectionSummary;
+  /**
+   * Buffers the worker allocated for packed batches. Batches whose consumer
+   * releases them (as the aggregator stream does) are packed into again, so
+   * this stays at a few for the whole input; otherwise it is one per batch.
+   */
+  packedBuffers?: number;
 }
 
 /** The counters of a tokenizer and its parser. */
@@ -76,7 +83,8 @@ export type WorkerMessage =
   | { t: 'error'; error: SerializedError };
 
 /** Messages to the worker. */
-export type MainMessage = { t: 'chunk'; data: Uint8Array } | { t: 'end' } | { t: 'ack'; n: number } | { t: 'file'; fd: number; file: string } | { t: 'returned'; buffer: ArrayBuffer | null };
+export type MainMessage = { t: 'chunk'; data: Uint8Array } | { t: 'end' } | { t: 'ack'; n: number } | { t: 'file'; fd: number; file: string } | { t: 'returned'; buffer: ArrayBuffer | null }
+  | { t: 'recycle'; buffer: ArrayBuffer };
 
 export interface SerializedError {
   typed: boolean;
@@ -205,6 +213,7 @@ export class ParseThread extends Duplex {
       }
       case 'batch':
         this.stats = m.stats;
+        if ((m.batch as { kind?: string }).kind === 'packed') this.recyclable(m.batch as PackedEventBatch);
         if (this.push(m.batch)) this.worker.postMessage({ t: 'ack', n: 1 } satisfies MainMessage);
         else this.unacked++;
         return;
@@ -223,6 +232,16 @@ export class ParseThread extends Duplex {
         this.destroy(reviveError(m.error));
         return;
     }
+  }
+
+  /** The batch's memory goes back to the worker once its consumer releases it. */
+  private recyclable(batch: PackedEventBatch): void {
+    const memory = transferablesOf(batch);
+    if (memory.length !== 1) return;
+    batch.release = () => {
+      batch.release = undefined;
+      if (!this.finished && !this.destroyed) this.worker.postMessage({ t: 'recycle', buffer: memory[0] } satisfies MainMessage, memory);
+    };
   }
 
   override _write(chunk: Buffer, _enc: BufferEncoding, cb: (err?: Error | null) => void): void {
