@@ -29,7 +29,7 @@ export type { TopEntry } from './aggregate/toplist.js';
 
 export { ParseThread } from './worker/parse-thread.js';
 export type { ParseStats, ParseThreadOptions } from './worker/parse-thread.js';
-export { EventPacker } from './umami/packed.js';
+export { EventPacker, packedBytes } from './umami/packed.js';
 export type { PackedEventBatch } from './umami/packed.js';
 
 export { createUpserter, Upserter, BucketWriter } from './store/upserter.js';
