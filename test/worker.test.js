@@ -109,6 +109,32 @@ t.test('batches the aggregator stream has read go back to the worker, which pack
   await pipeline(input(), plain, new Writable({ objectMode: true, write: (b, _enc, cb) => (b.kind === 'packed' && kept.push(b), cb()) }));
   t.equal(plain.stats.packedBuffers, kept.length, `not released: ${kept.length} buffers for ${kept.length} batches`);
   t.ok(kept.every((b) => b.visitor.length === b.count && typeof b.release === 'function'), 'and every batch still holds its events');
+
+  // A consumer of its own that releases each batch after reading it, and calls release a second time.
+  let events = 0;
+  let views = 0;
+  const own = new ParseThread();
+  await pipeline(
+    input(),
+    own,
+    new Writable({
+      objectMode: true,
+      write(b, _enc, cb) {
+        if (b.kind === 'packed') {
+          events += b.count;
+          for (let k = 0; k < b.count; k++) if (b.eventType[k] === 1) views++;
+          const release = b.release;
+          release();
+          release();
+          b.release?.();
+        }
+        cb();
+      },
+    }),
+  );
+  t.equal(events, own.stats.events, `released by hand: all ${events} events read`);
+  t.equal(views, own.stats.pageViews, `and the ${views} page views among them`);
+  t.ok(own.stats.packedBuffers <= kept.length / 4, `${own.stats.packedBuffers} buffers; a second release() does nothing`);
 });
 
 t.test('gzip, small chunks and JSON through the worker thread', async (t) => {

@@ -61,7 +61,10 @@ try {
       clearTimeout(timer);
       timer = null;
     }
-    const b = packer.take(batchPool.pop(), PACKED_EVENTS + 2048);
+    const memory = batchPool.pop();
+    const b = packer.take(memory, PACKED_EVENTS + 2048);
+    // A batch larger than the pooled memory got its own: the pooled one waits for the next.
+    if (memory !== undefined && b?.visitor.buffer !== memory) batchPool.push(memory);
     if (b) post(b, transferablesOf(b));
   };
   /** Calls cb now, or once the main thread has taken enough batches. */

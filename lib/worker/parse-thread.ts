@@ -83,7 +83,12 @@ export type WorkerMessage =
   | { t: 'error'; error: SerializedError };
 
 /** Messages to the worker. */
-export type MainMessage = { t: 'chunk'; data: Uint8Array } | { t: 'end' } | { t: 'ack'; n: number } | { t: 'file'; fd: number; file: string } | { t: 'returned'; buffer: ArrayBuffer | null }
+export type MainMessage =
+  | { t: 'chunk'; data: Uint8Array }
+  | { t: 'end' }
+  | { t: 'ack'; n: number }
+  | { t: 'file'; fd: number; file: string }
+  | { t: 'returned'; buffer: ArrayBuffer | null }
   | { t: 'recycle'; buffer: ArrayBuffer };
 
 export interface SerializedError {
@@ -238,7 +243,11 @@ export class ParseThread extends Duplex {
   private recyclable(batch: PackedEventBatch): void {
     const memory = transferablesOf(batch);
     if (memory.length !== 1) return;
+    let released = false;
     batch.release = () => {
+      // Once only: the memory is gone after the first call.
+      if (released) return;
+      released = true;
       batch.release = undefined;
       if (!this.finished && !this.destroyed) this.worker.postMessage({ t: 'recycle', buffer: memory[0] } satisfies MainMessage, memory);
     };
