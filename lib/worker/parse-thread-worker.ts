@@ -20,6 +20,11 @@ import { BATCHES_IN_FLIGHT, type MainMessage, type ParseStats, type ParseThreadO
  * waiting for input.
  */
 const PACKED_EVENTS = 4096;
+/**
+ * Events a batch's memory has room for: a batch is sent once it holds PACKED_EVENTS, and the
+ * rows of one tokenizer batch may take it past that.
+ */
+const PACKED_ROOM = PACKED_EVENTS + 2048;
 /** Events wait at most this long for a batch to fill (slow input still reports progress). */
 const PACKED_WAIT_MS = 50;
 
@@ -45,11 +50,11 @@ try {
 
   let outstanding = 0;
   let resume: (() => void) | null = null;
-  const packer = new EventPacker(PACKED_EVENTS + 2048);
+  const packer = new EventPacker(PACKED_ROOM);
   const stats = (): ParseStats => ({ ...parseStatsOf(tokenizer, parser), packedBuffers: packer.buffersAllocated });
   // Batch memory the main thread has released, packed into again: a few buffers serve the whole input.
   const batchPool: ArrayBuffer[] = [];
-  const BATCH_BYTES = packedBytes(PACKED_EVENTS + 2048);
+  const BATCH_BYTES = packedBytes(PACKED_ROOM);
 
   const post = (batch: ParsedBatch | PackedEventBatch, transfer: ArrayBuffer[] = []): void => {
     outstanding++;
@@ -62,7 +67,7 @@ try {
       timer = null;
     }
     const memory = batchPool.pop();
-    const b = packer.take(memory, PACKED_EVENTS + 2048);
+    const b = packer.take(memory, PACKED_ROOM);
     // A batch larger than the pooled memory got its own: the pooled one waits for the next.
     if (memory !== undefined && b?.visitor.buffer !== memory) batchPool.push(memory);
     if (b) post(b, transferablesOf(b));
