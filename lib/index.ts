@@ -23,11 +23,12 @@ export type {
 } from './umami/parser.js';
 
 export { createAggregator, Aggregator, AggregatorStream, bucketBatchOf, collectRows } from './aggregate/aggregator.js';
-export type { AggregatorOptions, BucketBatch, BucketChunk, BucketRow, Granularity } from './aggregate/aggregator.js';
+export type { AggregatorOptions, BucketBatch, BucketChunk, BucketRow, FlushPlan, Granularity } from './aggregate/aggregator.js';
 export { VisitorSketch, EXACT_LIMIT, hash53 } from './aggregate/distinct.js';
 export type { TopEntry } from './aggregate/toplist.js';
 
 export { ParseThread } from './worker/parse-thread.js';
+export { RowsThread } from './worker/rows-thread.js';
 export type { ParseStats, ParseThreadOptions } from './worker/parse-thread.js';
 export { EventPacker, packedBytes } from './umami/packed.js';
 export type { PackedEventBatch } from './umami/packed.js';

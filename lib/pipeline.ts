@@ -13,6 +13,7 @@ import { AggregatorStream, type BucketBatch, type Granularity } from './aggregat
 import { DumpTokenizer, type InputFormat } from './dump/tokenizer.js';
 import { EventParserStream, type RejectionSummary } from './umami/parser.js';
 import { type ParseStats, ParseThread, parseStatsOf } from './worker/parse-thread.js';
+import { RowsThread } from './worker/rows-thread.js';
 import { dialectOf, nowText } from './store/dialect.js';
 import {
   type ImportMode,
@@ -106,7 +107,8 @@ export interface ImportOptions {
   aggregate?: boolean;
   /**
    * Tokenize and parse on a worker thread, in parallel with aggregating and
-   * writing (default true). Imports that store raw page views always parse
+   * writing, and make the last flush's rows on another while they are
+   * written (default true). Imports that store raw page views always parse
    * on the calling thread.
    */
   worker?: boolean;
@@ -226,6 +228,8 @@ export class ImportPipeline extends Writable {
   readonly parser: EventParserStream | null;
   /** Stages 1 and 2 on a worker thread (the default), or null. */
   readonly parseThread: ParseThread | null;
+  /** Builds the last flush's rows (with the parser's thread only). */
+  private rowsThread: RowsThread | null = null;
   /** The first stage: what the input is written to. */
   private readonly front: Writable;
   private readonly stages: Array<Readable | Writable>;
@@ -289,6 +293,14 @@ export class ImportPipeline extends Writable {
     super({ highWaterMark: 1 << 20 });
     this.options = options;
     if (thread) {
+      // The last flush's rows are built on a second thread while this one writes them. It starts
+      // once the parser's thread is done, and loads while the last batches are aggregated.
+      const rowsThread = (): RowsThread => (this.rowsThread ??= new RowsThread());
+      thread.once('finish', () => {
+        // Spilled aggregates end in a merge, whose rows are made here: no thread for them.
+        if (!this.destroyed && aggregator.aggregator.spills === 0) rowsThread();
+      });
+      aggregator.buildRows = (plan, size) => rowsThread().buildRows(plan, size);
       this.parseThread = thread;
       this.parser = null;
       this.tokenizer = null;
@@ -534,6 +546,7 @@ export class ImportPipeline extends Writable {
     }
     this.done = new Promise<void>((resolve, reject) => {
       pipeline(this.stages, (err) => {
+        this.rowsThread?.stop();
         if (err) {
           this.innerError = err;
           reject(err);
@@ -673,6 +686,7 @@ export class ImportPipeline extends Writable {
     if (!this.done) {
       // Never started: nothing to roll back.
       for (const s of this.stages) s.destroy();
+      this.rowsThread?.stop();
       const id = this.importId;
       if (!id) return cb(err);
       this.markFailed(id, cause).then(() => cb(err), () => cb(err));

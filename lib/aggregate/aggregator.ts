@@ -13,10 +13,11 @@ import { type PackedEventBatch, REF_COUNTED, REF_HOSTLESS, REF_NONE, refKindOf }
 import { VisitorSketch, hash53 } from './distinct.js';
 import { Names } from './names.js';
 import { RowFile, type Run, RunMerger, type RunReader, RunWriter, countMerged, makeSpillFolder, mergeRuns, removeSpillFolder } from './spill.js';
-import { type Grouped, HourIndex, PairCounter, PairSet, slotsOf } from './tables.js';
+import { HourIndex, PairCounter, PairSet, slotsOf } from './tables.js';
 import path from 'node:path';
-import { TimeZone, firstDayOfMonth, formatDay, formatMonth, formatUtc, monthOfDay } from './timezone.js';
-import { type TopEntry, compareCodePoints, topOfEntries } from './toplist.js';
+import { TimeZone, firstDayOfMonth, monthOfDay } from './timezone.js';
+import { type FlushPlan, NameOrder, type PlanShared, type PlannedSite, Tally, planChunks } from './rows.js';
+import type { TopEntry } from './toplist.js';
 
 export type Granularity = 'hour' | 'day' | 'month';
 
@@ -64,9 +65,24 @@ export interface BucketBatch {
    * this flush's tables. Absent on batches that hold no such memory.
    */
   release?: () => void;
+  /**
+   * The data the rows are made from, when they are made from the
+   * aggregator's tables (not from spilled runs): a consumer may build them
+   * elsewhere with {@link planChunks}, on another thread.
+   */
+  plan?: FlushPlan;
+  /**
+   * Present when the rows are built elsewhere (see
+   * {@link AggregatorOptions.buildRows}): the chunks, as they arrive. Such a
+   * batch's `chunks()` throws; read this instead. Like `chunks()`, it can be
+   * iterated again.
+   */
+  chunksAsync?: (size: number) => AsyncIterable<BucketChunk>;
 }
 
 export const GRANULARITIES: readonly Granularity[] = ['hour', 'day', 'month'];
+
+export { NameOrder, planChunks, type FlushPlan, type PlannedSite } from './rows.js';
 
 /** A batch over rows already built (tests, rows held back for later). */
 export function bucketBatchOf(rows: Record<Granularity, BucketRow[]>, fields: { final: boolean; position: number; events: number }): BucketBatch {
@@ -117,6 +133,14 @@ export interface AggregatorOptions {
    * given, as the import pipeline's upserter does. Default false.
    */
   waitForRelease?: boolean;
+  /**
+   * Builds the rows of the stream's last flush elsewhere (the import gives
+   * {@link ParseThread.buildRows}: the parser's thread, idle once the input
+   * is read). The plan's typed arrays may be moved away: the batch then
+   * offers its rows through `chunksAsync` only. Not used for a flush of
+   * spilled runs. Default: the rows are built on this thread.
+   */
+  buildRows?: (plan: FlushPlan, size: number) => AsyncIterable<BucketChunk>;
   /**
    * A folder for aggregates over maxBytes or maxBuckets: instead of a flush,
    * the held hour buckets are written to a run file in a temporary folder
@@ -499,19 +523,29 @@ export class Aggregator {
   flush(final: boolean): BucketBatch {
     if (this.spillFailure !== null) throw this.spillFailure;
     if (this.runs.length > 0) return this.mergedFlush(final);
+    const plan = this.plan();
+    this.reset();
+    this.flushes++;
+    this.bucketsEmitted += plan.counts.hour + plan.counts.day + plan.counts.month;
+    const shared = this.shared;
+    const release = final ? undefined : (): void => this.reuse(plan.visitors.values, plan.pages.pairs, plan.refs.pairs);
+    return {
+      kind: 'buckets',
+      counts: plan.counts,
+      final,
+      position: this.position,
+      events: this.events,
+      release,
+      plan,
+      chunks: (size: number) => planChunks(plan, size, shared),
+    };
+  }
+
+  /** The tables grouped by hour bucket, with the names and the buckets' order: what the rows are made of. */
+  private plan(): FlushPlan {
     const n = this.kind.length;
-    // Group the shared tables by hour, then let the tables go.
-    const vis = this.visitors.group(n);
-    const pg = this.pages.group(n);
-    const rf = this.refs.group(n);
-    const hl = this.hostlessRefs?.group(n) ?? null;
-    const hours = hoursOf(this.kind, this.dayOf, this.monthOf);
     const keys = this.key;
-    const views = this.views;
-    const paths = this.paths.names;
-    const refNames = this.refNames.names;
-    const topN = this.topN;
-    const order: Record<Granularity, Array<{ id: string; domain: string | null; buckets: number[] }>> = { hour: [], day: [], month: [] };
+    const order: Record<Granularity, PlannedSite[]> = { hour: [], day: [], month: [] };
     const counts: Record<Granularity, number> = { hour: 0, day: 0, month: 0 };
     for (const id of [...this.sites.keys()].sort()) {
       const site = this.sites.get(id)!;
@@ -523,53 +557,20 @@ export class Aggregator {
         counts[g] += buckets.length;
       }
     }
-    this.reset();
-    this.flushes++;
-    this.bucketsEmitted += counts.hour + counts.day + counts.month;
-    const label: Record<Granularity, (key: number) => string> = { hour: formatUtc, day: formatDay, month: formatMonth };
-    const shared = this.shared;
-    const pathOrder = shared?.pathOrder ?? new NameOrder(paths);
-    const refOrder = shared?.refOrder ?? new NameOrder(refNames);
-    const pathTally = shared?.pathTally ?? new Tally(paths.length);
-    const refTally = shared?.refTally ?? new Tally(refNames.length);
-    const row = (id: string, domain: string | null, b: number, g: Granularity): BucketRow => {
-      let visitors: VisitorSketch;
-      let topPages: TopEntry[];
-      let referrers: TopEntry[];
-      if (g === 'hour') {
-        visitors = VisitorSketch.fromHashes(vis.values.slice(vis.start[b], vis.start[b + 1]));
-        topPages = topOfHour(pg, b, pathOrder, topN);
-        referrers = hl === null || hl.start[b + 1] === hl.start[b] ? topOfHour(rf, b, refOrder, topN) : sumTop(refTally, rf, hl, b, b + 1, null, refOrder, domain, topN);
-      } else {
-        visitors = VisitorSketch.fromHashes(unionOf(vis, hours.hours, hours.start[b], hours.start[b + 1]));
-        topPages = sumTop(pathTally, pg, null, hours.start[b], hours.start[b + 1], hours.hours, pathOrder, null, topN);
-        referrers = sumTop(refTally, rf, hl, hours.start[b], hours.start[b + 1], hours.hours, refOrder, domain, topN);
-      }
-      return { websiteId: id, bucket: label[g](keys[b]), pageViews: views[b], visitors, topPages, referrers };
-    };
-    const release = final ? undefined : (): void => this.reuse(vis.values, pg.pairs, rf.pairs);
     return {
-      kind: 'buckets',
       counts,
-      final,
-      position: this.position,
-      events: this.events,
-      release,
-      *chunks(size: number) {
-        for (const g of GRANULARITIES) {
-          let rows: BucketRow[] = [];
-          for (const site of order[g]) {
-            for (const b of site.buckets) {
-              rows.push(row(site.id, site.domain, b, g));
-              if (rows.length === size) {
-                yield { granularity: g, rows };
-                rows = [];
-              }
-            }
-          }
-          if (rows.length > 0) yield { granularity: g, rows };
-        }
-      },
+      order,
+      keys,
+      views: this.views,
+      // Group the shared tables by hour.
+      visitors: this.visitors.group(n),
+      pages: this.pages.group(n),
+      refs: this.refs.group(n),
+      hostlessRefs: this.hostlessRefs?.group(n) ?? null,
+      hours: hoursOf(this.kind, this.dayOf, this.monthOf),
+      paths: this.paths.names,
+      refNames: this.refNames.names,
+      topN: this.topN,
     };
   }
 
@@ -850,78 +851,7 @@ const NO_PAIRS = new Int32Array(0);
 const RUNS_MERGED = 8;
 
 /** What the slices of a merge share: their parent's names in order, and tallies over them. */
-interface SliceShared {
-  pathOrder: NameOrder;
-  refOrder: NameOrder;
-  pathTally: Tally;
-  refTally: Tally;
-}
-
-/** Positions in code point order: at most 2^26 names (the tables' item limit). */
-const RANKS = 2 ** 26;
-/** Counts below this keep `count · 2^26 + position` exact in a double. */
-const KEYED_COUNT_LIMIT = 2 ** 27;
-
-/**
- * The names of a flush in code point order, and top lists picked from
- * (item, count) pairs with one numeric sort, without a comparator: each pair
- * becomes the number `count · 2^26 + (2^26 − 1 − position)`, so ascending
- * order is count ascending, then name descending, and the top list is read
- * from the end. Pairs with a count of 2^27 or more (not exact as such a
- * number) are ordered with the comparator instead.
- */
-export class NameOrder {
-  private readonly rank: Int32Array;
-  private readonly byRank: Int32Array;
-  private keys = new Float64Array(256);
-  private items = new Int32Array(256);
-  private counts = new Float64Array(256);
-  private max = 0;
-
-  constructor(readonly names: readonly string[]) {
-    if (names.length > RANKS) throw new RangeError(`more than ${RANKS} names`);
-    const order = names.map((_, i) => i).sort((a, b) => compareCodePoints(names[a], names[b]));
-    this.byRank = Int32Array.from(order);
-    this.rank = new Int32Array(names.length);
-    for (let k = 0; k < order.length; k++) this.rank[order[k]] = k;
-  }
-
-  /** Starts a list of up to m pairs, given by {@link put} and read by {@link top}. */
-  start(m: number): void {
-    if (this.keys.length < m) {
-      const size = Math.max(m, this.keys.length * 2);
-      this.keys = new Float64Array(size);
-      this.items = new Int32Array(size);
-      this.counts = new Float64Array(size);
-    }
-    this.max = 0;
-  }
-
-  /** Pair k: item (an index into names) with its count. */
-  put(k: number, item: number, count: number): void {
-    this.keys[k] = count * RANKS + (RANKS - 1 - this.rank[item]);
-    this.items[k] = item;
-    this.counts[k] = count;
-    if (count > this.max) this.max = count;
-  }
-
-  /** The top n of pairs [0, m), by count descending, then name. */
-  top(m: number, n: number): TopEntry[] {
-    if (this.max >= KEYED_COUNT_LIMIT) {
-      const entries: TopEntry[] = new Array(m);
-      for (let k = 0; k < m; k++) entries[k] = [this.names[this.items[k]], this.counts[k]];
-      return topOfEntries(entries, n);
-    }
-    const keys = this.keys.subarray(0, m).sort();
-    const out: TopEntry[] = new Array(Math.min(m, n));
-    for (let j = 0; j < out.length; j++) {
-      const key = keys[m - 1 - j];
-      const count = Math.floor(key / RANKS);
-      out[j] = [this.names[this.byRank[RANKS - 1 - (key - count * RANKS)]], count];
-    }
-    return out;
-  }
-}
+type SliceShared = PlanShared;
 
 /** Each day's and month's hour buckets: `hours[start[b]..start[b + 1]]`. */
 function hoursOf(kind: readonly number[], dayOf: readonly number[], monthOf: readonly number[]): { start: Int32Array; hours: Int32Array } {
@@ -943,89 +873,14 @@ function hoursOf(kind: readonly number[], dayOf: readonly number[], monthOf: rea
   return { start, hours };
 }
 
-/** The distinct visitor hashes of hours[from..to] (the union of their sets). */
-function unionOf(vis: { start: Int32Array; values: Float64Array }, hours: Int32Array, from: number, to: number): Float64Array {
-  let total = 0;
-  for (let k = from; k < to; k++) total += vis.start[hours[k] + 1] - vis.start[hours[k]];
-  const all = new Float64Array(total);
-  let o = 0;
-  for (let k = from; k < to; k++) {
-    const h = hours[k];
-    all.set(vis.values.subarray(vis.start[h], vis.start[h + 1]), o);
-    o += vis.start[h + 1] - vis.start[h];
-  }
-  all.sort();
-  let u = 0;
-  for (let i = 0; i < total; i++) if (u === 0 || all[i] !== all[u - 1]) all[u++] = all[i];
-  return u === total ? all : all.slice(0, u);
-}
-
-/** Sums of counts by item id, over a dense array; `top` reads them out and clears them. */
-class Tally {
-  private readonly counts: Float64Array;
-  private readonly touched: Int32Array;
-  private n = 0;
-
-  constructor(items: number) {
-    this.counts = new Float64Array(items);
-    this.touched = new Int32Array(items);
-  }
-
-  add(item: number, count: number): void {
-    if (this.counts[item] === 0) this.touched[this.n++] = item;
-    this.counts[item] += count;
-  }
-
-  top(order: NameOrder, topN: number): TopEntry[] {
-    const { counts, touched } = this;
-    const m = this.n;
-    this.n = 0;
-    order.start(m);
-    for (let k = 0; k < m; k++) {
-      const item = touched[k];
-      order.put(k, item, counts[item]);
-      counts[item] = 0;
-    }
-    return order.top(m, topN);
-  }
-}
-
-/**
- * The top entries summed over several hours (hours[from..to], or bucket
- * `from` alone when `hours` is null), with the hostless referrers added
- * unless they are the site's own domain.
- */
-function sumTop(tally: Tally, g: Grouped, hostless: Grouped | null, from: number, to: number, hours: Int32Array | null, order: NameOrder, domain: string | null, topN: number): TopEntry[] {
-  const names = order.names;
-  for (let k = from; k < to; k++) {
-    const h = hours === null ? k : hours[k];
-    const pairs = g.pairs;
-    for (let i = g.start[h]; i < g.start[h + 1]; i++) tally.add(pairs[2 * i], pairs[2 * i + 1]);
-    if (hostless === null) continue;
-    const own = hostless.pairs;
-    for (let i = hostless.start[h]; i < hostless.start[h + 1]; i++) {
-      if (names[own[2 * i]] !== domain) tally.add(own[2 * i], own[2 * i + 1]);
-    }
-  }
-  return tally.top(order, topN);
-}
-
-/** The top entries of one hour bucket b. */
-function topOfHour(g: Grouped, b: number, order: NameOrder, topN: number): TopEntry[] {
-  const from = g.start[b];
-  const m = g.start[b + 1] - from;
-  const pairs = g.pairs;
-  order.start(m);
-  for (let k = 0; k < m; k++) order.put(k, pairs[2 * (from + k)], pairs[2 * (from + k) + 1]);
-  return order.top(m, topN);
-}
-
 /** Stage 3 as a stream: {@link ParsedBatch}es in; {@link BucketBatch}es (and the websites, passed on) out. */
 export class AggregatorStream extends Transform {
   readonly aggregator: Aggregator;
   private readonly forwardEvents: boolean;
   private readonly waitForRelease: boolean;
   private readonly chunkSize: number;
+  /** See {@link AggregatorOptions.buildRows}; may be set until the input ends. */
+  buildRows: ((plan: FlushPlan, size: number) => AsyncIterable<BucketChunk>) | null;
 
   constructor(options: AggregatorOptions = {}) {
     super({ objectMode: true, highWaterMark: 4 });
@@ -1033,6 +888,7 @@ export class AggregatorStream extends Transform {
     this.forwardEvents = options.forwardEvents ?? false;
     this.waitForRelease = options.waitForRelease ?? false;
     this.chunkSize = options.chunkSize ?? 10_000;
+    this.buildRows = options.buildRows ?? null;
     if (!(Number.isInteger(this.chunkSize) && this.chunkSize > 0)) throw invalidOption('chunkSize', 'a positive integer', this.chunkSize);
   }
 
@@ -1128,6 +984,15 @@ export class AggregatorStream extends Transform {
       batch = this.aggregator.flush(true);
     } catch (err) {
       return cb(err as Error);
+    }
+    const build = this.buildRows;
+    const plan = batch.plan;
+    if (build && plan) {
+      // The plan's arrays may move to the builder's thread: rows from here would read emptied arrays.
+      batch.chunks = () => {
+        throw new Error('the rows of this batch are built elsewhere: read them with chunksAsync()');
+      };
+      batch.chunksAsync = (size) => build(plan, size);
     }
     this.push(batch);
     cb();

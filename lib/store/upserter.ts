@@ -21,9 +21,10 @@ import { type BucketBatch, type BucketRow, type Granularity, bucketBatchOf } fro
 import { type TopEntry, mergeTop } from '../aggregate/toplist.js';
 import type { ParsedBatch, UmamiEvent } from '../umami/parser.js';
 import { formatUtc } from '../aggregate/timezone.js';
-import { Dialect, dialectOf, nowText, readInt, readJson } from './dialect.js';
+import { Dialect, dialectOf, nowText, readInt } from './dialect.js';
 import { type ImportMode, type LedgerUpdate, ledgerRow, startImport } from './ledger.js';
 import { AGGREGATE_TABLES } from './migrations.js';
+import { EncodedRow, readTop, topJson } from './encode.js';
 import { type ResolveSite, SiteDirectory } from './sites.js';
 
 export interface UpserterOptions {
@@ -102,8 +103,6 @@ const UPDATE_COLUMNS = ['page_views', 'unique_visitors', 'top_pages', 'referrers
 /** Where each of UPDATE_COLUMNS is in a row's WRITE_COLUMNS values. */
 const UPDATE_AT = UPDATE_COLUMNS.map((c) => WRITE_COLUMNS.indexOf(c));
 
-/** Entries' JSON up to the count, per name (names repeat across buckets); at most this many kept. */
-const ENTRY_HEADS_MAX = 1 << 16;
 /**
  * Rows built at a time for SQLite, which writes one row per prepared
  * statement anyway: the rows (top lists, sketches, JSON) of a small chunk
@@ -112,27 +111,6 @@ const ENTRY_HEADS_MAX = 1 << 16;
  * import's final flush the main heap grew by about 80 MB with 1000-row chunks).
  */
 const SQLITE_ROWS_PER_CHUNK = 32;
-
-/** `[{"path":"/x","page_views":12},…]`, built directly; `heads` keeps each name's `{"path":"/x","page_views":`. */
-function topJson(list: readonly TopEntry[], key: 'path' | 'domain', heads: Map<string, string>): string {
-  let s = '[';
-  for (let i = 0; i < list.length; i++) {
-    const name = list[i][0];
-    let head = heads.get(name);
-    if (head === undefined) {
-      head = `{"${key}":${JSON.stringify(name)},"page_views":`;
-      if (heads.size < ENTRY_HEADS_MAX) heads.set(name, head);
-    }
-    s += (i > 0 ? ',' : '') + head + list[i][1] + '}';
-  }
-  return s + ']';
-}
-
-function readTop(v: unknown, key: 'path' | 'domain'): TopEntry[] {
-  const list = readJson<Array<Record<string, unknown>>>(v, []);
-  if (!Array.isArray(list)) return [];
-  return list.map((e) => [String(e[key]), readInt(e.page_views)] as TopEntry);
-}
 
 /** The pure(ish) core of stage 4: writes one flush inside a transaction. */
 export class BucketWriter {
@@ -190,7 +168,7 @@ export class BucketWriter {
       writing = null;
       if (w !== null) await w;
     };
-    for (const chunk of batch.chunks(size)) {
+    for await (const chunk of batch.chunksAsync ? batch.chunksAsync(size) : batch.chunks(size)) {
       let rows = chunk.rows;
       if (hold) {
         const ready = rows.filter((r) => !hold(r.websiteId));
@@ -282,7 +260,8 @@ export class BucketWriter {
     let i = start;
     while (i < rows.length && i - start < maxRows) {
       const r = rows[i].row;
-      bytes += 200 + (r.visitors.isExact ? 16 * r.visitors.estimate() : 24_000) + 64 * (r.topPages.length + r.referrers.length);
+      if (r instanceof EncodedRow) bytes += 200 + 2 * r.sketchBytes.length + 64 * r.entryCount;
+      else bytes += 200 + (r.visitors.isExact ? 16 * r.visitors.estimate() : 24_000) + 64 * (r.topPages.length + r.referrers.length);
       if (bytes > this.dialect.maxStatementBytes && i > start) break;
       i++;
     }
@@ -308,30 +287,40 @@ export class BucketWriter {
     let nById = 0;
     for (const { siteId, row } of rows) {
       const stored = existing.get(`${siteId}\u0000${row.bucket}`);
-      let pageViews = row.pageViews;
-      let sketch = row.visitors;
-      let topPages = row.topPages;
-      let referrers = row.referrers;
+      let values: unknown[];
       if (stored && (this.mode === 'merge' || stored.importId === importId)) {
-        pageViews += stored.pageViews;
-        const merged = VisitorSketch.deserialize(stored.sketch);
-        merged.merge(sketch);
-        sketch = merged;
-        topPages = mergeTop(stored.topPages, topPages, this.topN);
-        referrers = mergeTop(stored.referrers, referrers, this.topN);
+        const sketch = VisitorSketch.deserialize(stored.sketch);
+        sketch.merge(row.visitors);
+        values = [
+          siteId,
+          row.bucket,
+          row.pageViews + stored.pageViews,
+          sketch.estimate(),
+          topJson(mergeTop(stored.topPages, row.topPages, this.topN), 'path', this.pathHeads),
+          topJson(mergeTop(stored.referrers, row.referrers, this.topN), 'domain', this.referrerHeads),
+          sketch.serialize(),
+          importId,
+          now,
+          now,
+        ];
+      } else if (row instanceof EncodedRow) {
+        // Encoded where it was built: written as it came.
+        values = [siteId, row.bucket, row.pageViews, row.uniqueVisitors, row.topPagesJson, row.referrersJson, row.sketchBytes, importId, now, now];
+      } else {
+        const sketch = row.visitors;
+        values = [
+          siteId,
+          row.bucket,
+          row.pageViews,
+          sketch.estimate(),
+          topJson(row.topPages, 'path', this.pathHeads),
+          topJson(row.referrers, 'domain', this.referrerHeads),
+          sketch.serialize(),
+          importId,
+          now,
+          now,
+        ];
       }
-      const values = [
-        siteId,
-        row.bucket,
-        pageViews,
-        sketch.estimate(),
-        topJson(topPages, 'path', this.pathHeads),
-        topJson(referrers, 'domain', this.referrerHeads),
-        sketch.serialize(),
-        importId,
-        now,
-        now,
-      ];
       if (stored && stored.id !== null && driver?.kind === 'sqlite') {
         // The stored row by its id: no conflicting insert first, no unique index search.
         for (const k of UPDATE_AT) updatesById.push(values[k]);

@@ -103,7 +103,7 @@ export function serializeError(err: unknown): SerializedError {
   return { typed: false, message: err instanceof Error ? err.message : String(err) };
 }
 
-function reviveError(e: SerializedError): Error {
+export function reviveError(e: SerializedError): Error {
   if (e.typed) return new UmamiAggregateError(e.code as ErrorCode, e.message, e.context ?? {});
   return new Error(e.message);
 }
@@ -148,16 +148,17 @@ const WORKER_URL = new URL('./parse-thread-worker.js', import.meta.url);
  */
 const WORKER_LIMITS = { maxYoungGenerationSizeMb: 16 };
 
-function startWorker(options: ParseThreadOptions): Worker {
-  const base = { workerData: options, resourceLimits: WORKER_LIMITS };
+/** A worker of this library's own at `url`, with `workerData`. */
+export function startWorker(url: URL, workerData: unknown): Worker {
+  const base = { workerData, resourceLimits: WORKER_LIMITS };
   const execArgv = withoutHooks();
-  if (execArgv.length === process.execArgv.length) return new Worker(WORKER_URL, base);
+  if (execArgv.length === process.execArgv.length) return new Worker(url, base);
   try {
-    return new Worker(WORKER_URL, { ...base, execArgv });
+    return new Worker(url, { ...base, execArgv });
   } catch (err) {
     // Options a worker may not be given (V8 flags such as --max-semi-space-size): inherit them all instead.
     if ((err as { code?: string }).code !== 'ERR_WORKER_INVALID_EXEC_ARGV') throw err;
-    return new Worker(WORKER_URL, base);
+    return new Worker(url, base);
   }
 }
 
@@ -182,7 +183,7 @@ export class ParseThread extends Duplex {
   constructor(options: ParseThreadOptions = {}) {
     super({ readableObjectMode: true, readableHighWaterMark: BATCHES_IN_FLIGHT, writableHighWaterMark: 1 << 20 });
     this.file = options.file ?? null;
-    this.worker = startWorker(options);
+    this.worker = startWorker(WORKER_URL, options);
     this.worker.on('message', (m: WorkerMessage) => this.received(m));
     this.worker.on('error', (err) => this.destroy(err));
     this.worker.on('exit', (code) => {

@@ -1,0 +1,439 @@
+/**
+ * The rows of a flush, built from a {@link FlushPlan}: the aggregator's
+ * tables grouped by hour bucket, with the names and the buckets' order.
+ * Plain data (typed arrays, strings, numbers), so the rows can be built on
+ * another thread than the one that aggregated: the import builds them on the
+ * parser's thread, idle by then, while the main thread writes them.
+ */
+import { VisitorSketch } from './distinct.js';
+import type { Grouped } from './tables.js';
+import { formatDay, formatMonth, formatUtc } from './timezone.js';
+import { type TopEntry, compareCodePoints, topOfEntries } from './toplist.js';
+import type { BucketChunk, BucketRow, Granularity } from './aggregator.js';
+
+/** The buckets of one website in one granularity, in the order their rows are written. */
+export interface PlannedSite {
+  id: string;
+  /** The website's domain (hostless referrers naming it are left out), or null. */
+  domain: string | null;
+  buckets: number[];
+}
+
+/**
+ * What a flush's rows are made from. Bucket b: its kind's key in `keys[b]`
+ * (hour start in ms, local day or month number), its page views in
+ * `views[b]`; hour buckets' visitor hashes and (item, count) pairs grouped by
+ * bucket; days and months list their hours in `hours`.
+ */
+export interface FlushPlan {
+  counts: Record<Granularity, number>;
+  order: Record<Granularity, PlannedSite[]>;
+  keys: number[];
+  views: number[];
+  visitors: { start: Int32Array; values: Float64Array };
+  pages: Grouped;
+  refs: Grouped;
+  hostlessRefs: Grouped | null;
+  hours: { start: Int32Array; hours: Int32Array };
+  paths: readonly string[];
+  refNames: readonly string[];
+  topN: number;
+}
+
+/** Name orders and tallies a caller may share between plans over the same names (slices of a merge). */
+export interface PlanShared {
+  pathOrder: NameOrder;
+  refOrder: NameOrder;
+  pathTally: Tally;
+  refTally: Tally;
+}
+
+const GRANULARITY_ORDER: readonly Granularity[] = ['hour', 'day', 'month'];
+
+/** The sketches and top lists of a plan's buckets (the rest of a row is read from the plan). */
+class RowMaker {
+  readonly pathOrder: NameOrder;
+  readonly refOrder: NameOrder;
+  private readonly pathTally: Tally;
+  private readonly refTally: Tally;
+
+  constructor(
+    private readonly plan: FlushPlan,
+    shared: PlanShared | null,
+  ) {
+    this.pathOrder = shared?.pathOrder ?? new NameOrder(plan.paths);
+    this.refOrder = shared?.refOrder ?? new NameOrder(plan.refNames);
+    this.pathTally = shared?.pathTally ?? new Tally(plan.paths.length);
+    this.refTally = shared?.refTally ?? new Tally(plan.refNames.length);
+  }
+
+  visitors(b: number, g: Granularity): VisitorSketch {
+    const { visitors: vis, hours } = this.plan;
+    if (g === 'hour') return VisitorSketch.fromHashes(vis.values.slice(vis.start[b], vis.start[b + 1]));
+    return VisitorSketch.fromHashes(unionOf(vis, hours.hours, hours.start[b], hours.start[b + 1]));
+  }
+
+  /** Picks the bucket's top pages into pathOrder's list; returns how many. */
+  pages(b: number, g: Granularity): number {
+    const { pages, hours, topN } = this.plan;
+    if (g === 'hour') return topOfHour(pages, b, this.pathOrder, topN);
+    return sumTop(this.pathTally, pages, null, hours.start[b], hours.start[b + 1], hours.hours, this.pathOrder, null, topN);
+  }
+
+  /** Picks the bucket's top referrers into refOrder's list; returns how many. */
+  referrers(b: number, g: Granularity, domain: string | null): number {
+    const { refs: rf, hostlessRefs: hl, hours, topN } = this.plan;
+    if (g !== 'hour') return sumTop(this.refTally, rf, hl, hours.start[b], hours.start[b + 1], hours.hours, this.refOrder, domain, topN);
+    if (hl === null || hl.start[b + 1] === hl.start[b]) return topOfHour(rf, b, this.refOrder, topN);
+    return sumTop(this.refTally, rf, hl, b, b + 1, null, this.refOrder, domain, topN);
+  }
+}
+
+const LABEL: Record<Granularity, (key: number) => string> = { hour: formatUtc, day: formatDay, month: formatMonth };
+
+/** The plan's rows in order, without their sketches and top lists: website, bucket label, page views, and bucket index. */
+export function* planOrder(plan: FlushPlan): Generator<{ granularity: Granularity; websiteId: string; domain: string | null; bucket: string; pageViews: number; b: number }> {
+  for (const g of GRANULARITY_ORDER) {
+    for (const site of plan.order[g]) {
+      for (const b of site.buckets) yield { granularity: g, websiteId: site.id, domain: site.domain, bucket: LABEL[g](plan.keys[b]), pageViews: plan.views[b], b };
+    }
+  }
+}
+
+/** The plan's rows, `size` at a time: hours, then days, then months, each by website, then bucket. */
+export function* planChunks(plan: FlushPlan, size: number, shared: PlanShared | null = null): Generator<BucketChunk> {
+  const make = new RowMaker(plan, shared);
+  let rows: BucketRow[] = [];
+  let granularity: Granularity = 'hour';
+  for (const r of planOrder(plan)) {
+    if (r.granularity !== granularity && rows.length > 0) {
+      yield { granularity, rows };
+      rows = [];
+    }
+    granularity = r.granularity;
+    const visitors = make.visitors(r.b, r.granularity);
+    const topPages = make.pathOrder.entries(make.pages(r.b, r.granularity));
+    const referrers = make.refOrder.entries(make.referrers(r.b, r.granularity, r.domain));
+    rows.push({ websiteId: r.websiteId, bucket: r.bucket, pageViews: r.pageViews, visitors, topPages, referrers });
+    if (rows.length === size) {
+      yield { granularity, rows };
+      rows = [];
+    }
+  }
+  if (rows.length > 0) yield { granularity, rows };
+}
+
+/** Top lists of a chunk's rows: row i's items (indices into the plan's names) and counts at [ends[i − 1], ends[i]). */
+export interface PickedLists {
+  items: Int32Array;
+  counts: Float64Array;
+  ends: Int32Array;
+}
+
+/**
+ * What {@link planParts} makes of `rows` rows of a plan, in {@link planOrder}:
+ * their distinct counts, sketches (bytes) and top lists. Typed arrays only,
+ * each in a buffer of its own, so the chunk can move to another thread.
+ */
+export interface PlanPart {
+  rows: number;
+  uniqueVisitors: Float64Array;
+  /** The sketches' bytes, one after another; row i's end at `sketchEnds[i]`. */
+  sketches: Uint8Array;
+  sketchEnds: Int32Array;
+  pages: PickedLists;
+  referrers: PickedLists;
+}
+
+/** The buffers of a part: what moves with it. */
+export function partBuffers(p: PlanPart): ArrayBuffer[] {
+  return [p.uniqueVisitors, p.sketches, p.sketchEnds, p.pages.items, p.pages.counts, p.pages.ends, p.referrers.items, p.referrers.counts, p.referrers.ends].map((a) => a.buffer as ArrayBuffer);
+}
+
+/** Collects picked lists, row after row. */
+class PickedWriter {
+  private items = new Int32Array(1024);
+  private counts = new Float64Array(1024);
+  private n = 0;
+  private readonly ends: Int32Array;
+  private row = 0;
+
+  constructor(rows: number) {
+    this.ends = new Int32Array(rows);
+  }
+
+  add(order: NameOrder, k: number): void {
+    if (this.n + k > this.items.length) {
+      const size = Math.max(this.items.length * 2, this.n + k);
+      const items = new Int32Array(size);
+      const counts = new Float64Array(size);
+      items.set(this.items.subarray(0, this.n));
+      counts.set(this.counts.subarray(0, this.n));
+      this.items = items;
+      this.counts = counts;
+    }
+    this.items.set(order.picked.subarray(0, k), this.n);
+    this.counts.set(order.pickedCounts.subarray(0, k), this.n);
+    this.n += k;
+    this.ends[this.row++] = this.n;
+  }
+
+  done(rows: number): PickedLists {
+    return { items: this.items.slice(0, this.n), counts: this.counts.slice(0, this.n), ends: this.ends.slice(0, rows) };
+  }
+}
+
+/** One part of a plan's rows being made (see {@link planParts}). */
+class PartWriter {
+  rows = 0;
+  private bytes = 0;
+  private readonly uniqueVisitors: Float64Array;
+  private readonly sketchEnds: Int32Array;
+  private readonly sketches: Uint8Array[];
+  private readonly pages: PickedWriter;
+  private readonly referrers: PickedWriter;
+
+  constructor(size: number) {
+    this.uniqueVisitors = new Float64Array(size);
+    this.sketchEnds = new Int32Array(size);
+    this.sketches = new Array(size);
+    this.pages = new PickedWriter(size);
+    this.referrers = new PickedWriter(size);
+  }
+
+  add(make: RowMaker, b: number, g: Granularity, domain: string | null): void {
+    const i = this.rows++;
+    const visitors = make.visitors(b, g);
+    this.uniqueVisitors[i] = visitors.estimate();
+    const bytes = visitors.serialize();
+    this.sketches[i] = bytes;
+    this.bytes += bytes.length;
+    this.sketchEnds[i] = this.bytes;
+    this.pages.add(make.pathOrder, make.pages(b, g));
+    this.referrers.add(make.refOrder, make.referrers(b, g, domain));
+  }
+
+  done(): PlanPart {
+    const n = this.rows;
+    // A buffer of the part's own (serialize() may hand out slices of Node's shared pool): it can move.
+    const all = new Uint8Array(this.bytes);
+    for (let i = 0, at = 0; i < n; i++) {
+      all.set(this.sketches[i], at);
+      at += this.sketches[i].length;
+    }
+    return {
+      rows: n,
+      uniqueVisitors: this.uniqueVisitors.slice(0, n),
+      sketches: all,
+      sketchEnds: this.sketchEnds.slice(0, n),
+      pages: this.pages.done(n),
+      referrers: this.referrers.done(n),
+    };
+  }
+}
+
+/**
+ * The sketches and top lists of the plan's rows, `size` rows at a time, in
+ * {@link planOrder}: the costly part of a flush's rows, made where the plan
+ * is (another thread), the rest read from the plan where the rows are written.
+ */
+export function* planParts(plan: FlushPlan, size: number): Generator<PlanPart> {
+  const make = new RowMaker(plan, null);
+  let part = new PartWriter(size);
+  for (const g of GRANULARITY_ORDER) {
+    for (const site of plan.order[g]) {
+      for (const b of site.buckets) {
+        part.add(make, b, g, site.domain);
+        if (part.rows === size) {
+          yield part.done();
+          part = new PartWriter(size);
+        }
+      }
+    }
+  }
+  if (part.rows > 0) yield part.done();
+}
+
+/** The typed arrays' buffers of a plan (each once): what moves with it to another thread. */
+export function planBuffers(plan: FlushPlan): ArrayBuffer[] {
+  const arrays = [plan.visitors.start, plan.visitors.values, plan.pages.start, plan.pages.pairs, plan.refs.start, plan.refs.pairs, plan.hours.start, plan.hours.hours];
+  if (plan.hostlessRefs !== null) arrays.push(plan.hostlessRefs.start, plan.hostlessRefs.pairs);
+  return [...new Set(arrays.map((a) => a.buffer as ArrayBuffer))];
+}
+
+/** Positions in code point order: at most 2^26 names (the tables' item limit). */
+const RANKS = 2 ** 26;
+/** Counts below this keep `count · 2^26 + position` exact in a double. */
+const KEYED_COUNT_LIMIT = 2 ** 27;
+
+/**
+ * The names of a flush in code point order, and top lists picked from
+ * (item, count) pairs with one numeric sort, without a comparator: each pair
+ * becomes the number `count · 2^26 + (2^26 − 1 − position)`, so ascending
+ * order is count ascending, then name descending, and the top list is read
+ * from the end. Pairs with a count of 2^27 or more (not exact as such a
+ * number) are ordered with the comparator instead.
+ */
+export class NameOrder {
+  private readonly rank: Int32Array;
+  private readonly byRank: Int32Array;
+  private keys = new Float64Array(256);
+  private items = new Int32Array(256);
+  private counts = new Float64Array(256);
+  private max = 0;
+  /** What the last {@link pick} picked: items (indices into names) and their counts. */
+  picked = new Int32Array(64);
+  pickedCounts = new Float64Array(64);
+
+  constructor(readonly names: readonly string[]) {
+    if (names.length > RANKS) throw new RangeError(`more than ${RANKS} names`);
+    const order = names.map((_, i) => i).sort((a, b) => compareCodePoints(names[a], names[b]));
+    this.byRank = Int32Array.from(order);
+    this.rank = new Int32Array(names.length);
+    for (let k = 0; k < order.length; k++) this.rank[order[k]] = k;
+  }
+
+  /** Starts a list of up to m pairs, given by {@link put} and read by {@link top}. */
+  start(m: number): void {
+    if (this.keys.length < m) {
+      const size = Math.max(m, this.keys.length * 2);
+      this.keys = new Float64Array(size);
+      this.items = new Int32Array(size);
+      this.counts = new Float64Array(size);
+    }
+    this.max = 0;
+  }
+
+  /** Pair k: item (an index into names) with its count. */
+  put(k: number, item: number, count: number): void {
+    this.keys[k] = count * RANKS + (RANKS - 1 - this.rank[item]);
+    this.items[k] = item;
+    this.counts[k] = count;
+    if (count > this.max) this.max = count;
+  }
+
+  /** The top n of pairs [0, m), by count descending, then name. */
+  top(m: number, n: number): TopEntry[] {
+    return this.entries(this.pick(m, n));
+  }
+
+  /**
+   * Picks the top n of pairs [0, m) into {@link picked} and
+   * {@link pickedCounts}, best first; returns how many.
+   */
+  pick(m: number, n: number): number {
+    const k = Math.min(m, n);
+    if (this.picked.length < k) {
+      this.picked = new Int32Array(Math.max(k, this.picked.length * 2));
+      this.pickedCounts = new Float64Array(this.picked.length);
+    }
+    if (this.max >= KEYED_COUNT_LIMIT) {
+      const entries: TopEntry[] = new Array(m);
+      const itemOf = new Map<string, number>();
+      for (let j = 0; j < m; j++) {
+        entries[j] = [this.names[this.items[j]], this.counts[j]];
+        itemOf.set(entries[j][0], this.items[j]);
+      }
+      const top = topOfEntries(entries, n);
+      for (let j = 0; j < k; j++) {
+        this.picked[j] = itemOf.get(top[j][0])!;
+        this.pickedCounts[j] = top[j][1];
+      }
+      return k;
+    }
+    const keys = this.keys.subarray(0, m).sort();
+    for (let j = 0; j < k; j++) {
+      const key = keys[m - 1 - j];
+      const count = Math.floor(key / RANKS);
+      this.picked[j] = this.byRank[RANKS - 1 - (key - count * RANKS)];
+      this.pickedCounts[j] = count;
+    }
+    return k;
+  }
+
+  /** The first k picked, as entries. */
+  entries(k: number): TopEntry[] {
+    const out: TopEntry[] = new Array(k);
+    for (let j = 0; j < k; j++) out[j] = [this.names[this.picked[j]], this.pickedCounts[j]];
+    return out;
+  }
+}
+
+/** The distinct visitor hashes of hours[from..to] (the union of their sets). */
+function unionOf(vis: { start: Int32Array; values: Float64Array }, hours: Int32Array, from: number, to: number): Float64Array {
+  let total = 0;
+  for (let k = from; k < to; k++) total += vis.start[hours[k] + 1] - vis.start[hours[k]];
+  const all = new Float64Array(total);
+  let o = 0;
+  for (let k = from; k < to; k++) {
+    const h = hours[k];
+    all.set(vis.values.subarray(vis.start[h], vis.start[h + 1]), o);
+    o += vis.start[h + 1] - vis.start[h];
+  }
+  all.sort();
+  let u = 0;
+  for (let i = 0; i < total; i++) if (u === 0 || all[i] !== all[u - 1]) all[u++] = all[i];
+  return u === total ? all : all.slice(0, u);
+}
+
+/** Sums of counts by item id, over a dense array; `top` reads them out and clears them. */
+export class Tally {
+  private readonly counts: Float64Array;
+  private readonly touched: Int32Array;
+  private n = 0;
+
+  constructor(items: number) {
+    this.counts = new Float64Array(items);
+    this.touched = new Int32Array(items);
+  }
+
+  add(item: number, count: number): void {
+    if (this.counts[item] === 0) this.touched[this.n++] = item;
+    this.counts[item] += count;
+  }
+
+  /** Picks the top topN of the sums into the order's picked list (see {@link NameOrder.pick}), and clears them. */
+  pick(order: NameOrder, topN: number): number {
+    const { counts, touched } = this;
+    const m = this.n;
+    this.n = 0;
+    order.start(m);
+    for (let k = 0; k < m; k++) {
+      const item = touched[k];
+      order.put(k, item, counts[item]);
+      counts[item] = 0;
+    }
+    return order.pick(m, topN);
+  }
+}
+
+/**
+ * The top entries summed over several hours (hours[from..to], or bucket
+ * `from` alone when `hours` is null), with the hostless referrers added
+ * unless they are the site's own domain: picked into the order's list.
+ */
+function sumTop(tally: Tally, g: Grouped, hostless: Grouped | null, from: number, to: number, hours: Int32Array | null, order: NameOrder, domain: string | null, topN: number): number {
+  const names = order.names;
+  for (let k = from; k < to; k++) {
+    const h = hours === null ? k : hours[k];
+    const pairs = g.pairs;
+    for (let i = g.start[h]; i < g.start[h + 1]; i++) tally.add(pairs[2 * i], pairs[2 * i + 1]);
+    if (hostless === null) continue;
+    const own = hostless.pairs;
+    for (let i = hostless.start[h]; i < hostless.start[h + 1]; i++) {
+      if (names[own[2 * i]] !== domain) tally.add(own[2 * i], own[2 * i + 1]);
+    }
+  }
+  return tally.pick(order, topN);
+}
+
+/** The top entries of one hour bucket b, picked into the order's list. */
+function topOfHour(g: Grouped, b: number, order: NameOrder, topN: number): number {
+  const from = g.start[b];
+  const m = g.start[b + 1] - from;
+  const pairs = g.pairs;
+  order.start(m);
+  for (let k = 0; k < m; k++) order.put(k, pairs[2 * (from + k)], pairs[2 * (from + k) + 1]);
+  return order.pick(m, topN);
+}
+

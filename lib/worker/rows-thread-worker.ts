@@ -1,0 +1,64 @@
+/**
+ * The worker side of {@link RowsThread}: makes the sketches and top lists of
+ * the rows of the plan it is sent ({@link planParts}) and posts them back a
+ * part at a time, at most {@link ROW_MESSAGES_AHEAD} messages ahead of the reader.
+ */
+import { parentPort } from 'node:worker_threads';
+import { type FlushPlan, type PlanPart, partBuffers, planParts } from '../aggregate/rows.js';
+import { serializeError } from './parse-thread.js';
+import { ROW_MESSAGES_AHEAD, type RowsMainMessage, type RowsWorkerMessage } from './rows-thread.js';
+
+/** Rows per message: a message of day rows, the largest (sketches and top lists), stays well under a MiB. */
+const ROWS_PER_MESSAGE = 64;
+
+const port = parentPort!;
+const post = (m: RowsWorkerMessage, transfer: ArrayBuffer[] = []): void => port.postMessage(m, transfer);
+
+/** The plan last sent (kept: a retried write asks for its rows again). */
+let plan: FlushPlan | null = null;
+/** The request being built. */
+let request: { id: number; parts: Iterator<PlanPart>; ahead: number } | null = null;
+
+/** Builds and posts chunks until the reader is ROW_MESSAGES_AHEAD behind, or the rows end. */
+function build(): void {
+  const r = request;
+  if (r === null) return;
+  try {
+    while (r.ahead < ROW_MESSAGES_AHEAD) {
+      const next = r.parts.next();
+      if (next.done) {
+        request = null;
+        post({ t: 'end', id: r.id });
+        return;
+      }
+      r.ahead++;
+      post({ t: 'rows', id: r.id, part: next.value }, partBuffers(next.value));
+    }
+  } catch (err) {
+    request = null;
+    post({ t: 'error', id: r.id, error: serializeError(err) });
+  }
+}
+
+port.on('message', (m: RowsMainMessage) => {
+  switch (m.t) {
+    case 'build':
+      if (m.plan !== null) plan = m.plan;
+      if (plan === null) {
+        post({ t: 'error', id: m.id, error: serializeError(new Error('rows were asked for before their plan was sent')) });
+        return;
+      }
+      request = { id: m.id, parts: planParts(plan, ROWS_PER_MESSAGE), ahead: 0 };
+      build();
+      return;
+    case 'ack':
+      if (request !== null && request.id === m.id) {
+        request.ahead -= m.n;
+        build();
+      }
+      return;
+    case 'stop':
+      if (request !== null && request.id === m.id) request = null;
+      return;
+  }
+});

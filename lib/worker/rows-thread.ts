@@ -1,0 +1,203 @@
+/**
+ * The rows of a flush built on a worker thread while this thread writes
+ * them. An import's last flush is the one part of it where one core works
+ * alone: the parser's thread is done, and making the rows took longer than
+ * writing them. The plan's typed arrays move to the worker (not copied); it
+ * makes each row's costly parts, the visitor sketch and the top lists
+ * picked, and sends them back as typed arrays a few messages ahead of the
+ * writer ({@link PlanPart}). This thread reads the rest of each row from the
+ * plan (website, bucket, page views) and makes the top lists' JSON.
+ */
+import type { Worker } from 'node:worker_threads';
+import type { BucketChunk, BucketRow, Granularity } from '../aggregate/aggregator.js';
+import { type FlushPlan, type PlanPart, planBuffers, planOrder } from '../aggregate/rows.js';
+import { EncodedRow, TopNames } from '../store/encode.js';
+import { type SerializedError, reviveError, startWorker } from './parse-thread.js';
+
+/**
+ * Messages of rows the worker sends ahead of those read here. Hour rows cost
+ * more to write than to make, day and month rows the reverse: a long lead
+ * lets the worker make the days while the hours are written. A message of
+ * 64 hour rows takes about 25 KB, of day rows about 130 KB.
+ */
+export const ROW_MESSAGES_AHEAD = 128;
+/** Messages read here before the worker is told (one message for several). */
+const ACK_EVERY = 16;
+
+/** Messages from the worker. */
+export type RowsWorkerMessage =
+  | { t: 'rows'; id: number; part: PlanPart }
+  | { t: 'end'; id: number }
+  | { t: 'error'; id: number; error: SerializedError };
+
+/** Messages to the worker. */
+export type RowsMainMessage = { t: 'build'; id: number; plan: FlushPlan | null } | { t: 'ack'; id: number; n: number } | { t: 'stop'; id: number };
+
+const WORKER_URL = new URL('./rows-thread-worker.js', import.meta.url);
+
+/** A worker thread that builds the rows of flush plans. */
+export class RowsThread {
+  private readonly worker: Worker;
+  /** The plan the worker holds (a request for it again sends only its id). */
+  private planSent: FlushPlan | null = null;
+  private lastId = 0;
+  private reader: RowsReader | null = null;
+  private stopped = false;
+
+  /** Starts the worker now (it loads while the flush's tables are grouped); idle, it does not hold the process open. */
+  constructor() {
+    this.worker = startWorker(WORKER_URL, null);
+    this.worker.on('message', (m: RowsWorkerMessage) => {
+      if (this.reader?.id === m.id) this.reader.take(m);
+    });
+    this.worker.on('error', (err) => this.reader?.fail(err));
+    this.worker.on('exit', (code) => {
+      this.stopped = true;
+      this.reader?.fail(new Error(`the thread building rows stopped (exit code ${code})`));
+    });
+    this.worker.unref();
+  }
+
+  /**
+   * The plan's rows, `size` at a time, in {@link planChunks}' order. The
+   * plan's typed arrays move to the worker with the first request: the plan
+   * is of no use on this thread after it. Iterating again builds the rows
+   * again. One iteration at a time.
+   */
+  buildRows(plan: FlushPlan, size: number): AsyncIterable<BucketChunk> {
+    return { [Symbol.asyncIterator]: () => this.read(plan, size) };
+  }
+
+  /** Stops the worker (an iteration under way fails). */
+  stop(): void {
+    if (this.stopped) return;
+    this.stopped = true;
+    this.reader?.fail(new Error('the thread building rows was stopped'));
+    void this.worker.terminate();
+  }
+
+  private async *read(plan: FlushPlan, size: number): AsyncGenerator<BucketChunk> {
+    if (this.stopped) throw new Error('the thread building rows was stopped');
+    if (this.reader !== null) throw new Error('the rows of another request are still being read');
+    const send = this.planSent !== plan;
+    // A plan that moved to another thread: its arrays are empty (bucket offsets hold one entry at least),
+    // and a message holding them would be dropped without a word.
+    if (send && (plan.visitors.start.length === 0 || plan.hours.start.length === 0)) throw new Error("the plan's arrays were moved to another thread already");
+    const reader = new RowsReader(++this.lastId);
+    this.reader = reader;
+    this.planSent = plan;
+    // Waiting for the worker's messages keeps the process alive.
+    this.worker.ref();
+    let ended = false;
+    try {
+      this.post({ t: 'build', id: reader.id, plan: send ? plan : null }, send ? planBuffers(plan) : []);
+      // The rest of each row is read from the plan here, in the same order; rows of a granularity
+      // are gathered into chunks of `size` (messages hold a few dozen).
+      const order = planOrder(plan);
+      const pathNames = new TopNames(plan.paths, 'path');
+      const refNames = new TopNames(plan.refNames, 'domain');
+      let rows: BucketRow[] = [];
+      let granularity: Granularity = 'hour';
+      let unacked = 0;
+      for (;;) {
+        const part = await reader.next();
+        if (part === null) {
+          ended = true;
+          if (rows.length > 0) yield { granularity, rows };
+          return;
+        }
+        if (++unacked === ACK_EVERY) {
+          this.post({ t: 'ack', id: reader.id, n: unacked });
+          unacked = 0;
+        }
+        const sketches = Buffer.from(part.sketches.buffer, part.sketches.byteOffset, part.sketches.byteLength);
+        const { pages, referrers } = part;
+        for (let i = 0; i < part.rows; i++) {
+          const next = order.next();
+          if (next.done) throw new Error('the thread building rows sent more rows than the plan has');
+          const r = next.value;
+          if (r.granularity !== granularity && rows.length > 0) {
+            yield { granularity, rows };
+            rows = [];
+          }
+          granularity = r.granularity;
+          rows.push(
+            new EncodedRow(
+              r.websiteId,
+              r.bucket,
+              r.pageViews,
+              part.uniqueVisitors[i],
+              sketches.subarray(i > 0 ? part.sketchEnds[i - 1] : 0, part.sketchEnds[i]),
+              { names: pathNames, items: pages.items, counts: pages.counts, from: i > 0 ? pages.ends[i - 1] : 0, to: pages.ends[i] },
+              { names: refNames, items: referrers.items, counts: referrers.counts, from: i > 0 ? referrers.ends[i - 1] : 0, to: referrers.ends[i] },
+            ),
+          );
+          if (rows.length === size) {
+            // Stopped meanwhile: no more rows, not even those already here.
+            reader.check();
+            yield { granularity, rows };
+            rows = [];
+          }
+        }
+      }
+    } finally {
+      this.reader = null;
+      if (!this.stopped) {
+        // Left early (the writer failed): the worker stops building.
+        if (!ended && !reader.failed) this.post({ t: 'stop', id: reader.id });
+        this.worker.unref();
+      }
+    }
+  }
+
+  private post(m: RowsMainMessage, transfer: ArrayBuffer[] = []): void {
+    this.worker.postMessage(m, transfer);
+  }
+}
+
+/** The messages of one request, waiting to be read. */
+class RowsReader {
+  private readonly queue: PlanPart[] = [];
+  private ended = false;
+  private error: Error | null = null;
+  private wake: (() => void) | null = null;
+
+  constructor(readonly id: number) {}
+
+  get failed(): boolean {
+    return this.error !== null;
+  }
+
+  take(m: RowsWorkerMessage): void {
+    if (m.t === 'rows') this.queue.push(m.part);
+    else if (m.t === 'end') this.ended = true;
+    else this.error ??= reviveError(m.error);
+    this.poke();
+  }
+
+  fail(err: Error): void {
+    this.error ??= err;
+    this.poke();
+  }
+
+  private poke(): void {
+    const w = this.wake;
+    this.wake = null;
+    w?.();
+  }
+
+  /** Throws the error that ended the reading, if any. */
+  check(): void {
+    if (this.error !== null) throw this.error;
+  }
+
+  /** The next chunk; null at the end; throws the worker's error. */
+  async next(): Promise<PlanPart | null> {
+    for (;;) {
+      this.check();
+      if (this.queue.length > 0) return this.queue.shift()!;
+      if (this.ended) return null;
+      await new Promise<void>((resolve) => (this.wake = resolve));
+    }
+  }
+}

@@ -1,0 +1,177 @@
+// The last flush's rows built on a second thread: the same rows as on the main thread, encoded
+// as the tables store them; asked for again, stopped early, failed, or stopped, each with a clear end.
+import { execFile } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { Writable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import t from 'tap';
+import { Aggregator, collectRows, createAggregator, createDumpTokenizer, createEventParser } from '../dist/lib/index.js';
+import { RowsThread } from '../dist/lib/worker/rows-thread.js';
+import { EncodedRow, topJson } from '../dist/lib/store/encode.js';
+
+const samples = path.join(import.meta.dirname, 'fixtures', 'samples');
+
+/** An aggregator holding a sample dump's events (flushed by the caller). */
+async function aggregated(file) {
+  const a = new Aggregator({ timezone: 'Europe/Berlin', topN: 10 });
+  const parser = createEventParser();
+  await pipeline(
+    fs.createReadStream(path.join(samples, file)),
+    createDumpTokenizer({ select: parser.parser.select }),
+    parser,
+    new Writable({
+      objectMode: true,
+      write(b, _enc, cb) {
+        if (b.kind === 'websites') a.addWebsites(b.websites);
+        else if (b.kind === 'events') a.add(b.events);
+        cb();
+      },
+    }),
+  );
+  return a;
+}
+
+/** A row as comparable text: what the tables store of it. */
+function stored(r) {
+  return [r.websiteId, r.bucket, r.pageViews, r.visitors.estimate(), r.visitors.serialize().toString('hex'), JSON.stringify(r.topPages), JSON.stringify(r.referrers)].join('|');
+}
+
+async function readAll(iterable) {
+  const chunks = [];
+  for await (const c of iterable) chunks.push(c);
+  return chunks;
+}
+
+function byGranularity(chunks) {
+  const out = { hour: [], day: [], month: [] };
+  for (const c of chunks) out[c.granularity].push(...c.rows);
+  return out;
+}
+
+// v1 has referrers without a hostname (the site's own domain left out at flush); v2 the usual.
+for (const file of ['umami-v2-mariadb.sql', 'umami-v1-mariadb.sql']) {
+  t.test(`${file}: rows built on the thread are the rows built here, encoded as stored`, async (t) => {
+    const expected = collectRows((await aggregated(file)).flush(true));
+    const batch = (await aggregated(file)).flush(true);
+    t.ok(batch.plan, 'a flush of the tables carries its plan');
+    const rows = new RowsThread();
+    t.teardown(() => rows.stop());
+    const chunks = await readAll(rows.buildRows(batch.plan, 7));
+    t.ok(
+      chunks.every((c) => c.rows.length >= 1 && c.rows.length <= 7),
+      'chunks of at most the size asked for',
+    );
+    t.same(
+      [...new Set(chunks.map((c) => c.granularity))],
+      ['hour', 'day', 'month'],
+      'hours, then days, then months',
+    );
+    t.equal(batch.plan.visitors.values.byteLength, 0, "the plan's arrays moved to the thread");
+    const got = byGranularity(chunks);
+    const heads = { paths: new Map(), referrers: new Map() };
+    for (const g of ['hour', 'day', 'month']) {
+      t.ok(expected[g].length > 0, `${expected[g].length} ${g} rows`);
+      t.same(got[g].map(stored), expected[g].map(stored), `${g}: identical rows`);
+      t.ok(
+        got[g].every((r) => r instanceof EncodedRow),
+        `${g}: encoded rows`,
+      );
+      t.same(
+        got[g].map((r) => [r.topPagesJson, r.referrersJson, r.uniqueVisitors, r.sketchBytes.toString('hex')]),
+        expected[g].map((r) => [topJson(r.topPages, 'path', heads.paths), topJson(r.referrers, 'domain', heads.referrers), r.visitors.estimate(), r.visitors.serialize().toString('hex')]),
+        `${g}: the values written are those made here`,
+      );
+    }
+
+    // Asked for again (a retried write): the worker kept the plan. Chunks larger than its messages.
+    const large = await readAll(rows.buildRows(batch.plan, 1000));
+    const sizes = [];
+    for (const g of ['hour', 'day', 'month']) for (let n = expected[g].length; n > 0; n -= 1000) sizes.push([g, Math.min(n, 1000)]);
+    t.same(
+      large.map((c) => [c.granularity, c.rows.length]),
+      sizes,
+      `chunks of 1000 rows, each of one granularity: ${JSON.stringify(sizes)}`,
+    );
+    const again = byGranularity(large);
+    t.same(again.hour.map(stored), expected.hour.map(stored), 'asked for again: the same rows');
+    t.same(again.month.map(stored), expected.month.map(stored));
+  });
+}
+
+t.test('a reader that stops early, then asks again, gets every row', async (t) => {
+  const expected = collectRows((await aggregated('umami-v2-mariadb.sql')).flush(true));
+  const batch = (await aggregated('umami-v2-mariadb.sql')).flush(true);
+  const rows = new RowsThread();
+  t.teardown(() => rows.stop());
+  let first = null;
+  for await (const c of rows.buildRows(batch.plan, 3)) {
+    first = c;
+    break;
+  }
+  t.equal(first.rows.length, 3);
+  const all = byGranularity(await readAll(rows.buildRows(batch.plan, 50)));
+  for (const g of ['hour', 'day', 'month']) t.equal(all[g].length, expected[g].length, `${g}: ${expected[g].length} rows`);
+});
+
+t.test('one request at a time; a failure in the worker and a stop end the reading with an error', async (t) => {
+  const batch = (await aggregated('umami-v2-mariadb.sql')).flush(true);
+  const rows = new RowsThread();
+  t.teardown(() => rows.stop());
+  const a = rows.buildRows(batch.plan, 10)[Symbol.asyncIterator]();
+  await a.next();
+  await t.rejects(readAll(rows.buildRows(batch.plan, 10)), /another request/, 'a second reader at once is refused');
+  await a.return();
+
+  // A plan the worker cannot read: its error comes back as the reader's.
+  const broken = { ...(await aggregated('umami-v2-mariadb.sql')).flush(true).plan, order: null };
+  const other = new RowsThread();
+  t.teardown(() => other.stop());
+  await t.rejects(readAll(other.buildRows(broken, 10)), /Cannot read properties of null/, "the worker's error");
+  // A plan whose arrays moved to the first thread cannot go to a second.
+  await t.rejects(readAll(other.buildRows(batch.plan, 10)), /moved to another thread already/, 'a plan moved away is refused');
+
+  const it = rows.buildRows(batch.plan, 1)[Symbol.asyncIterator]();
+  await it.next();
+  rows.stop();
+  await t.rejects(it.next(), /stopped/, 'stopped while reading');
+  await t.rejects(readAll(rows.buildRows(batch.plan, 1)), /stopped/, 'stopped before reading');
+});
+
+t.test('the aggregator stream hands its last flush to buildRows; chunks() then refuses', async (t) => {
+  const expected = collectRows((await aggregated('umami-v2-mariadb.sql')).flush(true));
+  const rows = new RowsThread();
+  t.teardown(() => rows.stop());
+  const parser = createEventParser();
+  const stream = createAggregator({ timezone: 'Europe/Berlin', topN: 10, buildRows: (plan, size) => rows.buildRows(plan, size) });
+  const batches = [];
+  await pipeline(
+    fs.createReadStream(path.join(samples, 'umami-v2-mariadb.sql')),
+    createDumpTokenizer({ select: parser.parser.select }),
+    parser,
+    stream,
+    new Writable({
+      objectMode: true,
+      write(b, _enc, cb) {
+        if (b.kind === 'buckets') batches.push(b);
+        cb();
+      },
+    }),
+  );
+  t.equal(batches.length, 1);
+  const [batch] = batches;
+  t.throws(() => [...batch.chunks(10)], /built elsewhere/);
+  const got = byGranularity(await readAll(batch.chunksAsync(10)));
+  for (const g of ['hour', 'day', 'month']) t.same(got[g].map(stored), expected[g].map(stored), `${g}: identical rows`);
+});
+
+t.test('a RowsThread made and never used does not keep the process alive', async (t) => {
+  const script = `import { RowsThread } from ${JSON.stringify(new URL('../dist/lib/worker/rows-thread.js', import.meta.url).href)};
+new RowsThread();
+setTimeout(() => console.log('still here'), 50);`;
+  const r = await new Promise((resolve) => {
+    execFile(process.execPath, ['--input-type=module', '-e', script], { timeout: 20_000 }, (err, stdout) => resolve({ err, stdout }));
+  });
+  t.equal(r.err, null, 'exited by itself');
+  t.equal(r.stdout.trim(), 'still here');
+});
