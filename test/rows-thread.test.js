@@ -3,10 +3,11 @@
 import { execFile } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { Writable } from 'node:stream';
+import { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import t from 'tap';
-import { Aggregator, collectRows, createAggregator, createDumpTokenizer, createEventParser } from '../dist/lib/index.js';
+import { Aggregator, collectRows, createAggregator, createDumpTokenizer, createEventParser, createImportPipeline } from '../dist/lib/index.js';
+import { freshDatabase, onServer } from './helpers/db.js';
 import { RowsThread } from '../dist/lib/worker/rows-thread.js';
 import { EncodedRow, topJson } from '../dist/lib/store/encode.js';
 
@@ -175,3 +176,33 @@ setTimeout(() => console.log('still here'), 50);`;
   t.equal(r.err, null, 'exited by itself');
   t.equal(r.stdout.trim(), 'still here');
 });
+
+for (const target of ['sqlite', 'postgres']) {
+  await onServer(t, target, `an import into ${target} from a file: the rows thread ${target === 'sqlite' ? 'makes the last rows' : 'is not started'}, and the tables are those of an import on one thread`, async (t) => {
+    const file = path.join(samples, 'umami-v2-mariadb.sql');
+    const tables = async (knex) => {
+      const out = {};
+      for (const [g, col] of [['hourly', 'hour_start'], ['daily', 'date'], ['monthly', 'year_month']]) {
+        const rows = await knex(`analytics_${g}`).select('site_id', col, 'page_views', 'unique_visitors', 'top_pages', 'referrers', 'visitors_sketch').orderBy(['site_id', col]);
+        out[g] = rows.map((r) => JSON.stringify([r.site_id, String(r[col]), Number(r.page_views), Number(r.unique_visitors), typeof r.top_pages === 'string' ? JSON.parse(r.top_pages) : r.top_pages, typeof r.referrers === 'string' ? JSON.parse(r.referrers) : r.referrers, Buffer.from(r.visitors_sketch).toString('hex')]));
+      }
+      return out;
+    };
+    const started = [];
+    const onWorker = (w) => started.push(w);
+    process.on('worker', onWorker);
+    t.teardown(() => process.off('worker', onWorker));
+    const threaded = await freshDatabase(t, target, 'rows_threaded');
+    // The file is read by the parse thread itself: nothing is written to the pipeline.
+    await pipeline(Readable.from([]), createImportPipeline({ knex: threaded.knex, inputFile: file, timezone: 'Europe/Berlin' }));
+    t.equal(started.length, target === 'sqlite' ? 2 : 1, target === 'sqlite' ? 'the parse thread, then the rows thread' : 'the parse thread only');
+    const single = await freshDatabase(t, target, 'rows_single');
+    await pipeline(fs.createReadStream(file), createImportPipeline({ knex: single.knex, worker: false, timezone: 'Europe/Berlin' }));
+    const a = await tables(threaded.knex);
+    const b = await tables(single.knex);
+    for (const g of ['hourly', 'daily', 'monthly']) {
+      t.ok(a[g].length > 0);
+      t.same(a[g], b[g], `${g}: ${a[g].length} identical rows`);
+    }
+  });
+}
