@@ -131,40 +131,64 @@ try {
   };
 
   // Reading a file on this thread (opened and closed by the main thread, which outlives this one):
-  // its chunks go to the main thread once consumed (to be hashed there) and come back to be read
-  // into again; at most FILE_CHUNKS_OUT are away at a time.
+  // the next chunk is read on a thread of Node's pool while this one scans the last; chunks go to
+  // the main thread once consumed (to be hashed there) and come back to be read into again; at
+  // most FILE_CHUNKS_OUT are away at a time.
   const filePool: ArrayBuffer[] = [];
   let fileOut = 0;
   let fileWaiting: (() => void) | null = null;
   const readFile = (fd: number, file: string): void => {
-    const next = (): void => {
-      if (failed) return;
+    let position = 0;
+    let reading = false;
+    let atEnd = false;
+    let ended = false;
+    let scanning = false;
+    let ahead: Uint8Array | null = null;
+    const startRead = (): void => {
+      if (reading || atEnd || ahead !== null) return;
       if (fileOut >= FILE_CHUNKS_OUT) {
-        fileWaiting = next;
+        fileWaiting = pump;
         return;
       }
+      reading = true;
       const buffer = filePool.pop() ?? new ArrayBuffer(FILE_CHUNK_BYTES);
-      let n: number;
-      try {
-        n = fs.readSync(fd, new Uint8Array(buffer), 0, FILE_CHUNK_BYTES, null);
-      } catch (err) {
-        fail(inputUnreadable(file, err));
-        return;
-      }
-      if (n === 0) {
-        tokenizer.end();
-        return;
-      }
-      const read = new Uint8Array(buffer, 0, n);
-      consume(read, (reusable) => {
-        // The buffer itself goes back to be hashed, or a copy of the bytes the tokenizer keeps.
-        const data = reusable !== null ? read : read.slice();
-        fileOut++;
-        port.postMessage({ t: 'input', data, stats: stats() } satisfies WorkerMessage, [data.buffer as ArrayBuffer]);
-        next();
+      fs.read(fd, new Uint8Array(buffer), 0, FILE_CHUNK_BYTES, position, (err, n) => {
+        reading = false;
+        if (failed) return;
+        if (err) return fail(inputUnreadable(file, err));
+        if (n === 0) atEnd = true;
+        else {
+          position += n;
+          ahead = new Uint8Array(buffer, 0, n);
+        }
+        pump();
       });
     };
-    next();
+    const pump = (): void => {
+      if (failed) return;
+      if (!scanning && ahead !== null) {
+        const read = ahead;
+        ahead = null;
+        scanning = true;
+        // The next chunk is read while this one is scanned.
+        startRead();
+        consume(read, (reusable) => {
+          // The buffer itself goes back to be hashed, or a copy of the bytes the tokenizer keeps.
+          const data = reusable !== null ? read : read.slice();
+          fileOut++;
+          port.postMessage({ t: 'input', data, stats: stats() } satisfies WorkerMessage, [data.buffer as ArrayBuffer]);
+          scanning = false;
+          pump();
+        });
+        return;
+      }
+      startRead();
+      if (!scanning && !reading && atEnd && !ended) {
+        ended = true;
+        tokenizer.end();
+      }
+    };
+    pump();
   };
 
   port.on('message', (m: MainMessage) => {
