@@ -1,7 +1,7 @@
 /**
  * The worker side of {@link RowsThread}: makes the sketches and top lists of
  * the rows of the plan it is sent ({@link planParts}) and posts them back a
- * part at a time, at most {@link ROW_MESSAGES_AHEAD} messages ahead of the reader.
+ * part at a time, at most {@link ROW_MESSAGES_AHEAD} messages (and 8 MiB) ahead of the reader.
  */
 import { parentPort } from 'node:worker_threads';
 import { type FlushPlan, type PlanPart, partBuffers, planParts } from '../aggregate/rows.js';
@@ -16,23 +16,30 @@ const post = (m: RowsWorkerMessage, transfer: ArrayBuffer[] = []): void => port.
 
 /** The plan last sent (kept: a retried write asks for its rows again). */
 let plan: FlushPlan | null = null;
-/** The request being built. */
-let request: { id: number; parts: Iterator<PlanPart>; ahead: number } | null = null;
+/** Bytes of rows sent ahead of the reader at most (however many messages they take). */
+const BYTES_AHEAD = 8 << 20;
 
-/** Builds and posts chunks until the reader is ROW_MESSAGES_AHEAD behind, or the rows end. */
+/** The request being built, with the sizes of the messages the reader has not read yet. */
+let request: { id: number; parts: Iterator<PlanPart>; ahead: number[]; bytes: number } | null = null;
+
+/** Builds and posts parts until the reader is ROW_MESSAGES_AHEAD messages or BYTES_AHEAD behind, or the rows end. */
 function build(): void {
   const r = request;
   if (r === null) return;
   try {
-    while (r.ahead < ROW_MESSAGES_AHEAD) {
+    while (r.ahead.length < ROW_MESSAGES_AHEAD && r.bytes < BYTES_AHEAD) {
       const next = r.parts.next();
       if (next.done) {
         request = null;
         post({ t: 'end', id: r.id });
         return;
       }
-      r.ahead++;
-      post({ t: 'rows', id: r.id, part: next.value }, partBuffers(next.value));
+      const buffers = partBuffers(next.value);
+      let size = 0;
+      for (const b of buffers) size += b.byteLength;
+      r.ahead.push(size);
+      r.bytes += size;
+      post({ t: 'rows', id: r.id, part: next.value }, buffers);
     }
   } catch (err) {
     request = null;
@@ -48,12 +55,12 @@ port.on('message', (m: RowsMainMessage) => {
         post({ t: 'error', id: m.id, error: serializeError(new Error('rows were asked for before their plan was sent')) });
         return;
       }
-      request = { id: m.id, parts: planParts(plan, ROWS_PER_MESSAGE), ahead: 0 };
+      request = { id: m.id, parts: planParts(plan, ROWS_PER_MESSAGE), ahead: [], bytes: 0 };
       build();
       return;
     case 'ack':
       if (request !== null && request.id === m.id) {
-        request.ahead -= m.n;
+        for (const size of request.ahead.splice(0, m.n)) request.bytes -= size;
         build();
       }
       return;

@@ -4,9 +4,10 @@
  * alone: the parser's thread is done, and making the rows took longer than
  * writing them. The plan's typed arrays move to the worker (not copied); it
  * makes each row's costly parts, the visitor sketch and the top lists
- * picked, and sends them back as typed arrays a few messages ahead of the
- * writer ({@link PlanPart}). This thread reads the rest of each row from the
- * plan (website, bucket, page views) and makes the top lists' JSON.
+ * picked, and sends them back as typed arrays ({@link PlanPart}), up to
+ * {@link ROW_MESSAGES_AHEAD} messages ahead of the writer. This thread reads
+ * the rest of each row from the plan (website, bucket, page views) and makes
+ * the top lists' JSON.
  */
 import type { Worker } from 'node:worker_threads';
 import type { BucketChunk, BucketRow, Granularity } from '../aggregate/aggregator.js';
