@@ -29,6 +29,7 @@ export type { TopEntry } from './aggregate/toplist.js';
 
 export { ParseThread } from './worker/parse-thread.js';
 export { RowsThread } from './worker/rows-thread.js';
+export type { RowsThreadOptions } from './worker/rows-thread.js';
 export type { ParseStats, ParseThreadOptions } from './worker/parse-thread.js';
 export { EventPacker, packedBytes } from './umami/packed.js';
 export type { PackedEventBatch } from './umami/packed.js';

@@ -134,9 +134,9 @@ export interface AggregatorOptions {
    */
   waitForRelease?: boolean;
   /**
-   * Builds the rows of the stream's last flush elsewhere (the import gives
-   * {@link ParseThread.buildRows}: the parser's thread, idle once the input
-   * is read). The plan's typed arrays may be moved away: the batch then
+   * Builds the rows of the stream's last flush elsewhere (an import into
+   * SQLite gives {@link RowsThread.buildRows}: a worker thread started as
+   * the parser's thread ends). The plan's typed arrays may be moved away: the batch then
    * offers its rows through `chunksAsync` only. Not used for a flush of
    * spilled runs. Default: the rows are built on this thread.
    */

@@ -2,8 +2,9 @@
  * The rows of a flush, built from a {@link FlushPlan}: the aggregator's
  * tables grouped by hour bucket, with the names and the buckets' order.
  * Plain data (typed arrays, strings, numbers), so the rows can be built on
- * another thread than the one that aggregated: the import builds them on the
- * parser's thread, idle by then, while the main thread writes them.
+ * another thread than the one that aggregated: an import into SQLite makes
+ * their costly parts ({@link planParts}) on a second worker thread while the
+ * main thread writes them.
  */
 import { VisitorSketch } from './distinct.js';
 import type { Grouped } from './tables.js';

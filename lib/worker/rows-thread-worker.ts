@@ -1,12 +1,12 @@
 /**
  * The worker side of {@link RowsThread}: makes the sketches and top lists of
  * the rows of the plan it is sent ({@link planParts}) and posts them back a
- * part at a time, at most {@link ROW_MESSAGES_AHEAD} messages (and 8 MiB) ahead of the reader.
+ * part at a time, as far ahead of the reader as the thread was told ({@link RowsThreadOptions}).
  */
-import { parentPort } from 'node:worker_threads';
+import { parentPort, workerData } from 'node:worker_threads';
 import { type FlushPlan, type PlanPart, partBuffers, planParts } from '../aggregate/rows.js';
 import { serializeError } from './parse-thread.js';
-import { ROW_MESSAGES_AHEAD, type RowsMainMessage, type RowsWorkerMessage } from './rows-thread.js';
+import type { RowsMainMessage, RowsWorkerMessage } from './rows-thread.js';
 
 /** Rows per message: a message of day rows, the largest (sketches and top lists), stays well under a MiB. */
 const ROWS_PER_MESSAGE = 64;
@@ -16,18 +16,18 @@ const post = (m: RowsWorkerMessage, transfer: ArrayBuffer[] = []): void => port.
 
 /** The plan last sent (kept: a retried write asks for its rows again). */
 let plan: FlushPlan | null = null;
-/** Bytes of rows sent ahead of the reader at most (however many messages they take). */
-const BYTES_AHEAD = 8 << 20;
+/** How far ahead of the reader this thread builds: messages, and bytes (at least one message is sent). */
+const { messagesAhead, bytesAhead } = workerData as { messagesAhead: number; bytesAhead: number };
 
 /** The request being built, with the sizes of the messages the reader has not read yet. */
 let request: { id: number; parts: Iterator<PlanPart>; ahead: number[]; bytes: number } | null = null;
 
-/** Builds and posts parts until the reader is ROW_MESSAGES_AHEAD messages or BYTES_AHEAD behind, or the rows end. */
+/** Builds and posts parts until the reader is messagesAhead messages or bytesAhead behind, or the rows end. */
 function build(): void {
   const r = request;
   if (r === null) return;
   try {
-    while (r.ahead.length < ROW_MESSAGES_AHEAD && r.bytes < BYTES_AHEAD) {
+    while (r.ahead.length < messagesAhead && (r.ahead.length === 0 || r.bytes < bytesAhead)) {
       const next = r.parts.next();
       if (next.done) {
         request = null;

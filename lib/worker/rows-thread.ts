@@ -22,8 +22,18 @@ import { type SerializedError, reviveError, startWorker } from './parse-thread.j
  * 64 hour rows takes about 25 KB, of day rows about 130 KB.
  */
 export const ROW_MESSAGES_AHEAD = 128;
-/** Messages read here before the worker is told (one message for several). */
+/** Bytes of rows the worker sends ahead at most, however few messages they take. */
+export const ROW_BYTES_AHEAD = 8 << 20;
+/** Messages read here before the worker is told (one message for several, unless nothing else is here to read). */
 const ACK_EVERY = 16;
+
+/** How far ahead the worker may build (smaller than the defaults in tests). */
+export interface RowsThreadOptions {
+  /** Messages of rows sent ahead at most. Default {@link ROW_MESSAGES_AHEAD}. */
+  messagesAhead?: number;
+  /** Bytes of rows sent ahead at most (at least one message is). Default {@link ROW_BYTES_AHEAD}. */
+  bytesAhead?: number;
+}
 
 /** Messages from the worker. */
 export type RowsWorkerMessage =
@@ -46,11 +56,13 @@ export class RowsThread {
   private stopped = false;
 
   /** Starts the worker now (it loads while the flush's tables are grouped); idle, it does not hold the process open. */
-  constructor() {
-    this.worker = startWorker(WORKER_URL, null);
+  constructor(options: RowsThreadOptions = {}) {
+    const limits = { messagesAhead: options.messagesAhead ?? ROW_MESSAGES_AHEAD, bytesAhead: options.bytesAhead ?? ROW_BYTES_AHEAD };
+    this.worker = startWorker(WORKER_URL, limits);
     this.worker.on('message', (m: RowsWorkerMessage) => {
       if (this.reader?.id === m.id) this.reader.take(m);
     });
+    this.worker.on('messageerror', (err) => this.reader?.fail(err));
     this.worker.on('error', (err) => this.reader?.fail(err));
     this.worker.on('exit', (code) => {
       this.stopped = true;
@@ -86,12 +98,12 @@ export class RowsThread {
     if (send && (plan.visitors.start.length === 0 || plan.hours.start.length === 0)) throw new Error("the plan's arrays were moved to another thread already");
     const reader = new RowsReader(++this.lastId);
     this.reader = reader;
-    this.planSent = plan;
     // Waiting for the worker's messages keeps the process alive.
     this.worker.ref();
     let ended = false;
     try {
       this.post({ t: 'build', id: reader.id, plan: send ? plan : null }, send ? planBuffers(plan) : []);
+      this.planSent = plan;
       // The rest of each row is read from the plan here, in the same order; rows of a granularity
       // are gathered into chunks of `size` (messages hold a few dozen).
       const order = planOrder(plan);
@@ -101,8 +113,14 @@ export class RowsThread {
       let granularity: Granularity = 'hour';
       let unacked = 0;
       for (;;) {
+        // About to wait: the worker hears of every message read (it may be waiting for room).
+        if (unacked > 0 && !reader.ready) {
+          this.post({ t: 'ack', id: reader.id, n: unacked });
+          unacked = 0;
+        }
         const part = await reader.next();
         if (part === null) {
+          if (!order.next().done) throw new Error('the thread building rows sent fewer rows than the plan has');
           ended = true;
           if (rows.length > 0) yield { granularity, rows };
           return;
@@ -167,6 +185,11 @@ class RowsReader {
 
   get failed(): boolean {
     return this.error !== null;
+  }
+
+  /** A message or the end is here: next() will not wait. */
+  get ready(): boolean {
+    return this.queue.length > 0 || this.ended || this.error !== null;
   }
 
   take(m: RowsWorkerMessage): void {
