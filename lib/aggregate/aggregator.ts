@@ -16,7 +16,7 @@ import { RowFile, type Run, RunMerger, type RunReader, RunWriter, countMerged, m
 import { HourIndex, PairCounter, PairSet, slotsOf } from './tables.js';
 import path from 'node:path';
 import { TimeZone, firstDayOfMonth, monthOfDay } from './timezone.js';
-import { type FlushPlan, NameOrder, type PlanShared, type PlannedSite, Tally, planChunks } from './rows.js';
+import { type FlushPlan, GRANULARITIES, NameOrder, type PlanShared, type PlannedSite, Tally, planChunks } from './rows.js';
 import type { TopEntry } from './toplist.js';
 
 export type Granularity = 'hour' | 'day' | 'month';
@@ -80,9 +80,7 @@ export interface BucketBatch {
   chunksAsync?: (size: number) => AsyncIterable<BucketChunk>;
 }
 
-export const GRANULARITIES: readonly Granularity[] = ['hour', 'day', 'month'];
-
-export { NameOrder, planChunks, type FlushPlan, type PlannedSite } from './rows.js';
+export { GRANULARITIES, NameOrder, planChunks, type FlushPlan, type PlannedSite } from './rows.js';
 
 /** A batch over rows already built (tests, rows held back for later). */
 export function bucketBatchOf(rows: Record<Granularity, BucketRow[]>, fields: { final: boolean; position: number; events: number }): BucketBatch {
@@ -260,7 +258,7 @@ export class Aggregator {
   private spillFailure: Error | null = null;
   private runs: Run[] = [];
   /** A slice of a merge (see {@link mergedFlush}): the orders and tallies of its parent's names. */
-  private shared: SliceShared | null = null;
+  private shared: PlanShared | null = null;
 
   constructor(options: AggregatorOptions = {}) {
     const { topN = 50, maxBuckets = Infinity, maxBytes = Infinity, flushEvery = Infinity, skipBefore = 0 } = options;
@@ -689,7 +687,7 @@ export class Aggregator {
     this.runs = [];
     this.spillFolder = null;
     const { paths, refNames, domains, timezone, topN } = this;
-    const shared: SliceShared = {
+    const shared: PlanShared = {
       pathOrder: new NameOrder(paths.names),
       refOrder: new NameOrder(refNames.names),
       pathTally: new Tally(paths.names.length),
@@ -850,8 +848,6 @@ const NO_PAIRS = new Int32Array(0);
 /** Runs of one level merged into one of the next. */
 const RUNS_MERGED = 8;
 
-/** What the slices of a merge share: their parent's names in order, and tallies over them. */
-type SliceShared = PlanShared;
 
 /** Each day's and month's hour buckets: `hours[start[b]..start[b + 1]]`. */
 function hoursOf(kind: readonly number[], dayOf: readonly number[], monthOf: readonly number[]): { start: Int32Array; hours: Int32Array } {

@@ -49,7 +49,8 @@ export interface PlanShared {
   refTally: Tally;
 }
 
-const GRANULARITY_ORDER: readonly Granularity[] = ['hour', 'day', 'month'];
+/** The granularities in the order a flush hands out their rows. */
+export const GRANULARITIES: readonly Granularity[] = ['hour', 'day', 'month'];
 
 /** The sketches and top lists of a plan's buckets (the rest of a row is read from the plan). */
 class RowMaker {
@@ -92,36 +93,70 @@ class RowMaker {
 
 const LABEL: Record<Granularity, (key: number) => string> = { hour: formatUtc, day: formatDay, month: formatMonth };
 
-/** The plan's rows in order, without their sketches and top lists: website, bucket label, page views, and bucket index. */
-export function* planOrder(plan: FlushPlan): Generator<{ granularity: Granularity; websiteId: string; domain: string | null; bucket: string; pageViews: number; b: number }> {
-  for (const g of GRANULARITY_ORDER) {
-    for (const site of plan.order[g]) {
-      for (const b of site.buckets) yield { granularity: g, websiteId: site.id, domain: site.domain, bucket: LABEL[g](plan.keys[b]), pageViews: plan.views[b], b };
+/** The plan's buckets in the order their rows are written: hours, then days, then months, each by website, then bucket. */
+export function* planBuckets(plan: FlushPlan): Generator<{ granularity: Granularity; site: PlannedSite; b: number }> {
+  for (const granularity of GRANULARITIES) {
+    for (const site of plan.order[granularity]) {
+      for (const b of site.buckets) yield { granularity, site, b };
     }
   }
 }
 
-/** The plan's rows, `size` at a time: hours, then days, then months, each by website, then bucket. */
+/** Bucket b's label: `YYYY-MM-DD HH:MM:SS`, `YYYY-MM-DD` or `YYYY-MM`. */
+export function bucketLabel(plan: FlushPlan, granularity: Granularity, b: number): string {
+  return LABEL[granularity](plan.keys[b]);
+}
+
+const NO_CHUNKS: readonly BucketChunk[] = [];
+
+/** Rows gathered into chunks of `size`, each of one granularity. */
+export class ChunkGatherer {
+  private rows: BucketRow[] = [];
+  private granularity: Granularity = 'hour';
+  private ready: BucketChunk[] = [];
+
+  constructor(private readonly size: number) {}
+
+  add(granularity: Granularity, row: BucketRow): void {
+    if (granularity !== this.granularity && this.rows.length > 0) this.cut();
+    this.granularity = granularity;
+    this.rows.push(row);
+    if (this.rows.length === this.size) this.cut();
+  }
+
+  /** The rows left, as a last chunk. */
+  end(): void {
+    if (this.rows.length > 0) this.cut();
+  }
+
+  /** The chunks completed since the last call, in order. */
+  take(): readonly BucketChunk[] {
+    if (this.ready.length === 0) return NO_CHUNKS;
+    const out = this.ready;
+    this.ready = [];
+    return out;
+  }
+
+  private cut(): void {
+    this.ready.push({ granularity: this.granularity, rows: this.rows });
+    this.rows = [];
+  }
+}
+
+/** The plan's rows, `size` at a time, in {@link planBuckets}' order. */
 export function* planChunks(plan: FlushPlan, size: number, shared: PlanShared | null = null): Generator<BucketChunk> {
   const make = new RowMaker(plan, shared);
-  let rows: BucketRow[] = [];
-  let granularity: Granularity = 'hour';
-  for (const r of planOrder(plan)) {
-    if (r.granularity !== granularity && rows.length > 0) {
-      yield { granularity, rows };
-      rows = [];
-    }
-    granularity = r.granularity;
-    const visitors = make.visitors(r.b, r.granularity);
-    const topPages = make.pathOrder.entries(make.pages(r.b, r.granularity));
-    const referrers = make.refOrder.entries(make.referrers(r.b, r.granularity, r.domain));
-    rows.push({ websiteId: r.websiteId, bucket: r.bucket, pageViews: r.pageViews, visitors, topPages, referrers });
-    if (rows.length === size) {
-      yield { granularity, rows };
-      rows = [];
-    }
+  const gather = new ChunkGatherer(size);
+  for (const { granularity, site, b } of planBuckets(plan)) {
+    const visitors = make.visitors(b, granularity);
+    const topPages = make.pathOrder.entries(make.pages(b, granularity));
+    const referrers = make.refOrder.entries(make.referrers(b, granularity, site.domain));
+    gather.add(granularity, { websiteId: site.id, bucket: bucketLabel(plan, granularity, b), pageViews: plan.views[b], visitors, topPages, referrers });
+    const ready = gather.take();
+    if (ready.length > 0) yield* ready;
   }
-  if (rows.length > 0) yield { granularity, rows };
+  gather.end();
+  yield* gather.take();
 }
 
 /** Top lists of a chunk's rows: row i's items (indices into the plan's names) and counts at [ends[i − 1], ends[i]). */
@@ -132,7 +167,7 @@ export interface PickedLists {
 }
 
 /**
- * What {@link planParts} makes of `rows` rows of a plan, in {@link planOrder}:
+ * What {@link planParts} makes of `rows` rows of a plan, in {@link planBuckets}' order:
  * their distinct counts, sketches (bytes) and top lists. Typed arrays only,
  * each in a buffer of its own, so the chunk can move to another thread.
  */
@@ -235,21 +270,17 @@ class PartWriter {
 
 /**
  * The sketches and top lists of the plan's rows, `size` rows at a time, in
- * {@link planOrder}: the costly part of a flush's rows, made where the plan
+ * {@link planBuckets}' order: the costly part of a flush's rows, made where the plan
  * is (another thread), the rest read from the plan where the rows are written.
  */
 export function* planParts(plan: FlushPlan, size: number): Generator<PlanPart> {
   const make = new RowMaker(plan, null);
   let part = new PartWriter(size);
-  for (const g of GRANULARITY_ORDER) {
-    for (const site of plan.order[g]) {
-      for (const b of site.buckets) {
-        part.add(make, b, g, site.domain);
-        if (part.rows === size) {
-          yield part.done();
-          part = new PartWriter(size);
-        }
-      }
+  for (const { granularity, site, b } of planBuckets(plan)) {
+    part.add(make, b, granularity, site.domain);
+    if (part.rows === size) {
+      yield part.done();
+      part = new PartWriter(size);
     }
   }
   if (part.rows > 0) yield part.done();

@@ -11,19 +11,55 @@ import { readInt, readJson } from './dialect.js';
 /** Entries' JSON up to the count, per name (names repeat across buckets); at most this many kept. */
 const ENTRY_HEADS_MAX = 1 << 16;
 
-/** `[{"path":"/x","page_views":12},…]`, built directly; `heads` keeps each name's `{"path":"/x","page_views":`. */
+/** An entry's JSON up to its count: `{"path":"/x","page_views":`. */
+function entryHead(key: 'path' | 'domain', name: string): string {
+  return `{"${key}":${JSON.stringify(name)},"page_views":`;
+}
+
+/** `[{"path":"/x","page_views":12},…]`, built directly; `heads` keeps each name's {@link entryHead}. */
 export function topJson(list: readonly TopEntry[], key: 'path' | 'domain', heads: Map<string, string>): string {
   let s = '[';
   for (let i = 0; i < list.length; i++) {
     const name = list[i][0];
     let head = heads.get(name);
     if (head === undefined) {
-      head = `{"${key}":${JSON.stringify(name)},"page_views":`;
+      head = entryHead(key, name);
       if (heads.size < ENTRY_HEADS_MAX) heads.set(name, head);
     }
     s += (i > 0 ? ',' : '') + head + list[i][1] + '}';
   }
   return s + ']';
+}
+
+/** The stored values of a row that its own fields do not hold as they are. */
+export interface EncodedValues {
+  uniqueVisitors: number;
+  topPagesJson: string;
+  referrersJson: string;
+  sketchBytes: Buffer;
+}
+
+/** Encodes rows as the tables store them, keeping each name's entry head for the rows after. */
+export class RowEncoder {
+  private readonly pathHeads = new Map<string, string>();
+  private readonly referrerHeads = new Map<string, string>();
+
+  /** An {@link EncodedRow} as it came; any other row encoded here. */
+  encode(row: BucketRow): EncodedValues {
+    if (row instanceof EncodedRow) return row;
+    return {
+      uniqueVisitors: row.visitors.estimate(),
+      topPagesJson: topJson(row.topPages, 'path', this.pathHeads),
+      referrersJson: topJson(row.referrers, 'domain', this.referrerHeads),
+      sketchBytes: row.visitors.serialize(),
+    };
+  }
+}
+
+/** About how many bytes a row's values take in a statement (an upper bound, to keep MySQL statements under their limit). */
+export function rowBytes(row: BucketRow): number {
+  if (row instanceof EncodedRow) return 200 + 2 * row.sketchBytes.length + 64 * row.entryCount;
+  return 200 + (row.visitors.isExact ? 16 * row.visitors.estimate() : 24_000) + 64 * (row.topPages.length + row.referrers.length);
 }
 
 /** A top list stored as {@link topJson} wrote it. */
@@ -33,10 +69,7 @@ export function readTop(v: unknown, key: 'path' | 'domain'): TopEntry[] {
   return list.map((e) => [String(e[key]), readInt(e.page_views)] as TopEntry);
 }
 
-/**
- * A plan's names of one kind (paths or referrer domains) with each name's
- * entry head, made once: `{"path":"/x","page_views":`.
- */
+/** A plan's names of one kind (paths or referrer domains), each with its {@link entryHead} made once. */
 export class TopNames {
   private readonly heads: Array<string | undefined>;
 
@@ -53,7 +86,7 @@ export class TopNames {
     for (let j = from; j < to; j++) {
       const item = items[j];
       let head = this.heads[item];
-      if (head === undefined) head = this.heads[item] = `{"${this.key}":${JSON.stringify(this.names[item])},"page_views":`;
+      if (head === undefined) head = this.heads[item] = entryHead(this.key, this.names[item]);
       s += (j > from ? ',' : '') + head + counts[j] + '}';
     }
     return s + ']';
@@ -81,7 +114,7 @@ export interface PickedTop {
  * is, its values go to the database as they came (the JSON made here); its
  * sketch and lists are decoded only if asked for (a row merged with a stored one).
  */
-export class EncodedRow implements BucketRow {
+export class EncodedRow implements BucketRow, EncodedValues {
   private sketch: VisitorSketch | null = null;
 
   constructor(

@@ -24,7 +24,7 @@ import { formatUtc } from '../aggregate/timezone.js';
 import { Dialect, dialectOf, nowText, readInt } from './dialect.js';
 import { type ImportMode, type LedgerUpdate, ledgerRow, startImport } from './ledger.js';
 import { AGGREGATE_TABLES } from './migrations.js';
-import { EncodedRow, readTop, topJson } from './encode.js';
+import { RowEncoder, readTop, rowBytes } from './encode.js';
 import { type ResolveSite, SiteDirectory } from './sites.js';
 
 export interface UpserterOptions {
@@ -122,9 +122,7 @@ export class BucketWriter {
   rowsWritten: Record<Granularity, number> = { hour: 0, day: 0, month: 0 };
   /** Flushes written (committed or in the open transaction). */
   private writes = 0;
-  /** Top-list entry heads by name, for {@link topJson}. */
-  private readonly pathHeads = new Map<string, string>();
-  private readonly referrerHeads = new Map<string, string>();
+  private readonly encoder = new RowEncoder();
 
   constructor(knex: Knex, options: { mode: ImportMode; topN: number; batchSize: number; resolveSite?: ResolveSite; directSiteIds?: boolean }) {
     this.dialect = new Dialect(dialectOf(knex));
@@ -259,9 +257,7 @@ export class BucketWriter {
     let bytes = 0;
     let i = start;
     while (i < rows.length && i - start < maxRows) {
-      const r = rows[i].row;
-      if (r instanceof EncodedRow) bytes += 200 + 2 * r.sketchBytes.length + 64 * r.entryCount;
-      else bytes += 200 + (r.visitors.isExact ? 16 * r.visitors.estimate() : 24_000) + 64 * (r.topPages.length + r.referrers.length);
+      bytes += rowBytes(rows[i].row);
       if (bytes > this.dialect.maxStatementBytes && i > start) break;
       i++;
     }
@@ -287,40 +283,11 @@ export class BucketWriter {
     let nById = 0;
     for (const { siteId, row } of rows) {
       const stored = existing.get(`${siteId}\u0000${row.bucket}`);
-      let values: unknown[];
-      if (stored && (this.mode === 'merge' || stored.importId === importId)) {
-        const sketch = VisitorSketch.deserialize(stored.sketch);
-        sketch.merge(row.visitors);
-        values = [
-          siteId,
-          row.bucket,
-          row.pageViews + stored.pageViews,
-          sketch.estimate(),
-          topJson(mergeTop(stored.topPages, row.topPages, this.topN), 'path', this.pathHeads),
-          topJson(mergeTop(stored.referrers, row.referrers, this.topN), 'domain', this.referrerHeads),
-          sketch.serialize(),
-          importId,
-          now,
-          now,
-        ];
-      } else if (row instanceof EncodedRow) {
-        // Encoded where it was built: written as it came.
-        values = [siteId, row.bucket, row.pageViews, row.uniqueVisitors, row.topPagesJson, row.referrersJson, row.sketchBytes, importId, now, now];
-      } else {
-        const sketch = row.visitors;
-        values = [
-          siteId,
-          row.bucket,
-          row.pageViews,
-          sketch.estimate(),
-          topJson(row.topPages, 'path', this.pathHeads),
-          topJson(row.referrers, 'domain', this.referrerHeads),
-          sketch.serialize(),
-          importId,
-          now,
-          now,
-        ];
-      }
+      // Merged with the stored row (merge mode, or a row of this import written before), or as it is.
+      const merge = stored !== undefined && (this.mode === 'merge' || stored.importId === importId);
+      const out = merge ? mergeRows(storedBucketRow(stored, row), row, this.topN) : row;
+      const v = this.encoder.encode(out);
+      const values = [siteId, row.bucket, out.pageViews, v.uniqueVisitors, v.topPagesJson, v.referrersJson, v.sketchBytes, importId, now, now];
       if (stored && stored.id !== null && driver?.kind === 'sqlite') {
         // The stored row by its id: no conflicting insert first, no unique index search.
         for (const k of UPDATE_AT) updatesById.push(values[k]);
@@ -383,6 +350,11 @@ export class BucketWriter {
     }
     return out;
   }
+}
+
+/** A stored row as a row of the bucket `like` (to merge with it). */
+function storedBucketRow(stored: StoredRow, like: BucketRow): BucketRow {
+  return { websiteId: like.websiteId, bucket: like.bucket, pageViews: stored.pageViews, visitors: VisitorSketch.deserialize(stored.sketch), topPages: stored.topPages, referrers: stored.referrers };
 }
 
 function storedRow(r: Record<string, unknown>): StoredRow {

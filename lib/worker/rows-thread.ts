@@ -10,8 +10,8 @@
  * the top lists' JSON.
  */
 import type { Worker } from 'node:worker_threads';
-import type { BucketChunk, BucketRow, Granularity } from '../aggregate/aggregator.js';
-import { type FlushPlan, type PlanPart, planBuffers, planOrder } from '../aggregate/rows.js';
+import type { BucketChunk } from '../aggregate/aggregator.js';
+import { ChunkGatherer, type FlushPlan, type PlanPart, bucketLabel, planBuckets, planBuffers } from '../aggregate/rows.js';
 import { EncodedRow, TopNames } from '../store/encode.js';
 import { type SerializedError, reviveError, startWorker } from './parse-thread.js';
 
@@ -104,13 +104,11 @@ export class RowsThread {
     try {
       this.post({ t: 'build', id: reader.id, plan: send ? plan : null }, send ? planBuffers(plan) : []);
       this.planSent = plan;
-      // The rest of each row is read from the plan here, in the same order; rows of a granularity
-      // are gathered into chunks of `size` (messages hold a few dozen).
-      const order = planOrder(plan);
+      // The rest of each row is read from the plan here, in the same order (messages hold a few dozen rows).
+      const buckets = planBuckets(plan);
+      const gather = new ChunkGatherer(size);
       const pathNames = new TopNames(plan.paths, 'path');
       const refNames = new TopNames(plan.refNames, 'domain');
-      let rows: BucketRow[] = [];
-      let granularity: Granularity = 'hour';
       let unacked = 0;
       for (;;) {
         // About to wait: the worker hears of every message read (it may be waiting for room).
@@ -120,9 +118,10 @@ export class RowsThread {
         }
         const part = await reader.next();
         if (part === null) {
-          if (!order.next().done) throw new Error('the thread building rows sent fewer rows than the plan has');
+          if (!buckets.next().done) throw new Error('the thread building rows sent fewer rows than the plan has');
           ended = true;
-          if (rows.length > 0) yield { granularity, rows };
+          gather.end();
+          yield* gather.take();
           return;
         }
         if (++unacked === ACK_EVERY) {
@@ -132,30 +131,24 @@ export class RowsThread {
         const sketches = Buffer.from(part.sketches.buffer, part.sketches.byteOffset, part.sketches.byteLength);
         const { pages, referrers } = part;
         for (let i = 0; i < part.rows; i++) {
-          const next = order.next();
+          const next = buckets.next();
           if (next.done) throw new Error('the thread building rows sent more rows than the plan has');
-          const r = next.value;
-          if (r.granularity !== granularity && rows.length > 0) {
-            yield { granularity, rows };
-            rows = [];
-          }
-          granularity = r.granularity;
-          rows.push(
-            new EncodedRow(
-              r.websiteId,
-              r.bucket,
-              r.pageViews,
-              part.uniqueVisitors[i],
-              sketches.subarray(i > 0 ? part.sketchEnds[i - 1] : 0, part.sketchEnds[i]),
-              { names: pathNames, items: pages.items, counts: pages.counts, from: i > 0 ? pages.ends[i - 1] : 0, to: pages.ends[i] },
-              { names: refNames, items: referrers.items, counts: referrers.counts, from: i > 0 ? referrers.ends[i - 1] : 0, to: referrers.ends[i] },
-            ),
+          const { granularity, site, b } = next.value;
+          const row = new EncodedRow(
+            site.id,
+            bucketLabel(plan, granularity, b),
+            plan.views[b],
+            part.uniqueVisitors[i],
+            sketches.subarray(i > 0 ? part.sketchEnds[i - 1] : 0, part.sketchEnds[i]),
+            { names: pathNames, items: pages.items, counts: pages.counts, from: i > 0 ? pages.ends[i - 1] : 0, to: pages.ends[i] },
+            { names: refNames, items: referrers.items, counts: referrers.counts, from: i > 0 ? referrers.ends[i - 1] : 0, to: referrers.ends[i] },
           );
-          if (rows.length === size) {
+          gather.add(granularity, row);
+          const ready = gather.take();
+          if (ready.length > 0) for (const chunk of ready) {
             // Stopped meanwhile: no more rows, not even those already here.
             reader.check();
-            yield { granularity, rows };
-            rows = [];
+            yield chunk;
           }
         }
       }
