@@ -41,16 +41,16 @@ export interface EncodedValues {
 
 /** Encodes rows as the tables store them, keeping each name's entry head for the rows after. */
 export class RowEncoder {
-  private readonly pathHeads = new Map<string, string>();
-  private readonly referrerHeads = new Map<string, string>();
+  private readonly pathHeads = new Map<string, Uint8Array>();
+  private readonly referrerHeads = new Map<string, Uint8Array>();
 
   /** An {@link EncodedRow} as it came; any other row encoded here. */
   encode(row: BucketRow): EncodedValues {
     if (row instanceof EncodedRow) return row;
     return {
       uniqueVisitors: row.visitors.estimate(),
-      topPagesJson: topJson(row.topPages, 'path', this.pathHeads),
-      referrersJson: topJson(row.referrers, 'domain', this.referrerHeads),
+      topPagesJson: jsonText(row.topPages, 'path', this.pathHeads),
+      referrersJson: jsonText(row.referrers, 'domain', this.referrerHeads),
       sketchBytes: row.visitors.serialize(),
     };
   }
@@ -62,6 +62,12 @@ export function rowBytes(row: BucketRow): number {
   return 200 + (row.visitors.isExact ? 16 * row.visitors.estimate() : 24_000) + 64 * (row.topPages.length + row.referrers.length);
 }
 
+/** {@link topJson}'s text, written as bytes and read back as one flat string. */
+function jsonText(list: readonly TopEntry[], key: 'path' | 'domain', heads: Map<string, Uint8Array>): string {
+  textWriter.entries(list, key, heads);
+  return textWriter.text();
+}
+
 /** A top list stored as {@link topJson} wrote it. */
 export function readTop(v: unknown, key: 'path' | 'domain'): TopEntry[] {
   const list = readJson<Array<Record<string, unknown>>>(v, []);
@@ -71,25 +77,20 @@ export function readTop(v: unknown, key: 'path' | 'domain'): TopEntry[] {
 
 /** A plan's names of one kind (paths or referrer domains), each with its {@link entryHead} made once. */
 export class TopNames {
-  private readonly heads: Array<string | undefined>;
+  /** The names' entry heads, as bytes. */
+  readonly heads: JsonHeads;
 
   constructor(
     readonly names: readonly string[],
     readonly key: 'path' | 'domain',
   ) {
-    this.heads = new Array(names.length);
+    this.heads = new JsonHeads(names, key);
   }
 
   /** The JSON of entries [from, to): as {@link topJson} writes it. */
   json(items: Int32Array, counts: Float64Array, from: number, to: number): string {
-    let s = '[';
-    for (let j = from; j < to; j++) {
-      const item = items[j];
-      let head = this.heads[item];
-      if (head === undefined) head = this.heads[item] = entryHead(this.key, this.names[item]);
-      s += (j > from ? ',' : '') + head + counts[j] + '}';
-    }
-    return s + ']';
+    textWriter.list(this.heads, items, counts, from, to);
+    return textWriter.text();
   }
 
   entries(items: Int32Array, counts: Float64Array, from: number, to: number): TopEntry[] {
@@ -98,6 +99,114 @@ export class TopNames {
     return out;
   }
 }
+
+/** Each name's {@link entryHead} as UTF-8 bytes, made once, for one list of names. */
+export class JsonHeads {
+  private readonly heads: Array<Uint8Array | undefined>;
+
+  constructor(
+    readonly names: readonly string[],
+    readonly key: 'path' | 'domain',
+  ) {
+    this.heads = new Array(names.length);
+  }
+
+  of(item: number): Uint8Array {
+    return (this.heads[item] ??= Buffer.from(entryHead(this.key, this.names[item]), 'utf8'));
+  }
+}
+
+/**
+ * Top lists' JSON written as UTF-8 bytes, exactly as {@link topJson} writes
+ * it. The string read back from the bytes is flat, where one built by
+ * concatenation is a rope that the driver flattens before it binds it
+ * (about a third of SQLite's insert time in the 1M-event import).
+ */
+export class TopJsonWriter {
+  private bytes = Buffer.allocUnsafe(1 << 16);
+  private n = 0;
+
+  /** Bytes written since the last {@link text}. */
+  get length(): number {
+    return this.n;
+  }
+
+  /** Writes the JSON of entries [from, to) of items (indices into the heads' names) and counts. */
+  list(heads: JsonHeads, items: Int32Array, counts: Float64Array, from: number, to: number): void {
+    this.room(2);
+    this.bytes[this.n++] = 0x5b; // [
+    for (let j = from; j < to; j++) this.entry(heads.of(items[j]), counts[j], j > from);
+    this.bytes[this.n++] = 0x5d; // ]
+  }
+
+  /** Writes the JSON of entries as {@link topJson} does, keeping each name's head bytes in `heads`. */
+  entries(list: readonly TopEntry[], key: 'path' | 'domain', heads: Map<string, Uint8Array>): void {
+    this.room(2);
+    this.bytes[this.n++] = 0x5b; // [
+    for (let j = 0; j < list.length; j++) {
+      const name = list[j][0];
+      let head = heads.get(name);
+      if (head === undefined) {
+        head = Buffer.from(entryHead(key, name), 'utf8');
+        if (heads.size < ENTRY_HEADS_MAX) heads.set(name, head);
+      }
+      this.entry(head, list[j][1], j > 0);
+    }
+    this.bytes[this.n++] = 0x5d; // ]
+  }
+
+  /** The bytes written, as a string; starts again. */
+  text(): string {
+    const s = this.bytes.toString('utf8', 0, this.n);
+    this.n = 0;
+    return s;
+  }
+
+  private entry(head: Uint8Array, count: number, comma: boolean): void {
+    this.room(head.length + 26);
+    const b = this.bytes;
+    let n = this.n;
+    if (comma) b[n++] = 0x2c; // ,
+    // A long head is copied natively (about twice as fast as a loop over heads of ~45 bytes).
+    if (head.length > 24) {
+      b.set(head, n);
+      n += head.length;
+    } else for (let i = 0; i < head.length; i++) b[n++] = head[i];
+    this.n = n;
+    this.number(count);
+    this.bytes[this.n++] = 0x7d; // }
+  }
+
+  /** A count as String(count) writes it (digits, for the whole numbers counts are). */
+  private number(v: number): void {
+    if (!Number.isSafeInteger(v) || v < 0) {
+      const s = String(v);
+      this.room(s.length + 2);
+      for (let i = 0; i < s.length; i++) this.bytes[this.n++] = s.charCodeAt(i);
+      return;
+    }
+    const b = this.bytes;
+    let digits = 1;
+    for (let x = v; x >= 10; x = Math.floor(x / 10)) digits++;
+    let at = this.n + digits;
+    this.n = at;
+    do {
+      const q = Math.floor(v / 10);
+      b[--at] = 0x30 + (v - q * 10);
+      v = q;
+    } while (v > 0);
+  }
+
+  private room(more: number): void {
+    if (this.n + more <= this.bytes.length) return;
+    const next = Buffer.allocUnsafe(Math.max(this.bytes.length * 2, this.n + more));
+    this.bytes.copy(next, 0, 0, this.n);
+    this.bytes = next;
+  }
+}
+
+/** The writer this thread makes its rows' JSON strings with (one at a time). */
+const textWriter = new TopJsonWriter();
 
 /** A row's top list as picked where it was made: entries [from, to) of items and counts. */
 export interface PickedTop {
