@@ -359,7 +359,7 @@ export class ImportPipeline extends Writable {
   private ledgerWriting = false;
   private ledgerDirty = false;
   /** When the last progress write to the ledger began, and the timer of the next one. */
-  private ledgerWrittenAt = 0;
+  private ledgerWrittenAt = -Infinity;
   private ledgerTimer: NodeJS.Timeout | null = null;
 
   /** Progress as of now. */
@@ -419,7 +419,7 @@ export class ImportPipeline extends Writable {
       this.ledgerDirty = true;
       return;
     }
-    const wait = this.ledgerWrittenAt + LEDGER_PROGRESS_MS - Date.now();
+    const wait = this.ledgerWrittenAt + LEDGER_PROGRESS_MS - performance.now();
     if (wait > 0) {
       this.ledgerTimer = setTimeout(() => {
         this.ledgerTimer = null;
@@ -428,7 +428,7 @@ export class ImportPipeline extends Writable {
       this.ledgerTimer.unref();
       return;
     }
-    this.ledgerWrittenAt = Date.now();
+    this.ledgerWrittenAt = performance.now();
     this.ledgerWriting = true;
     const p = this.progress;
     const update: LedgerUpdate = { bytesRead: p.bytesRead, events: p.events, pageViews: p.pageViews, chunksProcessed: p.chunksProcessed, totalChunks: p.totalChunks };

@@ -69,3 +69,11 @@ t.test('a row encoder writes the same JSON as topJson, row after row', async (t)
     t.equal(v.referrersJson, reference(referrers, 'domain'));
   }
 });
+
+t.test('a list whose writing failed half-way leaves nothing in the next one', async (t) => {
+  const enc = new RowEncoder();
+  const row = (topPages) => ({ websiteId: 'w', bucket: 'b', pageViews: 1, visitors: VisitorSketch.empty(), topPages, referrers: [] });
+  // A name JSON cannot hold (a BigInt) fails after the first entry is written.
+  t.throws(() => enc.encode(row([['/a', 1], [1n, 2]])), TypeError);
+  t.equal(enc.encode(row([['/b', 3]])).topPagesJson, '[{"path":"/b","page_views":3}]');
+});

@@ -126,13 +126,15 @@ export class TopJsonWriter {
   private bytes = Buffer.allocUnsafe(1 << 16);
   private n = 0;
 
-  /** Bytes written since the last {@link text}. */
+  /** Bytes of the list written last. */
   get length(): number {
     return this.n;
   }
 
-  /** Writes the JSON of entries [from, to) of items (indices into the heads' names) and counts. */
+  /** Writes the JSON of entries [from, to) of items (indices into the heads' names) and counts, read by {@link text}. */
   list(heads: JsonHeads, items: Int32Array, counts: Float64Array, from: number, to: number): void {
+    // Each list starts the buffer again: a write that threw half-way leaves nothing behind.
+    this.n = 0;
     this.room(2);
     this.bytes[this.n++] = 0x5b; // [
     for (let j = from; j < to; j++) this.entry(heads.of(items[j]), counts[j], j > from);
@@ -141,6 +143,7 @@ export class TopJsonWriter {
 
   /** Writes the JSON of entries as {@link topJson} does, keeping each name's head bytes in `heads`. */
   entries(list: readonly TopEntry[], key: 'path' | 'domain', heads: Map<string, Uint8Array>): void {
+    this.n = 0;
     this.room(2);
     this.bytes[this.n++] = 0x5b; // [
     for (let j = 0; j < list.length; j++) {
