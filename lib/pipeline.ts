@@ -301,9 +301,9 @@ export class ImportPipeline extends Writable {
       // first rows then come 80–100 ms after the plan. Started as the parse thread sends its last
       // batch, they came after 40–70 ms, but the thread's start met the grouping's peak: the 1M-event
       // import peaked at 143–155 MB against 138–145 MB, for a flush no shorter beyond the noise.
-      // (A server's writes already
-      // overlap with making the rows here; another thread there only took memory: 1M events into
-      // PostgreSQL peaked at 199–215 MB against 186–191 MB, into MariaDB at 169–171 against 151–162.)
+      // A server's writes already overlap with making the rows here; another thread there only took
+      // memory: 1M events into PostgreSQL peaked at 199–215 MB against 186–191 MB, into MariaDB at
+      // 169–171 against 151–162.
       const rowsThread = (): RowsThread => (this.rowsThread ??= new RowsThread());
       thread.once('finish', () => {
         // Spilled aggregates end in a merge, whose rows are made here: no thread for them.
