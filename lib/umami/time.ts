@@ -17,12 +17,30 @@ function digits(b: Uint8Array, i: number, n: number, e: number): number {
   return v;
 }
 
+/** Two digits at b[i], or -1 when one is not a digit. */
+function two(b: Uint8Array, i: number): number {
+  const x = b[i] - 48;
+  const y = b[i + 1] - 48;
+  return x >= 0 && x <= 9 && y >= 0 && y <= 9 ? x * 10 + y : -1;
+}
+
 /**
  * Epoch milliseconds of the timestamp in b[start, e), or NaN when it is not
  * one (zero dates, `infinity`, garbage, bytes that are not ASCII). A value
  * without an offset is wall-clock time in `zone`.
  */
 export function parseTimestampBytes(b: Uint8Array, start: number, e: number, zone: TimeZone): number {
+  // The shape dumps print, `YYYY-MM-DD HH:MM:SS` (and what may follow it), read at fixed places.
+  if (e - start >= 19 && b[start + 4] === 45 && b[start + 7] === 45 && (b[start + 10] === 32 || b[start + 10] === 84) && b[start + 13] === 58 && b[start + 16] === 58) {
+    const y1 = two(b, start);
+    const y2 = two(b, start + 2);
+    const mo = two(b, start + 5);
+    const d = two(b, start + 8);
+    const h = two(b, start + 11);
+    const mi = two(b, start + 14);
+    const sec = two(b, start + 17);
+    if ((y1 | y2 | mo | d | h | mi | sec) >= 0) return fromFields(b, start + 19, e, y1 * 100 + y2, mo, d, h, mi, sec, zone);
+  }
   if (e - start < 10) return NaN;
   let i = start;
   let sign = 1;
@@ -39,9 +57,8 @@ export function parseTimestampBytes(b: Uint8Array, start: number, e: number, zon
   const mo = digits(b, i, 2, e);
   if (i + 2 >= e || b[i + 2] !== 45) return NaN;
   const d = digits(b, i + 3, 2, e);
-  if (mo < 1 || mo > 12 || d < 1 || d > 31) return NaN;
   i += 5;
-  let h = 0, mi = 0, sec = 0, ms = 0;
+  let h = 0, mi = 0, sec = 0;
   if (i < e) {
     const sep = b[i];
     if (sep !== 32 && sep !== 84 /* T */) return NaN;
@@ -53,19 +70,26 @@ export function parseTimestampBytes(b: Uint8Array, start: number, e: number, zon
       sec = digits(b, i + 1, 2, e);
       i += 3;
     }
-    if (h < 0 || h > 24 || mi < 0 || mi > 59 || sec < 0 || sec > 60) return NaN;
-    if (i < e && b[i] === 46 /* . */) {
+  }
+  return fromFields(b, i, e, y, mo, d, h, mi, sec, zone);
+}
+
+/** The instant of the fields read so far, with the fraction and offset at b[i, e) (see {@link parseTimestampBytes}). */
+function fromFields(b: Uint8Array, i: number, e: number, y: number, mo: number, d: number, h: number, mi: number, sec: number, zone: TimeZone): number {
+  if (mo < 1 || mo > 12 || d < 1 || d > 31) return NaN;
+  if (h < 0 || h > 24 || mi < 0 || mi > 59 || sec < 0 || sec > 60) return NaN;
+  let ms = 0;
+  if (i < e && b[i] === 46 /* . */) {
+    i++;
+    let scale = 100;
+    while (i < e) {
+      const c = b[i] - 48;
+      if (c < 0 || c > 9) break;
+      ms += c * scale;
+      scale /= 10;
       i++;
-      let scale = 100;
-      while (i < e) {
-        const c = b[i] - 48;
-        if (c < 0 || c > 9) break;
-        ms += c * scale;
-        scale /= 10;
-        i++;
-      }
-      ms = Math.floor(ms);
     }
+    ms = Math.floor(ms);
   }
   if (d > daysInMonth(y, mo)) return NaN;
   const local = (daysFromCivil(y, mo, d) * 86400 + h * 3600 + mi * 60 + sec) * 1000 + ms;
