@@ -746,6 +746,8 @@ export class ImportPipeline extends Writable {
 
   private async markFailed(id: number, cause: Error): Promise<void> {
     const s = this.summary;
+    // How far it got, as progress would have written it (the last progress write may be up to LEDGER_PROGRESS_MS old).
+    const p = this.progress;
     this.logger?.error?.({ importId: id, code: (cause as UmamiAggregateError).code, err: cause.message }, 'import failed');
     this.closeLedger();
     while (this.ledgerWriting) await this.ledgerBusy;
@@ -753,6 +755,10 @@ export class ImportPipeline extends Writable {
       status: 'failed',
       error: `${(cause as UmamiAggregateError).code ?? 'ERROR'}: ${cause.message}`,
       bytesRead: s.bytesRead,
+      events: p.events,
+      pageViews: p.pageViews,
+      chunksProcessed: p.chunksProcessed,
+      totalChunks: p.totalChunks,
       rejected: s.rejected,
       finishedAt: nowText(),
     }).catch(() => {});

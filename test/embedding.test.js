@@ -118,7 +118,9 @@ t.test('an AbortSignal cancels the import; nothing is committed', async (t) => {
   for (const table of ['analytics_hourly', 'analytics_daily', 'analytics_monthly', 'analytics_sites']) {
     t.equal(Number((await knex(table).count({ n: '*' }))[0].n), 0, `${table} empty`);
   }
-  t.match(await getImport(knex, 1), { status: 'failed', error: /UA_ABORTED/ });
+  const row = await getImport(knex, 1);
+  t.match(row, { status: 'failed', error: /UA_ABORTED/ });
+  t.ok(row.chunksProcessed >= 2 && row.events >= 1000, `the failed import's ledger row says how far it got: ${row.events} events, ${row.chunksProcessed} chunks`);
 });
 
 t.test('a timeout fails the import cleanly', async (t) => {
