@@ -17,9 +17,9 @@ async function youngGenerationMb(setup) {
     import v8 from 'node:v8';
     import { Worker } from 'node:worker_threads';
     ${setup}
-    // A worker with the parse thread's young generation limit, reporting the size it starts with.
+    // A worker with the parse thread's young generation limit, reporting the size it starts with (read first thing).
     const worker = new Worker(
-      "Promise.all([import('node:v8'), import('node:worker_threads')]).then(([v8, w]) => w.parentPort.postMessage(v8.getHeapSpaceStatistics().find((x) => x.space_name === 'new_space').space_size / 1048576)); setTimeout(() => {}, 200);",
+      "const size = process.getBuiltinModule('node:v8').getHeapSpaceStatistics().find((x) => x.space_name === 'new_space').space_size / 1048576; process.getBuiltinModule('node:worker_threads').parentPort.postMessage(size); setTimeout(() => {}, 200);",
       { eval: true, resourceLimits: { maxYoungGenerationSizeMb: 16 } },
     );
     const workerYoung = new Promise((resolve) => worker.once('message', resolve));
