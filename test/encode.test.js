@@ -51,11 +51,11 @@ t.test('the writer grows past its first buffer and starts again after each text'
   const names = new TopNames(NAMES, 'path');
   const items = Int32Array.from({ length: 5000 }, (_, k) => k % NAMES.length);
   const counts = Float64Array.from({ length: 5000 }, (_, k) => k);
-  w.list(names.heads, items, counts, 0, 5000);
+  w.list(names, items, counts, 0, 5000);
   t.ok(w.length > 1 << 16, `${w.length} bytes, more than the first buffer holds`);
   t.equal(w.text(), reference([...items].map((item, k) => [NAMES[item], k]), 'path'));
   t.equal(w.length, 0, 'empty after text()');
-  w.list(names.heads, items, counts, 2, 3);
+  w.list(names, items, counts, 2, 3);
   t.equal(w.text(), reference([[NAMES[2], 2]], 'path'), 'the next text() holds the new list only');
 });
 

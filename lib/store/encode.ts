@@ -16,19 +16,14 @@ function entryHead(key: 'path' | 'domain', name: string): string {
   return `{"${key}":${JSON.stringify(name)},"page_views":`;
 }
 
-/** `[{"path":"/x","page_views":12},…]`, built directly; `heads` keeps each name's {@link entryHead}. */
-export function topJson(list: readonly TopEntry[], key: 'path' | 'domain', heads: Map<string, string>): string {
-  let s = '[';
-  for (let i = 0; i < list.length; i++) {
-    const name = list[i][0];
-    let head = heads.get(name);
-    if (head === undefined) {
-      head = entryHead(key, name);
-      if (heads.size < ENTRY_HEADS_MAX) heads.set(name, head);
-    }
-    s += (i > 0 ? ',' : '') + head + list[i][1] + '}';
-  }
-  return s + ']';
+/**
+ * `[{"path":"/x","page_views":12},…]`: the stored text of a top list, as
+ * JSON.stringify writes it; `heads` keeps each name's {@link entryHead} bytes
+ * for the lists after. Written as bytes and read back as one flat string.
+ */
+export function topJson(list: readonly TopEntry[], key: 'path' | 'domain', heads: Map<string, Uint8Array>): string {
+  textWriter.entries(list, key, heads);
+  return textWriter.text();
 }
 
 /** The stored values of a row that its own fields do not hold as they are. */
@@ -49,8 +44,8 @@ export class RowEncoder {
     if (row instanceof EncodedRow) return row;
     return {
       uniqueVisitors: row.visitors.estimate(),
-      topPagesJson: jsonText(row.topPages, 'path', this.pathHeads),
-      referrersJson: jsonText(row.referrers, 'domain', this.referrerHeads),
+      topPagesJson: topJson(row.topPages, 'path', this.pathHeads),
+      referrersJson: topJson(row.referrers, 'domain', this.referrerHeads),
       sketchBytes: row.visitors.serialize(),
     };
   }
@@ -62,12 +57,6 @@ export function rowBytes(row: BucketRow): number {
   return 200 + (row.visitors.isExact ? 16 * row.visitors.estimate() : 24_000) + 64 * (row.topPages.length + row.referrers.length);
 }
 
-/** {@link topJson}'s text, written as bytes and read back as one flat string. */
-function jsonText(list: readonly TopEntry[], key: 'path' | 'domain', heads: Map<string, Uint8Array>): string {
-  textWriter.entries(list, key, heads);
-  return textWriter.text();
-}
-
 /** A top list stored as {@link topJson} wrote it. */
 export function readTop(v: unknown, key: 'path' | 'domain'): TopEntry[] {
   const list = readJson<Array<Record<string, unknown>>>(v, []);
@@ -77,19 +66,23 @@ export function readTop(v: unknown, key: 'path' | 'domain'): TopEntry[] {
 
 /** A plan's names of one kind (paths or referrer domains), each with its {@link entryHead} made once. */
 export class TopNames {
-  /** The names' entry heads, as bytes. */
-  readonly heads: JsonHeads;
+  private readonly heads: Array<Uint8Array | undefined>;
 
   constructor(
     readonly names: readonly string[],
     readonly key: 'path' | 'domain',
   ) {
-    this.heads = new JsonHeads(names, key);
+    this.heads = new Array(names.length);
+  }
+
+  /** Name `item`'s {@link entryHead}, as UTF-8 bytes. */
+  head(item: number): Uint8Array {
+    return (this.heads[item] ??= Buffer.from(entryHead(this.key, this.names[item]), 'utf8'));
   }
 
   /** The JSON of entries [from, to): as {@link topJson} writes it. */
   json(items: Int32Array, counts: Float64Array, from: number, to: number): string {
-    textWriter.list(this.heads, items, counts, from, to);
+    textWriter.list(this, items, counts, from, to);
     return textWriter.text();
   }
 
@@ -100,27 +93,11 @@ export class TopNames {
   }
 }
 
-/** Each name's {@link entryHead} as UTF-8 bytes, made once, for one list of names. */
-export class JsonHeads {
-  private readonly heads: Array<Uint8Array | undefined>;
-
-  constructor(
-    readonly names: readonly string[],
-    readonly key: 'path' | 'domain',
-  ) {
-    this.heads = new Array(names.length);
-  }
-
-  of(item: number): Uint8Array {
-    return (this.heads[item] ??= Buffer.from(entryHead(this.key, this.names[item]), 'utf8'));
-  }
-}
-
 /**
- * Top lists' JSON written as UTF-8 bytes, exactly as {@link topJson} writes
- * it. The string read back from the bytes is flat, where one built by
- * concatenation is a rope that the driver flattens before it binds it
- * (about a third of SQLite's insert time in the 1M-event import).
+ * Top lists' JSON written as UTF-8 bytes. The string read back from the
+ * bytes is flat, where one built by concatenation is a rope that the driver
+ * flattens before it binds it (about a third of SQLite's insert time in the
+ * 1M-event import).
  */
 export class TopJsonWriter {
   private bytes = Buffer.allocUnsafe(1 << 16);
@@ -131,17 +108,17 @@ export class TopJsonWriter {
     return this.n;
   }
 
-  /** Writes the JSON of entries [from, to) of items (indices into the heads' names) and counts, read by {@link text}. */
-  list(heads: JsonHeads, items: Int32Array, counts: Float64Array, from: number, to: number): void {
+  /** Writes the JSON of entries [from, to) of items (indices into the names) and counts, read by {@link text}. */
+  list(names: TopNames, items: Int32Array, counts: Float64Array, from: number, to: number): void {
     // Each list starts the buffer again: a write that threw half-way leaves nothing behind.
     this.n = 0;
     this.room(2);
     this.bytes[this.n++] = 0x5b; // [
-    for (let j = from; j < to; j++) this.entry(heads.of(items[j]), counts[j], j > from);
+    for (let j = from; j < to; j++) this.entry(names.head(items[j]), counts[j], j > from);
     this.bytes[this.n++] = 0x5d; // ]
   }
 
-  /** Writes the JSON of entries as {@link topJson} does, keeping each name's head bytes in `heads`. */
+  /** Writes the JSON of entries, keeping each name's head bytes in `heads` (see {@link topJson}). */
   entries(list: readonly TopEntry[], key: 'path' | 'domain', heads: Map<string, Uint8Array>): void {
     this.n = 0;
     this.room(2);
