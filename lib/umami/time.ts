@@ -17,8 +17,9 @@ function digits(b: Uint8Array, i: number, n: number, e: number): number {
   return v;
 }
 
-/** Two digits at b[i], or -1 when one is not a digit. */
-function two(b: Uint8Array, i: number): number {
+/** The number of the two digits at b[i], or -1 when one is not a digit (or is past e). */
+function two(b: Uint8Array, i: number, e: number): number {
+  if (i + 2 > e) return -1;
   const x = b[i] - 48;
   const y = b[i + 1] - 48;
   return x >= 0 && x <= 9 && y >= 0 && y <= 9 ? x * 10 + y : -1;
@@ -32,13 +33,13 @@ function two(b: Uint8Array, i: number): number {
 export function parseTimestampBytes(b: Uint8Array, start: number, e: number, zone: TimeZone): number {
   // The shape dumps print, `YYYY-MM-DD HH:MM:SS` (and what may follow it), read at fixed places.
   if (e - start >= 19 && b[start + 4] === 45 && b[start + 7] === 45 && (b[start + 10] === 32 || b[start + 10] === 84) && b[start + 13] === 58 && b[start + 16] === 58) {
-    const y1 = two(b, start);
-    const y2 = two(b, start + 2);
-    const mo = two(b, start + 5);
-    const d = two(b, start + 8);
-    const h = two(b, start + 11);
-    const mi = two(b, start + 14);
-    const sec = two(b, start + 17);
+    const y1 = two(b, start, e);
+    const y2 = two(b, start + 2, e);
+    const mo = two(b, start + 5, e);
+    const d = two(b, start + 8, e);
+    const h = two(b, start + 11, e);
+    const mi = two(b, start + 14, e);
+    const sec = two(b, start + 17, e);
     if ((y1 | y2 | mo | d | h | mi | sec) >= 0) return fromFields(b, start + 19, e, y1 * 100 + y2, mo, d, h, mi, sec, zone);
   }
   if (e - start < 10) return NaN;
@@ -54,20 +55,20 @@ export function parseTimestampBytes(b: Uint8Array, start: number, e: number, zon
   if (yEnd - i < 4 || yEnd >= e || b[yEnd] !== 45) return NaN;
   const y = sign * digits(b, i, yEnd - i, e);
   i = yEnd + 1;
-  const mo = digits(b, i, 2, e);
+  const mo = two(b, i, e);
   if (i + 2 >= e || b[i + 2] !== 45) return NaN;
-  const d = digits(b, i + 3, 2, e);
+  const d = two(b, i + 3, e);
   i += 5;
   let h = 0, mi = 0, sec = 0;
   if (i < e) {
     const sep = b[i];
     if (sep !== 32 && sep !== 84 /* T */) return NaN;
-    h = digits(b, i + 1, 2, e);
+    h = two(b, i + 1, e);
     if (i + 3 >= e || b[i + 3] !== 58) return NaN;
-    mi = digits(b, i + 4, 2, e);
+    mi = two(b, i + 4, e);
     i += 6;
     if (i < e && b[i] === 58) {
-      sec = digits(b, i + 1, 2, e);
+      sec = two(b, i + 1, e);
       i += 3;
     }
   }
@@ -102,17 +103,17 @@ function fromFields(b: Uint8Array, i: number, e: number, y: number, mo: number, 
   if (c === 90 /* Z */ && i === e - 1) return local;
   if (i + 3 === e && c === 85 /* U */ && b[i + 1] === 84 /* T */ && b[i + 2] === 67 /* C */) return local;
   if (c !== 43 && c !== 45) return NaN;
-  const oh = digits(b, i + 1, 2, e);
+  const oh = two(b, i + 1, e);
   if (oh < 0) return NaN;
   let k = i + 3;
   let om = 0, os = 0;
   if (k < e) {
     if (b[k] === 58) k++;
-    om = digits(b, k, 2, e);
+    om = two(b, k, e);
     k += 2;
     if (k < e) {
       if (b[k] === 58) k++;
-      os = digits(b, k, 2, e);
+      os = two(b, k, e);
       k += 2;
     }
   }
