@@ -434,9 +434,7 @@ export class ImportPipeline extends Writable {
     }
     this.ledgerWrittenAt = performance.now();
     this.ledgerWriting = true;
-    const p = this.progress;
-    const update: LedgerUpdate = { bytesRead: p.bytesRead, events: p.events, pageViews: p.pageViews, chunksProcessed: p.chunksProcessed, totalChunks: p.totalChunks };
-    this.ledgerBusy = updateImport(this.options.knex, p.importId!, update)
+    this.ledgerBusy = updateImport(this.options.knex, this.importId!, this.progressUpdate())
       .catch((err: Error) => this.logger?.warn?.({ err: err.message }, 'progress not written to the ledger'))
       .then(() => {
         this.ledgerWriting = false;
@@ -445,6 +443,12 @@ export class ImportPipeline extends Writable {
           this.writeLedgerProgress();
         }
       });
+  }
+
+  /** The ledger's progress columns, as of now. */
+  private progressUpdate(): LedgerUpdate {
+    const p = this.progress;
+    return { bytesRead: p.bytesRead, events: p.events, pageViews: p.pageViews, chunksProcessed: p.chunksProcessed, totalChunks: p.totalChunks };
   }
 
   /** No more progress writes (the import's end is written next). */
@@ -746,19 +750,15 @@ export class ImportPipeline extends Writable {
 
   private async markFailed(id: number, cause: Error): Promise<void> {
     const s = this.summary;
-    // How far it got, as progress would have written it (the last progress write may be up to LEDGER_PROGRESS_MS old).
-    const p = this.progress;
+    // How far it got, as progress writes it (the last progress write may be up to LEDGER_PROGRESS_MS old).
+    const progress = this.progressUpdate();
     this.logger?.error?.({ importId: id, code: (cause as UmamiAggregateError).code, err: cause.message }, 'import failed');
     this.closeLedger();
     while (this.ledgerWriting) await this.ledgerBusy;
     await updateImport(this.options.knex, id, {
+      ...progress,
       status: 'failed',
       error: `${(cause as UmamiAggregateError).code ?? 'ERROR'}: ${cause.message}`,
-      bytesRead: s.bytesRead,
-      events: p.events,
-      pageViews: p.pageViews,
-      chunksProcessed: p.chunksProcessed,
-      totalChunks: p.totalChunks,
       rejected: s.rejected,
       finishedAt: nowText(),
     }).catch(() => {});
