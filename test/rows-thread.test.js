@@ -9,6 +9,7 @@ import t from 'tap';
 import { Aggregator, collectRows, createAggregator, createDumpTokenizer, createEventParser, createImportPipeline } from '../dist/lib/index.js';
 import { freshDatabase, onServer } from './helpers/db.js';
 import { RowsThread } from '../dist/lib/worker/rows-thread.js';
+import { planBuckets, planBucketsInterleaved } from '../dist/lib/aggregate/rows.js';
 import { EncodedRow, topJson } from '../dist/lib/store/encode.js';
 
 const samples = path.join(import.meta.dirname, 'fixtures', 'samples');
@@ -63,10 +64,14 @@ for (const file of ['umami-v2-mariadb.sql', 'umami-v1-mariadb.sql']) {
       chunks.every((c) => c.rows.length >= 1 && c.rows.length <= 7),
       'chunks of at most the size asked for',
     );
-    t.same(
-      [...new Set(chunks.map((c) => c.granularity))],
-      ['hour', 'day', 'month'],
-      'hours, then days, then months',
+    // Interleaved: the days' and months' chunks come among the hours' (not after them).
+    const firstDay = chunks.findIndex((c) => c.granularity === 'day');
+    const firstMonth = chunks.findIndex((c) => c.granularity === 'month');
+    const lastHour = chunks.findLastIndex((c) => c.granularity === 'hour');
+    t.ok(firstDay >= 0 && firstDay < lastHour && firstMonth < lastHour, `days and months among the hours: first day chunk ${firstDay}, first month chunk ${firstMonth}, last hour chunk ${lastHour} of ${chunks.length}`);
+    t.ok(
+      chunks.every((c, i) => c.rows.length === 7 || !chunks.slice(i + 1).some((d) => d.granularity === c.granularity)),
+      "each granularity's chunks are full but its last",
     );
     t.equal(batch.plan.visitors.values.byteLength, 0, "the plan's arrays moved to the thread");
     const got = byGranularity(chunks);
@@ -98,6 +103,26 @@ for (const file of ['umami-v2-mariadb.sql', 'umami-v1-mariadb.sql']) {
     for (const g of ['hour', 'day', 'month']) t.same(again[g].map(stored), expected[g].map(stored), `asked for again: the same ${g} rows`);
   });
 }
+
+t.test('interleaved order: each granularity in its own order, spread evenly over the whole', async (t) => {
+  const site = (id, hour, day, month) => ({ id, hour: { id, domain: null, buckets: hour }, day: { id, domain: null, buckets: day }, month: { id, domain: null, buckets: month } });
+  const sites = [site('a', [0, 1, 2, 3], [20], [30]), site('b', [], [], []), site('c', [4, 5, 6, 7, 8, 9], [21, 22], [])];
+  const plan = {
+    counts: { hour: 10, day: 3, month: 1 },
+    order: { hour: sites.map((s) => s.hour), day: sites.map((s) => s.day), month: sites.map((s) => s.month) },
+  };
+  const seq = [...planBucketsInterleaved(plan)];
+  // The next row is of the granularity least far through its rows: (taken + 1/2) / total, ties to the coarser.
+  t.equal(seq.map((x) => x.granularity[0]).join(''), 'hhdhhhdmhhhdhh', 'hours, days and months spread by their share');
+  for (const g of ['hour', 'day', 'month']) {
+    t.same(
+      seq.filter((x) => x.granularity === g).map((x) => [x.site.id, x.b]),
+      [...planBuckets(plan)].filter((x) => x.granularity === g).map((x) => [x.site.id, x.b]),
+      `${g}: the same buckets in the same order as granularity after granularity`,
+    );
+  }
+  t.same([...planBucketsInterleaved({ counts: { hour: 0, day: 0, month: 0 }, order: { hour: [], day: [], month: [] } })], [], 'an empty plan: no buckets');
+});
 
 t.test('a reader that stops early, then asks again, gets every row', async (t) => {
   const expected = collectRows((await aggregated('umami-v2-mariadb.sql')).flush(true));

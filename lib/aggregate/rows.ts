@@ -102,6 +102,50 @@ export function* planBuckets(plan: FlushPlan): Generator<{ granularity: Granular
   }
 }
 
+/**
+ * The plan's buckets with hours, days and months interleaved: each
+ * granularity's rows in {@link planBuckets}' order, spread evenly over the
+ * whole (the next row is of the granularity least far through its rows).
+ * Hour rows cost more to write than to make, day and month rows the
+ * reverse: written by one thread as another makes them, in this order both
+ * threads work throughout, where after all the hours one would wait for
+ * the other. Not a global lock order for concurrent writers: for SQLite,
+ * which has one writer at a time.
+ */
+export function* planBucketsInterleaved(plan: FlushPlan): Generator<{ granularity: Granularity; site: PlannedSite; b: number }> {
+  const cursors = GRANULARITIES.map((granularity) => new BucketCursor(granularity, plan.order[granularity], plan.counts[granularity]));
+  for (;;) {
+    let next: BucketCursor | null = null;
+    // Least far through its rows, counting the next one as half taken: (taken + 1/2) / total.
+    for (const c of cursors) if (c.taken < c.total && (next === null || (c.taken + 0.5) * next.total < (next.taken + 0.5) * c.total)) next = c;
+    if (next === null) return;
+    yield next.take();
+  }
+}
+
+/** Walks one granularity's buckets, website after website. */
+class BucketCursor {
+  taken = 0;
+  private s = 0;
+  private k = 0;
+
+  constructor(
+    readonly granularity: Granularity,
+    private readonly sites: PlannedSite[],
+    readonly total: number,
+  ) {}
+
+  take(): { granularity: Granularity; site: PlannedSite; b: number } {
+    while (this.k >= this.sites[this.s].buckets.length) {
+      this.s++;
+      this.k = 0;
+    }
+    const site = this.sites[this.s];
+    this.taken++;
+    return { granularity: this.granularity, site, b: site.buckets[this.k++] };
+  }
+}
+
 /** Bucket b's label: `YYYY-MM-DD HH:MM:SS`, `YYYY-MM-DD` or `YYYY-MM`. */
 export function bucketLabel(plan: FlushPlan, granularity: Granularity, b: number): string {
   return LABEL[granularity](plan.keys[b]);
@@ -109,23 +153,51 @@ export function bucketLabel(plan: FlushPlan, granularity: Granularity, b: number
 
 const NO_CHUNKS: readonly BucketChunk[] = [];
 
-/** Rows gathered into chunks of `size`, each of one granularity. */
+/**
+ * Rows gathered into chunks of `size`, each of one granularity. Rows given
+ * granularity after granularity are cut where the granularity changes;
+ * `interleaved`, each granularity's rows are gathered apart, and its chunks
+ * cut when full (the rest at the end).
+ */
 export class ChunkGatherer {
   private rows: BucketRow[] = [];
   private granularity: Granularity = 'hour';
   private ready: BucketChunk[] = [];
+  private readonly apart: Record<Granularity, BucketRow[]> | null;
 
-  constructor(private readonly size: number) {}
+  constructor(
+    private readonly size: number,
+    interleaved = false,
+  ) {
+    this.apart = interleaved ? { hour: [], day: [], month: [] } : null;
+  }
 
   add(granularity: Granularity, row: BucketRow): void {
+    if (this.apart !== null) {
+      const rows = this.apart[granularity];
+      rows.push(row);
+      if (rows.length === this.size) {
+        this.ready.push({ granularity, rows });
+        this.apart[granularity] = [];
+      }
+      return;
+    }
     if (granularity !== this.granularity && this.rows.length > 0) this.cut();
     this.granularity = granularity;
     this.rows.push(row);
     if (this.rows.length === this.size) this.cut();
   }
 
-  /** The rows left, as a last chunk. */
+  /** The rows left, as last chunks. */
   end(): void {
+    if (this.apart !== null) {
+      for (const granularity of GRANULARITIES) {
+        const rows = this.apart[granularity];
+        if (rows.length > 0) this.ready.push({ granularity, rows });
+        this.apart[granularity] = [];
+      }
+      return;
+    }
     if (this.rows.length > 0) this.cut();
   }
 
@@ -270,13 +342,13 @@ class PartWriter {
 
 /**
  * The sketches and top lists of the plan's rows, `size` rows at a time, in
- * {@link planBuckets}' order: the costly part of a flush's rows, made where the plan
+ * {@link planBucketsInterleaved}' order: the costly part of a flush's rows, made where the plan
  * is (another thread), the rest read from the plan where the rows are written.
  */
 export function* planParts(plan: FlushPlan, size: number): Generator<PlanPart> {
   const make = new RowMaker(plan, null);
   let part = new PartWriter(size);
-  for (const { granularity, site, b } of planBuckets(plan)) {
+  for (const { granularity, site, b } of planBucketsInterleaved(plan)) {
     part.add(make, b, granularity, site.domain);
     if (part.rows === size) {
       yield part.done();

@@ -135,8 +135,10 @@ export class BucketWriter {
   /**
    * Writes the rows of a flush, in the aggregator's order (granularity,
    * website, bucket: one global order, so concurrent importers take row
-   * locks in the same order). Rows of websites that `hold` says cannot be
-   * resolved yet are returned instead of written.
+   * locks in the same order; rows built on another thread for SQLite, which
+   * has one writer at a time, come with the granularities interleaved). Rows
+   * of websites that `hold` says cannot be resolved yet are returned instead
+   * of written.
    */
   async write(trx: Knex, batch: BucketBatch, importId: number, hold?: (websiteId: string) => boolean): Promise<{ counts: Record<Granularity, number>; held: Record<Granularity, BucketRow[]> }> {
     const counts: Record<Granularity, number> = { hour: 0, day: 0, month: 0 };

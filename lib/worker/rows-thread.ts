@@ -11,15 +11,15 @@
  */
 import type { Worker } from 'node:worker_threads';
 import type { BucketChunk } from '../aggregate/aggregator.js';
-import { ChunkGatherer, type FlushPlan, type PlanPart, bucketLabel, planBuckets, planBuffers } from '../aggregate/rows.js';
+import { ChunkGatherer, type FlushPlan, type PlanPart, bucketLabel, planBucketsInterleaved, planBuffers } from '../aggregate/rows.js';
 import { EncodedRow, TopNames } from '../store/encode.js';
 import { type SerializedError, reviveError, startWorker } from './parse-thread.js';
 
 /**
- * Messages of rows the worker sends ahead of those read here. Hour rows cost
- * more to write than to make, day and month rows the reverse: a long lead
- * lets the worker make the days while the hours are written. A message of
- * 64 hour rows takes about 25 KB, of day rows about 130 KB.
+ * Messages of rows the worker sends ahead of those read here. The rows come
+ * with hours, days and months interleaved ({@link planBucketsInterleaved}):
+ * the lead only evens out the uneven cost of the rows. A message of 64 hour
+ * rows takes about 25 KB, of day rows about 130 KB.
  */
 export const ROW_MESSAGES_AHEAD = 128;
 /** Bytes of rows the worker sends ahead at most, however few messages they take. */
@@ -72,7 +72,9 @@ export class RowsThread {
   }
 
   /**
-   * The plan's rows, `size` at a time, in {@link planChunks}' order. The
+   * The plan's rows, `size` at a time, each chunk of one granularity, in
+   * {@link planBucketsInterleaved}' order (hours, days and months spread
+   * over the whole, for SQLite's one writer). The
    * plan's typed arrays move to the worker with the first request: the plan
    * is of no use on this thread after it. Iterating again builds the rows
    * again. One iteration at a time.
@@ -105,8 +107,8 @@ export class RowsThread {
       this.post({ t: 'build', id: reader.id, plan: send ? plan : null }, send ? planBuffers(plan) : []);
       this.planSent = plan;
       // The rest of each row is read from the plan here, in the same order (messages hold a few dozen rows).
-      const buckets = planBuckets(plan);
-      const gather = new ChunkGatherer(size);
+      const buckets = planBucketsInterleaved(plan);
+      const gather = new ChunkGatherer(size, true);
       const pathNames = new TopNames(plan.paths, 'path');
       const refNames = new TopNames(plan.refNames, 'domain');
       let unacked = 0;
