@@ -113,7 +113,11 @@ t.test('values not decoded are skipped exactly: escapes, doubled quotes, backsla
   const copySkipped = ['plain title', 'tab\\there', '\\N', '\\\\N', 'back\\\\slash\\\\', 'oct\\101', 'long '.repeat(20), 'odd\\\tb'];
   const copy = '-- PostgreSQL database dump\nSET standard_conforming_strings = on;\nCREATE TABLE public.e (a text, keep text, b text, c integer);\nCOPY public.e (a, keep, b, c) FROM stdin;\n' +
     copySkipped.map((v, i) => `${v}\tk${i}\t${copySkipped[(i + 3) % copySkipped.length]}\t${i}\n`).join('') + '\\.\n';
-  for (const [name, text] of [['mariadb-dump', mysql], ['pg_dump --inserts', pg], ['pg_dump COPY', copy]]) {
+  // standard_conforming_strings off (backslashes escape in every string), and E'' strings: \x, \u, \U and octal escapes.
+  const pgEscapes = ["it\\'s", '\\x27\\\\', "\\U0001F600''", '\\101\\u00e9', "\\\\''", 'long '.repeat(20)];
+  const pgOff = "-- PostgreSQL database dump\nSET standard_conforming_strings = off;\nCREATE TABLE public.e (a text, keep text, b text, c integer);\n" +
+    pgEscapes.map((v, i) => `INSERT INTO public.e VALUES ('${v}', 'k${i}', E'${pgEscapes[(i + 2) % pgEscapes.length]}', ${i});`).join('\n') + '\n';
+  for (const [name, text] of [['mariadb-dump', mysql], ['pg_dump --inserts', pg], ['pg_dump COPY', copy], ["pg_dump --inserts, backslashes escaping", pgOff]]) {
     const dump = Buffer.from(text);
     const keep = { select: (info) => info.columns.map((c) => c === 'keep') };
     const full = scanAll(dump).map((r) => r[1][1]);

@@ -836,15 +836,29 @@ export class DumpScanner {
       let c = buf[i];
       const dec = mask !== null && (all || mask[col] === true);
       if (c === QUOTE && !dec) {
-        // A value not decoded: its closing quote by memchr; a backslash before it is the general machine's.
-        const q = buf.indexOf(QUOTE, i + 1);
+        // A value not decoded: its closing quote by memchr, unless a backslash comes first.
+        let q = buf.indexOf(QUOTE, i + 1);
         if (q < 0 || q + 1 >= n || buf[q + 1] === QUOTE || q - i - 1 > max) break;
         if (bs) {
           if (nextBs <= i) {
             nextBs = buf.indexOf(BACKSLASH, i + 1);
             if (nextBs < 0) nextBs = n;
           }
-          if (nextBs < q) break;
+          if (nextBs < q) {
+            // Escapes: walked from the first one. Nothing is decoded, and an escape's first two
+            // bytes are all that can hide a quote (MySQL's, and PostgreSQL's E'' forms), so a
+            // backslash skips the next byte; '' is a quote too. The chunk's end or an oversized
+            // value is the general machine's.
+            q = nextBs;
+            for (;;) {
+              if (q + 1 >= n) break;
+              const d = buf[q];
+              if (d === BACKSLASH || (d === QUOTE && buf[q + 1] === QUOTE)) q += 2;
+              else if (d === QUOTE) break;
+              else q++;
+            }
+            if (q + 1 >= n || q - i - 1 > max) break;
+          }
         }
         col++;
         i = q + 1;
