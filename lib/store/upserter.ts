@@ -111,6 +111,8 @@ const UPDATE_AT = UPDATE_COLUMNS.map((c) => WRITE_COLUMNS.indexOf(c));
  * import's final flush the main heap grew by about 80 MB with 1000-row chunks).
  */
 const SQLITE_ROWS_PER_CHUNK = 32;
+/** Rows per SQLite INSERT statement (a full chunk). */
+const SQLITE_STATEMENT_ROWS = SQLITE_ROWS_PER_CHUNK;
 
 /** The pure(ish) core of stage 4: writes one flush inside a transaction. */
 export class BucketWriter {
@@ -306,7 +308,7 @@ export class BucketWriter {
     const columns = WRITE_COLUMNS.map((c) => c || spec.column);
     this.rowsWritten[g] += rows.length;
     return async () => {
-      if (nById > 0) await writeRows(trx, driver, () => this.dialect.updateById(spec.table, UPDATE_COLUMNS), updatesById, UPDATE_COLUMNS.length + 1);
+      if (nById > 0) await writeRows(trx, driver, () => this.dialect.updateById(spec.table, UPDATE_COLUMNS), updatesById, UPDATE_COLUMNS.length + 1, false);
       if (nInsert > 0) await writeRows(trx, driver, (n) => this.dialect.insert(spec.table, columns, n), inserts, columns.length);
       if (nUpdate > 0) await writeRows(trx, driver, (n) => this.dialect.upsert(spec.table, columns, ['site_id', spec.column], UPDATE_COLUMNS, n), updates, columns.length);
     };
@@ -444,15 +446,16 @@ async function driverOf(trx: Knex, dialect: Dialect): Promise<Driver | null> {
 }
 
 /**
- * Writes n rows of `width` values with the statement `sql(rows)` makes:
- * SQLite runs in this process, so one prepared single-row statement beats
- * building and parsing large ones; mysql2 gets a server-side prepared
+ * Writes n rows of `width` values with the statement `sql(rows)` makes
+ * (`manyRows` false: a statement of one row, whatever `rows`, such as an UPDATE):
+ * SQLite gets statements of {@link SQLITE_STATEMENT_ROWS} rows and of one,
+ * each prepared once per connection; mysql2 gets a server-side prepared
  * statement, its values in the binary protocol instead of escaped into SQL
  * text; pg a named prepared statement (parsed once per connection, not per
  * chunk); other drivers go through knex.
  */
-async function writeRows(trx: Knex, driver: Driver | null, sql: (rows: number) => string, values: unknown[], width: number): Promise<void> {
-  if (driver?.kind === 'sqlite') return runEach(preparedOn(driver.db, sql(1)), values, width);
+async function writeRows(trx: Knex, driver: Driver | null, sql: (rows: number) => string, values: unknown[], width: number, manyRows = true): Promise<void> {
+  if (driver?.kind === 'sqlite') return manyRows ? runSqlite(driver.db, sql, values, width) : runEach(preparedOn(driver.db, sql(1)), values, 0, width);
   const n = values.length / width;
   if (driver?.kind === 'mysql2') {
     const c = driver.connection;
@@ -476,9 +479,34 @@ function preparedOn(db: SqliteDatabase, sql: string): SqliteStatement {
 }
 
 /** Runs a single-row statement for each run of `width` values. */
-function runEach(st: SqliteStatement, values: unknown[], width: number): void {
+/**
+ * SQLite: runs of {@link SQLITE_STATEMENT_ROWS} rows by one prepared
+ * statement of that many rows, the rest row by row. Fewer statements to
+ * step (and an AUTOINCREMENT table's sequence written once per statement):
+ * the 46,828 hour rows of the 1M-event import took 109–112 ms to insert
+ * with 32-row statements, 129–146 ms one row at a time.
+ */
+function runSqlite(db: SqliteDatabase, sql: (rows: number) => string, values: unknown[], width: number): void {
+  let i = 0;
+  const step = SQLITE_STATEMENT_ROWS * width;
+  if (values.length >= step) {
+    const st = preparedOn(db, sql(SQLITE_STATEMENT_ROWS));
+    if (values.length === step) {
+      st.run(values);
+      return;
+    }
+    const part = new Array<unknown>(step);
+    for (; i + step <= values.length; i += step) {
+      for (let k = 0; k < step; k++) part[k] = values[i + k];
+      st.run(part);
+    }
+  }
+  if (i < values.length) runEach(preparedOn(db, sql(1)), values, i, width);
+}
+
+function runEach(st: SqliteStatement, values: unknown[], from: number, width: number): void {
   const row = new Array<unknown>(width);
-  for (let i = 0; i < values.length; i += width) {
+  for (let i = from; i < values.length; i += width) {
     for (let k = 0; k < width; k++) row[k] = values[i + k];
     st.run(row);
   }
