@@ -21,16 +21,32 @@ const root = path.join(here, '..');
 const data = path.join(here, 'data');
 const cli = path.join(root, 'dist', 'lib', 'cli', 'main.js');
 
-const { values } = parseArgs({
-  options: {
-    events: { type: 'string', default: '1000000' },
-    targets: { type: 'string', default: 'sqlite,postgres,mariadb' },
-    '10m': { type: 'boolean', default: false },
-    traditional: { type: 'boolean', default: false },
-    repeat: { type: 'string', default: '1' },
-  },
-});
+const USAGE = 'usage: node bench/run.js [--events 1000000] [--targets sqlite,postgres,mariadb] [--10m] [--traditional] [--repeat N]';
+let values;
+try {
+  ({ values } = parseArgs({
+    options: {
+      events: { type: 'string', default: '1000000' },
+      targets: { type: 'string', default: 'sqlite,postgres,mariadb' },
+      '10m': { type: 'boolean', default: false },
+      traditional: { type: 'boolean', default: false },
+      repeat: { type: 'string', default: '1' },
+      help: { type: 'boolean', default: false },
+    },
+  }));
+} catch (err) {
+  console.error(`${err.message}\n${USAGE}`);
+  process.exit(2);
+}
+if (values.help) {
+  console.log(USAGE);
+  process.exit(0);
+}
 const repeat = Number(values.repeat);
+if (!Number.isInteger(repeat) || repeat < 1) {
+  console.error(`--repeat takes a whole number of at least 1, not ${values.repeat}\n${USAGE}`);
+  process.exit(2);
+}
 
 function sh(command, args, options = {}) {
   return new Promise((resolve, reject) => {
