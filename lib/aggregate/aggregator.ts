@@ -231,6 +231,14 @@ export class Aggregator {
   private views: number[] = [];
   private dayOf: number[] = [];
   private monthOf: number[] = [];
+  /**
+   * Buckets held: ids [0, buckets) of the arrays above. After a spill the
+   * arrays are filled again from the start, not made anew: arrays grown
+   * again after every spill were garbage in the old generation (their
+   * larger backing stores are allocated there), which piled up between
+   * full collections.
+   */
+  private buckets = 0;
   // shared tables keyed by hour bucket
   private visitors = new PairSet();
   private pages = new PairCounter();
@@ -335,7 +343,7 @@ export class Aggregator {
 
   /** Bytes of the bucket arrays and names. */
   private otherBytes(): number {
-    return this.kind.length * 100 + this.namesBytes();
+    return this.buckets * 100 + this.namesBytes();
   }
 
   private namesBytes(): number {
@@ -352,12 +360,12 @@ export class Aggregator {
   }
 
   private newBucket(kind: number, site: SiteBuckets, key: number): number {
-    const id = this.kind.length;
-    this.kind.push(kind);
-    this.key.push(key);
-    this.views.push(0);
-    this.dayOf.push(-1);
-    this.monthOf.push(-1);
+    const id = this.buckets++;
+    this.kind[id] = kind;
+    this.key[id] = key;
+    this.views[id] = 0;
+    this.dayOf[id] = -1;
+    this.monthOf[id] = -1;
     return id;
   }
 
@@ -541,7 +549,9 @@ export class Aggregator {
 
   /** The tables grouped by hour bucket, with the names and the buckets' order: what the rows are made of. */
   private plan(): FlushPlan {
-    const n = this.kind.length;
+    const n = this.buckets;
+    // The plan takes the arrays (the next tables get new ones): no entries past its buckets.
+    for (const a of [this.kind, this.key, this.views, this.dayOf, this.monthOf]) a.length = n;
     const keys = this.key;
     const order: Record<Granularity, PlannedSite[]> = { hour: [], day: [], month: [] };
     const counts: Record<Granularity, number> = { hour: 0, day: 0, month: 0 };
@@ -590,7 +600,7 @@ export class Aggregator {
 
   /** Writes the hour buckets held (if any) to a new run and empties the tables. */
   private spillHeld(): void {
-    const n = this.kind.length;
+    const n = this.buckets;
     if (n === 0) return;
     if (this.spillDir === null) throw new Error('nowhere to spill');
     this.spillFolder ??= makeSpillFolder(this.spillDir);
@@ -637,7 +647,7 @@ export class Aggregator {
     this.compactRuns();
     // Empty tables in the memory of the spilled ones; the names stay, and with them the
     // packers' name ids looked up so far (their websites are looked up again).
-    this.clearBuckets();
+    this.clearBuckets(true);
     this.visitors = new PairSet(0, slotsOf(vis.values));
     this.pages = new PairCounter(0, slotsOf(pg.pairs));
     this.refs = new PairCounter(0, slotsOf(rf.pairs));
@@ -820,13 +830,17 @@ export class Aggregator {
   }
 
   /** No bucket held: sites, bucket arrays and the referrers without a hostname forgotten. */
-  private clearBuckets(): void {
+  /** Forgets the buckets; `refill`: their arrays are filled again (nothing else holds them). */
+  private clearBuckets(refill = false): void {
     this.sites = new Map();
-    this.kind = [];
-    this.key = [];
-    this.views = [];
-    this.dayOf = [];
-    this.monthOf = [];
+    this.buckets = 0;
+    if (!refill) {
+      this.kind = [];
+      this.key = [];
+      this.views = [];
+      this.dayOf = [];
+      this.monthOf = [];
+    }
     this.hostlessRefs = null;
     this.held = 0;
   }
