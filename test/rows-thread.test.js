@@ -122,6 +122,12 @@ t.test('interleaved order: each granularity in its own order, spread evenly over
     );
   }
   t.same([...planBucketsInterleaved({ counts: { hour: 0, day: 0, month: 0 }, order: { hour: [], day: [], month: [] } })], [], 'an empty plan: no buckets');
+  // The buckets listed are the truth: counts that disagree neither drop nor invent rows.
+  t.same(
+    [...planBucketsInterleaved({ ...plan, counts: { hour: 99, day: 0, month: 5 } })].map((x) => [x.granularity, x.site.id, x.b]),
+    seq.map((x) => [x.granularity, x.site.id, x.b]),
+    'counts that disagree with the buckets listed change nothing',
+  );
 });
 
 t.test('a reader that stops early, then asks again, gets every row', async (t) => {

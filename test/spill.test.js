@@ -181,6 +181,10 @@ t.test('a run reads back as written, across blocks and past a record larger than
     want.push([k % 2 === 0 ? 'a' : 'b', k * 3_600_000, 19_700 + k, k * 5, [...hashes], [...pages], [...refs], [...hostless]]);
   }
   writer.close();
+  // Closed again (an error path closes what may be closed already): nothing written, nothing closed twice.
+  const size = fs.statSync(file).size;
+  t.doesNotThrow(() => writer.close(), 'a second close does nothing');
+  t.equal(fs.statSync(file).size, size, 'and writes nothing');
   const read = (run) => {
     const r = new RunReader(run);
     const got = [];

@@ -113,7 +113,8 @@ export function* planBuckets(plan: FlushPlan): Generator<{ granularity: Granular
  * which has one writer at a time.
  */
 export function* planBucketsInterleaved(plan: FlushPlan): Generator<{ granularity: Granularity; site: PlannedSite; b: number }> {
-  const cursors = GRANULARITIES.map((granularity) => new BucketCursor(granularity, plan.order[granularity], plan.counts[granularity]));
+  // Totals from the buckets themselves (a plan made elsewhere may count them otherwise).
+  const cursors = GRANULARITIES.map((g) => new BucketCursor(g, plan.order[g], plan.order[g].reduce((n, site) => n + site.buckets.length, 0)));
   for (;;) {
     let next: BucketCursor | null = null;
     // Least far through its rows, counting the next one as half taken: (taken + 1/2) / total.

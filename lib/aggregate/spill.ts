@@ -171,6 +171,7 @@ export class RunWriter {
   /** Bytes collected, not written yet. */
   private at = 0;
   private readonly fd: number;
+  private closed = false;
   /** Bytes written. */
   bytes = 0;
 
@@ -228,7 +229,10 @@ export class RunWriter {
     this.at = 0;
   }
 
+  /** Writes what is held and closes the file; again, nothing (its descriptor may be another file's by then). */
   close(): void {
+    if (this.closed) return;
+    this.closed = true;
     try {
       this.write();
     } finally {

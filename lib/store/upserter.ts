@@ -478,7 +478,6 @@ function preparedOn(db: SqliteDatabase, sql: string): SqliteStatement {
   return st;
 }
 
-/** Runs a single-row statement for each run of `width` values. */
 /**
  * SQLite: runs of {@link SQLITE_STATEMENT_ROWS} rows by one prepared
  * statement of that many rows, the rest row by row. Fewer statements to
@@ -504,6 +503,7 @@ function runSqlite(db: SqliteDatabase, sql: (rows: number) => string, values: un
   if (i < values.length) runEach(preparedOn(db, sql(1)), values, i, width);
 }
 
+/** Runs a single-row statement for each run of `width` values from `from`. */
 function runEach(st: SqliteStatement, values: unknown[], from: number, width: number): void {
   const row = new Array<unknown>(width);
   for (let i = from; i < values.length; i += width) {

@@ -73,8 +73,10 @@ export class RowsThread {
 
   /**
    * The plan's rows, `size` at a time, each chunk of one granularity, in
-   * {@link planBucketsInterleaved}' order (hours, days and months spread
-   * over the whole, for SQLite's one writer). The
+   * {@link planBucketsInterleaved}' order: hours, days and months spread
+   * over the whole. For SQLite's one writer: it is not the global order
+   * (granularity, website, bucket) in which importers into a server take
+   * row locks, so concurrent ones could deadlock. The
    * plan's typed arrays move to the worker with the first request: the plan
    * is of no use on this thread after it. Iterating again builds the rows
    * again. One iteration at a time.
