@@ -550,7 +550,7 @@ export class Aggregator {
   /** The tables grouped by hour bucket, with the names and the buckets' order: what the rows are made of. */
   private plan(): FlushPlan {
     const n = this.buckets;
-    // The plan takes the arrays (the next tables get new ones): no entries past its buckets.
+    // No entries past the buckets (hoursOf reads the arrays' length; the plan copies keys and views).
     for (const a of [this.kind, this.key, this.views, this.dayOf, this.monthOf]) a.length = n;
     const keys = this.key;
     const order: Record<Granularity, PlannedSite[]> = { hour: [], day: [], month: [] };
@@ -568,8 +568,8 @@ export class Aggregator {
     return {
       counts,
       order,
-      keys,
-      views: this.views,
+      keys: Float64Array.from(keys),
+      views: Float64Array.from(this.views),
       // Group the shared tables by hour.
       visitors: this.visitors.group(n),
       pages: this.pages.group(n),
