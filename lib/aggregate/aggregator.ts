@@ -829,8 +829,10 @@ export class Aggregator {
     if (this.refs.size === 0) this.refs = new PairCounter(0, slotsOf(refs));
   }
 
-  /** No bucket held: sites, bucket arrays and the referrers without a hostname forgotten. */
-  /** Forgets the buckets; `refill`: their arrays are filled again (nothing else holds them). */
+  /**
+   * No bucket held: sites, bucket arrays and the referrers without a hostname
+   * forgotten. `refill`: the arrays are kept and filled again (nothing else holds them).
+   */
   private clearBuckets(refill = false): void {
     this.sites = new Map();
     this.buckets = 0;

@@ -455,7 +455,11 @@ async function driverOf(trx: Knex, dialect: Dialect): Promise<Driver | null> {
  * chunk); other drivers go through knex.
  */
 async function writeRows(trx: Knex, driver: Driver | null, sql: (rows: number) => string, values: unknown[], width: number, manyRows = true): Promise<void> {
-  if (driver?.kind === 'sqlite') return manyRows ? runSqlite(driver.db, sql, values, width) : runEach(preparedOn(driver.db, sql(1)), values, 0, width);
+  if (driver?.kind === 'sqlite') {
+    if (manyRows) runSqlite(driver.db, sql, values, width);
+    else runEach(preparedOn(driver.db, sql(1)), values, 0, width);
+    return;
+  }
   const n = values.length / width;
   if (driver?.kind === 'mysql2') {
     const c = driver.connection;
@@ -486,30 +490,24 @@ function preparedOn(db: SqliteDatabase, sql: string): SqliteStatement {
  * with 32-row statements, 129–146 ms one row at a time.
  */
 function runSqlite(db: SqliteDatabase, sql: (rows: number) => string, values: unknown[], width: number): void {
-  let i = 0;
   const step = SQLITE_STATEMENT_ROWS * width;
-  if (values.length >= step) {
-    const st = preparedOn(db, sql(SQLITE_STATEMENT_ROWS));
-    if (values.length === step) {
-      st.run(values);
-      return;
-    }
-    const part = new Array<unknown>(step);
-    for (; i + step <= values.length; i += step) {
-      for (let k = 0; k < step; k++) part[k] = values[i + k];
-      st.run(part);
-    }
-  }
+  const i = values.length >= step ? runEach(preparedOn(db, sql(SQLITE_STATEMENT_ROWS)), values, 0, step) : 0;
   if (i < values.length) runEach(preparedOn(db, sql(1)), values, i, width);
 }
 
-/** Runs a single-row statement for each run of `width` values from `from`. */
-function runEach(st: SqliteStatement, values: unknown[], from: number, width: number): void {
-  const row = new Array<unknown>(width);
-  for (let i = from; i < values.length; i += width) {
-    for (let k = 0; k < width; k++) row[k] = values[i + k];
-    st.run(row);
+/** Runs a statement of `step` values for each whole run of them from `from`; returns where the runs end. */
+function runEach(st: SqliteStatement, values: unknown[], from: number, step: number): number {
+  if (from === 0 && values.length === step) {
+    st.run(values);
+    return step;
   }
+  const part = new Array<unknown>(step);
+  let i = from;
+  for (; i + step <= values.length; i += step) {
+    for (let k = 0; k < step; k++) part[k] = values[i + k];
+    st.run(part);
+  }
+  return i;
 }
 
 /** Rows of a knex.raw result on every dialect. */
