@@ -73,3 +73,17 @@ t.test('with ids, once 65536 values are kept a new one comes back as a string, a
   t.equal(lookup(70000), (70000).toString(16).padStart(8, '0'), 'and again its string');
   t.equal(lookup(12345), 12345, 'a kept one: still its index');
 });
+
+t.test('a hash given as an unsigned number finds the value kept under its int32 form, and the reverse', async (t) => {
+  const it = new Interner({ ids: true });
+  const buf = Buffer.from("'',/a,/b");
+  // The empty value: its FNV-1a hash is the basis, 2166136261 unsigned or -2128831035 as an int32.
+  const empty = it.lookup(buf, 1, 1, 0x811c9dc5, false);
+  t.equal(empty, 0, 'kept as the first index');
+  t.equal(it.lookup(buf, 1, 1, 0x811c9dc5 | 0, false), 0, 'found by the int32 form of its hash');
+  t.equal(it.lookup(buf, 1, 1, 0x811c9dc5, false), 0, 'and by the unsigned form again');
+  t.equal(it.get(buf, 1, 1, false), 0, 'and by get(), which hashes the bytes itself');
+  const a = it.get(buf, 3, 5, false);
+  t.equal(it.lookup(buf, 3, 5, hashBytes(buf, 3, 5) >>> 0, false), a, 'a non-empty value by its unsigned hash');
+  t.same(it.names, ['', '/a'], 'each value kept once');
+});

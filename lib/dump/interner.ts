@@ -16,7 +16,7 @@ const MAX_LENGTH = 128;
 
 /** FNV-1a over bytes, the interner's hash (a scanner may compute it while it reads the bytes). */
 export function hashBytes(buf: Buffer, s: number, e: number): number {
-  let h = 0x811c9dc5;
+  let h = 0x811c9dc5 | 0; // FNV-1a basis, as an int32 like every later value
   for (let k = s; k < e; k++) h = Math.imul(h ^ buf[k], 16777619);
   return h;
 }
@@ -27,9 +27,15 @@ export class Interner {
   readonly ids: boolean;
   private table = new Int32Array(1024);
   private mask = 1023;
-  private hashes: number[] = [];
-  private starts: number[] = [];
-  private lengths: number[] = [];
+  /**
+   * Per kept value, its hash, arena offset and length. Typed arrays: a hash is an int32, half of
+   * which are too large for a small integer, so a plain array of them changed its kind of
+   * elements at the first such hash, and V8 threw away the optimised code of every function
+   * that had a lookup inlined (the scanner's fast paths among them).
+   */
+  private hashes: Int32Array = new Int32Array(256);
+  private starts: Int32Array = new Int32Array(256);
+  private lengths: Int32Array = new Int32Array(256);
   private strings: string[] = [];
   private arena = Buffer.allocUnsafe(16384);
   private arenaView = new DataView(this.arena.buffer, this.arena.byteOffset, this.arena.byteLength);
@@ -57,6 +63,8 @@ export class Interner {
   lookup(buf: Buffer, s: number, e: number, h: number, utf8: boolean): string | number {
     const len = e - s;
     if (len > MAX_LENGTH) return buf.toString(utf8 ? 'utf8' : 'latin1', s, e);
+    // As an int32 (the hash of no bytes is the FNV offset basis, 2166136261), as kept.
+    h |= 0;
     const mask = this.mask;
     const table = this.table;
     let i = h & mask;
@@ -76,12 +84,13 @@ export class Interner {
       this.arenaView = new DataView(next.buffer, next.byteOffset, next.byteLength);
     }
     buf.copy(this.arena, this.used, s, e);
-    this.hashes.push(h);
-    this.starts.push(this.used);
-    this.lengths.push(len);
+    const n = this.strings.length;
+    if (n === this.hashes.length) this.growEntries();
+    this.hashes[n] = h;
+    this.starts[n] = this.used;
+    this.lengths[n] = len;
     this.strings.push(str);
     this.used += len;
-    const n = this.strings.length - 1;
     table[i] = n + 1;
     if (n * 2 + 2 > mask) this.grow();
     return this.ids ? n : str;
@@ -100,6 +109,18 @@ export class Interner {
     const a = this.arena;
     for (; k < len; k++) if (a[at + k] !== buf[s + k]) return false;
     return true;
+  }
+
+  private growEntries(): void {
+    const cap = this.hashes.length * 2;
+    const widen = (a: Int32Array): Int32Array => {
+      const b = new Int32Array(cap);
+      b.set(a);
+      return b;
+    };
+    this.hashes = widen(this.hashes);
+    this.starts = widen(this.starts);
+    this.lengths = widen(this.lengths);
   }
 
   private grow(): void {

@@ -118,7 +118,7 @@ class PackerNames {
   /** Ids given since the last reset. */
   size = 0;
   /** Names given ids since the last take. */
-  fresh: string[] = [];
+  readonly fresh: string[] = [];
   private readonly byName = new Map<string, number>();
   /** The interner whose indices `byIndex` maps, and its map (-1: no id yet). */
   private interner: Interner | null = null;
@@ -156,14 +156,16 @@ class PackerNames {
 
   /** The names given ids since the last take, and the id of the first. */
   take(): { names: string[]; base: number } {
-    const names = this.fresh;
-    this.fresh = [];
+    // Copied out, the one list kept: a new empty list holds small integers until a name comes,
+    // and that change of kind threw away the optimised parser each time.
+    const names = this.fresh.slice();
+    this.fresh.length = 0;
     return { names, base: this.size - names.length };
   }
 
   reset(): void {
     this.size = 0;
-    this.fresh = [];
+    this.fresh.length = 0;
     this.byName.clear();
     this.byIndex.fill(-1);
   }
