@@ -170,3 +170,9 @@ t.test('PostgreSQL and MariaDB: statements sent while the next chunk is made, no
     });
   }
 });
+
+t.test('counts are grouped by thousands as en-US writes them', async (t) => {
+  const { grouped } = await import('../dist/lib/cli/progress.js');
+  const values = [0, 7, 42, 999, 1000, 1001, 65536, 999999, 1000000, 845572, 1209423, 2 ** 31, 2 ** 53 - 1, -1, -1000, -1234567, 1234.4, 1234.5];
+  for (const v of values) t.equal(grouped(v), Math.round(v).toLocaleString('en-US'), String(v));
+});
