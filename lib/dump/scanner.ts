@@ -935,7 +935,8 @@ export class DumpScanner {
         if (dec) row![col] = null;
         col++;
         i += 4;
-      } else if ((c >= 0x30 && c <= 0x39) || c === DASH) {
+      } else if (c === DASH || (c >= 0x30 && c <= 0x39)) {
+        // The sign tested first: both tests run for every number, so optimised code has seen both.
         const j = numberEnd(buf, i + 1, n);
         if (j >= n) break;
         if (dec) {
@@ -972,7 +973,7 @@ export class DumpScanner {
         if (c !== COMMA && c !== LF && c !== SPACE && c !== CR && c !== TAB) break;
         i++;
       }
-      if (i >= n || buf[i] !== LPAREN) return i;
+      if (i >= n || buf[i] !== LPAREN) break;
       this.startRow(i);
       this.state = V_VALUE;
       i++;
@@ -1014,7 +1015,7 @@ export class DumpScanner {
         i = q + 1;
       } else if (c === 0x4e && i + 4 < n && buf[i + 1] === 0x55 && buf[i + 2] === 0x4c && buf[i + 3] === 0x4c && (buf[i + 4] === COMMA || buf[i + 4] === RPAREN)) {
         i += 4;
-      } else if ((c >= 0x30 && c <= 0x39) || c === DASH) {
+      } else if (c === DASH || (c >= 0x30 && c <= 0x39)) {
         const j = numberEnd(buf, i + 1, n);
         if (j >= n) break;
         i = j;
@@ -1043,7 +1044,7 @@ export class DumpScanner {
         if (c !== COMMA && c !== LF && c !== SPACE && c !== CR && c !== TAB) break;
         i++;
       }
-      if (i >= n || buf[i] !== LPAREN) return i;
+      if (i >= n || buf[i] !== LPAREN) break;
       this.startRow(i);
       this.state = V_VALUE;
       i++;
