@@ -964,19 +964,9 @@ export class DumpScanner {
         this.state = V_AFTER;
         break;
       }
-      i++;
       this.col = col;
-      this.endRow();
-      // Between rows: `,` and line ends, then the next `(`.
-      while (i < n) {
-        c = buf[i];
-        if (c !== COMMA && c !== LF && c !== SPACE && c !== CR && c !== TAB) break;
-        i++;
-      }
-      if (i >= n || buf[i] !== LPAREN) break;
-      this.startRow(i);
-      this.state = V_VALUE;
-      i++;
+      i = this.nextRow(buf, i + 1, n);
+      if ((this.state as number) !== V_VALUE) break;
       row = this.row;
       col = 0;
     }
@@ -1000,6 +990,8 @@ export class DumpScanner {
       if (i >= n) break;
       let c = buf[i];
       if (c === QUOTE) {
+        // As in fastRows. Shared through a method, the two cost 0.45% more instructions (callgrind,
+        // 200,000 events), kept as two copies.
         let q = buf.indexOf(QUOTE, i + 1);
         if (q < 0 || q + 1 >= n || buf[q + 1] === QUOTE || q - i - 1 > max) break;
         if (bs) {
@@ -1036,22 +1028,31 @@ export class DumpScanner {
         this.state = V_AFTER;
         break;
       }
-      i++;
       this.col = col;
-      this.endRow();
-      while (i < n) {
-        c = buf[i];
-        if (c !== COMMA && c !== LF && c !== SPACE && c !== CR && c !== TAB) break;
-        i++;
-      }
-      if (i >= n || buf[i] !== LPAREN) break;
-      this.startRow(i);
-      this.state = V_VALUE;
-      i++;
+      i = this.nextRow(buf, i + 1, n);
+      if ((this.state as number) !== V_VALUE) break;
       col = 0;
     }
     this.col = col;
     return i;
+  }
+
+  /**
+   * The fast paths' row end, after its `)` (at i - 1): ends the row, then passes `,` and line
+   * ends to the next row's `(` and starts that row. Returns where it got to; the state tells
+   * which: V_VALUE inside the next row, V_BETWEEN before something else (or the chunk's end).
+   */
+  private nextRow(buf: Buffer, i: number, n: number): number {
+    this.endRow();
+    while (i < n) {
+      const c = buf[i];
+      if (c !== COMMA && c !== LF && c !== SPACE && c !== CR && c !== TAB) break;
+      i++;
+    }
+    if (i >= n || buf[i] !== LPAREN) return i;
+    this.startRow(i);
+    this.state = V_VALUE;
+    return i + 1;
   }
 
   /**
