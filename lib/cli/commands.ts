@@ -16,7 +16,7 @@ import { DEFAULT_DB, openDatabase, redact, settleJournal } from './db.js';
 import { dialectOf } from '../store/dialect.js';
 import { hashFileInWorker } from './fingerprint.js';
 import { capYoungGeneration } from './heap.js';
-import { ProgressBar, grouped } from './progress.js';
+import { ProgressBar, grouped as n } from './progress.js';
 
 const USAGE = `Usage:
   umami-aggregate import <file|-> [options]   aggregate an Umami dump (plain or gzipped) into the database
@@ -304,8 +304,6 @@ async function importCommand(args: string[], io: Io): Promise<number> {
     return 0;
   });
 }
-
-const n = grouped;
 
 export function formatSummary(s: ImportSummary, target: string): string {
   const secs = s.durationMs / 1000;
