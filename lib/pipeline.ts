@@ -93,6 +93,16 @@ export interface ImportOptions {
    * computed elsewhere meanwhile) spares the import hashing the input itself.
    */
   fingerprint?: string | Promise<string>;
+  /**
+   * A {@link ParseThread} made for `inputFile` (the same path, with
+   * `hashFile: true` unless `fingerprint` is given), used instead of one made
+   * here; it may already be {@link ParseThread.start started}, so a host
+   * that makes it before opening its database has the file read meanwhile.
+   * The pipeline's `format`, `maxValueBytes`, `sourceTimezone` and
+   * `maxRejected`, when given, must equal the thread's own. The pipeline
+   * owns it from here: it ends and destroys it with itself.
+   */
+  parseThread?: ParseThread;
   /** Events per progress chunk: a `progress` event (and a ledger update) at least once per chunk. Default 10000. */
   chunkSize?: number;
   /** Aborting it cancels the import cleanly (an atomic import commits nothing). */
@@ -211,9 +221,22 @@ function validate(o: ImportOptions): void {
   if (o.aggregate === false && o.skipRawDataStorage !== false) {
     throw invalidOption('aggregate', 'true unless raw page views are stored (skipRawDataStorage: false); otherwise the import would keep nothing', o.aggregate);
   }
+  if (o.parseThread !== undefined) validateParseThread(o);
   if (o.mode === 'merge' && o.atomic === false && typeof o.fingerprint !== 'string' && !o.force) {
     // Flushes commit as they go, so a repeated input must be recognised before the first one.
     throw invalidOption('fingerprint', "given (the input's SHA-256) for a merge that is not atomic, or force: true", o.fingerprint);
+  }
+}
+
+/** A host's parse thread: one that reads the pipeline's input file as the pipeline would. */
+function validateParseThread(o: ImportOptions): void {
+  const t = o.parseThread;
+  if (!(t instanceof ParseThread)) throw invalidOption('parseThread', 'a ParseThread', t);
+  if (o.worker === false || o.skipRawDataStorage === false) throw invalidOption('parseThread', 'left out when the worker thread is not used (worker: false, or raw page views stored)', t.file);
+  if (o.inputFile === undefined || t.file !== o.inputFile) throw invalidOption('parseThread', `a thread reading inputFile (${o.inputFile ?? 'not given'})`, t.file);
+  if (o.fingerprint === undefined && !t.options.hashFile) throw invalidOption('parseThread', 'made with hashFile: true (or the fingerprint given)', t.file);
+  for (const name of ['format', 'maxValueBytes', 'sourceTimezone', 'maxRejected'] as const) {
+    if (o[name] !== undefined && o[name] !== t.options[name]) throw invalidOption(name, `the parseThread's own (${String(t.options[name])})`, o[name]);
   }
 }
 
@@ -291,7 +314,11 @@ export class ImportPipeline extends Writable {
       rawAggregated: options.aggregate !== false,
     });
     // Started before the stream exists: if the thread cannot start, no half-made stream is left behind.
-    const thread = threaded ? new ParseThread({ file: options.inputFile, format: options.format, maxValueBytes: options.maxValueBytes, sourceTimezone: options.sourceTimezone, maxRejected: options.maxRejected }) : null;
+    const hashFile = options.fingerprint === undefined && options.inputFile !== undefined;
+    const thread = threaded
+      ? (options.parseThread ??
+        new ParseThread({ file: options.inputFile, hashFile, format: options.format, maxValueBytes: options.maxValueBytes, sourceTimezone: options.sourceTimezone, maxRejected: options.maxRejected }))
+      : null;
     super({ highWaterMark: 1 << 20 });
     this.options = options;
     if (thread && dialectOf(options.knex) === 'sqlite') {
@@ -326,9 +353,8 @@ export class ImportPipeline extends Writable {
     }
     this.aggregator = aggregator;
     this.upserter = upserter;
-    this.hash = options.fingerprint === undefined ? crypto.createHash('sha256') : null;
-    // A file read on the worker thread: its chunks come back here to be hashed.
-    if (thread && options.inputFile !== undefined && this.hash) thread.on('input', (chunk: Buffer) => this.hash!.update(chunk));
+    // A file read on the worker thread is hashed by the thread, as its chunks come back to this one.
+    this.hash = options.fingerprint === undefined && !(thread && hashFile) ? crypto.createHash('sha256') : null;
     if (options.fingerprint instanceof Promise) options.fingerprint.catch(() => {});
     // SQLite has one writer: while an atomic import holds it, the ledger is written at start and end only.
     this.serialLedger = atomic && dialectOf(options.knex) === 'sqlite';
@@ -684,7 +710,16 @@ export class ImportPipeline extends Writable {
     // From here the ledger row is written only with the last rows.
     this.closeLedger();
     while (this.ledgerWriting) await this.ledgerBusy;
-    this.fingerprint ??= this.hash ? this.hash.digest('hex') : await this.options.fingerprint!;
+    if (this.fingerprint === null) {
+      if (this.options.fingerprint !== undefined) this.fingerprint = await this.options.fingerprint;
+      else if (this.hash) this.fingerprint = this.hash.digest('hex');
+      else {
+        const digest = this.parseThread?.fileDigest() ?? null;
+        // The thread hashes the file it reads and has read it all by now.
+        if (digest === null) throw new Error('the input file was not hashed');
+        this.fingerprint = digest;
+      }
+    }
     await this.refuseKnownInput(this.fingerprint);
   }
 

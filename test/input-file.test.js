@@ -10,7 +10,7 @@ import { promisify } from 'node:util';
 import { finished, pipeline } from 'node:stream/promises';
 import zlib from 'node:zlib';
 import t from 'tap';
-import { createImportPipeline } from '../dist/lib/index.js';
+import { ParseThread, createImportPipeline } from '../dist/lib/index.js';
 import { freshDatabase } from './helpers/db.js';
 
 const root = path.join(import.meta.dirname, '..');
@@ -140,4 +140,87 @@ t.test('the file is closed once the import completes, fails or is stopped', { sk
     t.ok(sawOpen >= 1, `${what}: the file was open during the import`);
     t.equal(openOn(file), 0, `${what}: no descriptor of it is left open`);
   }
+});
+
+t.test('a parse thread started before the pipeline exists: the same rows and fingerprint, its reading bounded until then', async (t) => {
+  // More events than the batches a thread holds for a reader (16 of 4,096 events).
+  const file = path.join(tmp, 'larger.sql');
+  await promisify(execFile)(process.execPath, [path.join(root, 'bench', 'generate.js'), '--events', '200000', '--format', 'mariadb', '--out', file]);
+  const piped = await importInto(t, file, 'pipe');
+  const { knex } = await freshDatabase(t, 'sqlite', 'prestarted');
+  const thread = new ParseThread({ file, hashFile: true }).start();
+  // The pipeline comes late: meanwhile the thread reads, then waits with a few batches.
+  await new Promise((r) => setTimeout(r, 1500));
+  const held = thread.stats.events;
+  t.ok(held > 0, `${held} events parsed before the pipeline was made`);
+  t.ok(held < piped.summary.events / 2, `of ${piped.summary.events}: the rest waits for a reader`);
+  await new Promise((r) => setTimeout(r, 300));
+  t.equal(thread.stats.events, held, 'and no more after another 300 ms');
+  const importer = createImportPipeline({ knex, inputFile: file, bytesTotal: fs.statSync(file).size, parseThread: thread });
+  await finished(importer.end());
+  const rows = await tables(knex);
+  for (const table of Object.keys(piped.rows)) t.same(rows[table], piped.rows[table], `${table}: ${piped.rows[table].length} identical rows`);
+  t.equal(importer.summary.events, piped.summary.events, 'events');
+  t.equal(importer.summary.fingerprint, sha256(file), "the fingerprint is the file's SHA-256, hashed by the thread");
+  t.equal(thread.fileDigest(), sha256(file));
+  t.equal(importer.summary.bytesRead, fs.statSync(file).size, 'every byte read');
+});
+
+t.test('a parse thread that has read a whole small file before the pipeline is made', async (t) => {
+  const file = path.join(generated, 'umami-v2-mariadb.sql');
+  const piped = await importInto(t, file, 'pipe');
+  const { knex } = await freshDatabase(t, 'sqlite', 'prestarted_small');
+  const thread = new ParseThread({ file, hashFile: true }).start();
+  await new Promise((r) => setTimeout(r, 1000));
+  t.equal(thread.fileDigest(), sha256(file), 'read and hashed to the end, waiting with its batches');
+  const importer = createImportPipeline({ knex, inputFile: file, parseThread: thread });
+  await finished(importer.end());
+  const rows = await tables(knex);
+  for (const table of Object.keys(piped.rows)) t.same(rows[table], piped.rows[table], `${table} identical`);
+  t.equal(importer.summary.fingerprint, sha256(file));
+});
+
+t.test('a parse thread started on bad input: the error waits on the stream, and the import fails with it', async (t) => {
+  const truncated = path.join(tmp, 'truncated-early.sql');
+  fs.writeFileSync(truncated, fs.readFileSync(large).subarray(0, 2 << 20));
+  const cases = [
+    ['a truncated dump', truncated, 'UA_UNEXPECTED_END'],
+    ['a missing file', path.join(tmp, 'no-such-file.sql'), 'UA_INPUT_UNREADABLE'],
+  ];
+  for (const [what, file, code] of cases) {
+    const { knex } = await freshDatabase(t, 'sqlite', 'prestarted_bad');
+    const thread = new ParseThread({ file, hashFile: true }).start();
+    // Long enough for the worker to fail before anyone listens: no uncaught error.
+    await new Promise((r) => setTimeout(r, 800));
+    t.ok(thread.destroyed, `${what}: the thread stopped`);
+    const importer = createImportPipeline({ knex, inputFile: file, parseThread: thread });
+    await t.rejects(finished(importer.end()), { code }, `${what}: ${code}`);
+    const rows = await knex('analytics_imports').select('status', 'error');
+    t.equal(rows.length, 1);
+    t.equal(rows[0].status, 'failed', `${what}: the import is marked failed`);
+    t.equal((await knex('analytics_hourly').count({ n: '*' }))[0].n, 0, 'no rows');
+  }
+});
+
+t.test('a parse thread that does not read the pipeline input as the pipeline would is refused', async (t) => {
+  const { knex } = await freshDatabase(t, 'sqlite', 'prestarted_refused');
+  const file = path.join(generated, 'umami-v2-mariadb.sql');
+  const other = path.join(samples, 'umami-v2-postgres.sql');
+  const threads = [];
+  const make = (options) => {
+    const thread = new ParseThread(options);
+    threads.push(thread);
+    return thread;
+  };
+  t.teardown(() => threads.forEach((th) => th.destroy()));
+  const refused = (options, what) => t.throws(() => createImportPipeline({ knex, inputFile: file, ...options }), { code: 'UA_INVALID_OPTION' }, what);
+  refused({ parseThread: {} }, 'not a ParseThread');
+  refused({ parseThread: make({ file: other, hashFile: true }) }, 'another file');
+  refused({ parseThread: make({ file, hashFile: true }), inputFile: undefined }, 'no inputFile');
+  refused({ parseThread: make({ file }) }, 'a thread that does not hash the file, and no fingerprint');
+  refused({ parseThread: make({ file, hashFile: true }), worker: false }, 'worker: false');
+  refused({ parseThread: make({ file, hashFile: true }), skipRawDataStorage: false }, 'raw page views (read on this thread)');
+  refused({ parseThread: make({ file, hashFile: true, maxRejected: 5 }), maxRejected: 6 }, "options other than the thread's own");
+  t.throws(() => new ParseThread({ hashFile: true }), /give file/, 'hashFile without a file');
+  t.throws(() => new ParseThread().start(), /give file/, 'start() without a file');
 });

@@ -8,15 +8,16 @@ import { type ParseArgsConfig, parseArgs } from 'node:util';
 import type { Knex } from 'knex';
 import { UmamiAggregateError, inputUnreadable, isUmamiAggregateError } from '../errors.js';
 import { loadConfigFromEnv } from '../config.js';
-import { type ImportOptions, type ImportSummary, type Logger, createImportPipeline } from '../pipeline.js';
-import { aggregateRawPageViews, cleanupRawPageViews } from '../store/raw.js';
+// Knex, the drivers and the pipeline load when a command needs them (`await import`): an import's
+// parse thread starts reading the file first.
+import type { ImportOptions, ImportSummary, Logger } from '../pipeline.js';
 import { listImports } from '../store/ledger.js';
 import { migrate } from '../store/migrations.js';
-import { DEFAULT_DB, openDatabase, redact, settleJournal } from './db.js';
-import { dialectOf } from '../store/dialect.js';
+import { DEFAULT_DB, isSqliteUrl, redact } from './url.js';
 import { hashFileInWorker } from './fingerprint.js';
-import { capYoungGeneration } from './heap.js';
+import { capYoungGeneration, prepareYoungGeneration } from './heap.js';
 import { ProgressBar, grouped as n } from './progress.js';
+import { ParseThread } from '../worker/parse-thread.js';
 
 const USAGE = `Usage:
   umami-aggregate import <file|-> [options]   aggregate an Umami dump (plain or gzipped) into the database
@@ -161,6 +162,7 @@ function stderrLogger(out: NodeJS.WritableStream): Logger {
 }
 
 async function withDatabase<T>(url: string, fn: (knex: Knex) => Promise<T>): Promise<T> {
+  const { openDatabase, settleJournal } = await import('./db.js');
   const knex = openDatabase(url);
   try {
     return await fn(knex);
@@ -246,63 +248,82 @@ async function importCommand(args: string[], io: Io): Promise<number> {
     aggregate = false;
     skipRawDataStorage = false;
   }
-  return withDatabase(url, async (knex) => {
-    // Into SQLite, rows are written as they are made and die young: the young generation need not grow.
-    if (dialectOf(knex) === 'sqlite') capYoungGeneration();
-    const options: ImportOptions = {
-      knex,
-      source: file === '-' ? 'stdin' : file,
-      bytesTotal,
-      inputFile: file === '-' ? undefined : file,
-      timezone: values.timezone as string | undefined,
-      topN: intOption(values.top, '--top'),
-      batchSize: intOption(values['batch-size'], '--batch-size') ?? env.batchSize,
-      chunkSize: intOption(values['chunk-size'], '--chunk-size') ?? env.chunkSize,
-      timeoutMs: timeout !== undefined ? timeout * 1000 : env.timeoutMs,
-      skipRawDataStorage,
-      aggregate,
-      logger: values.verbose ? stderrLogger(io.stderr) : undefined,
-      mode: mode as ImportOptions['mode'],
-      atomic: values['no-atomic'] ? false : undefined,
-      maxBuckets: intOption(values['max-buckets'], '--max-buckets'),
-      memoryLimitMb: intOption(values['memory-limit'], '--memory-limit', 16),
-      checkpointEvents: intOption(values['checkpoint-events'], '--checkpoint-events'),
-      resume: values.resume ? true : undefined,
-      force: values.force ? true : undefined,
-      fingerprint,
-      sourceTimezone: values['source-timezone'] as string | undefined,
-      maxRejected: intOption(values['max-rejected'], '--max-rejected', 0),
-      format: format as ImportOptions['format'],
-      worker: values['no-worker'] ? false : undefined,
-    };
-    const importer = createImportPipeline(options);
-    const showBar = !values.quiet && !values.json && !values.verbose && io.stderr.isTTY === true;
-    const startedAt = Date.now();
-    const bar = showBar
-      ? new ProgressBar(io.stderr, () => {
-          const s = importer.summary;
-          return { bytesRead: s.bytesRead, bytesTotal: bytesTotal ?? null, events: s.events, startedAt };
-        })
-      : null;
-    bar?.start();
-    const abort = (): void => {
-      importer.destroy(new UmamiAggregateError('UA_ABORTED', 'the import was interrupted; nothing of it was committed'));
-    };
-    process.once('SIGINT', abort);
-    process.once('SIGTERM', abort);
-    try {
-      if (input) await pipeline(input, importer);
-      else await finished(importer.end());
-    } finally {
-      bar?.stop();
-      process.removeListener('SIGINT', abort);
-      process.removeListener('SIGTERM', abort);
-    }
-    const summary = importer.summary;
-    if (values.json) io.stdout.write(`${JSON.stringify(summary, null, 2)}\n`);
-    else if (!values.quiet) io.stdout.write(formatSummary(summary, redact(url)));
-    return 0;
-  });
+  const sourceTimezone = values['source-timezone'] as string | undefined;
+  const maxRejected = intOption(values['max-rejected'], '--max-rejected', 0);
+  // Into SQLite, rows are written as they are made and die young: the young generation need not grow.
+  const sqlite = isSqliteUrl(url);
+  if (sqlite) prepareYoungGeneration();
+  // A file is read and parsed on the parse thread from here on, while Knex and the pipeline load,
+  // the database is opened and the import registered: about 0.1 s sooner.
+  const parseThread =
+    file !== '-' && !values['no-worker'] && skipRawDataStorage !== false
+      ? new ParseThread({ file, hashFile: fingerprint === undefined, format: format as ImportOptions['format'], sourceTimezone, maxRejected }).start()
+      : undefined;
+  let adopted = false;
+  try {
+    return await withDatabase(url, async (knex) => {
+      const { createImportPipeline } = await import('../pipeline.js');
+      if (sqlite) capYoungGeneration();
+      const options: ImportOptions = {
+        knex,
+        source: file === '-' ? 'stdin' : file,
+        bytesTotal,
+        inputFile: file === '-' ? undefined : file,
+        timezone: values.timezone as string | undefined,
+        topN: intOption(values.top, '--top'),
+        batchSize: intOption(values['batch-size'], '--batch-size') ?? env.batchSize,
+        chunkSize: intOption(values['chunk-size'], '--chunk-size') ?? env.chunkSize,
+        timeoutMs: timeout !== undefined ? timeout * 1000 : env.timeoutMs,
+        skipRawDataStorage,
+        aggregate,
+        logger: values.verbose ? stderrLogger(io.stderr) : undefined,
+        mode: mode as ImportOptions['mode'],
+        atomic: values['no-atomic'] ? false : undefined,
+        maxBuckets: intOption(values['max-buckets'], '--max-buckets'),
+        memoryLimitMb: intOption(values['memory-limit'], '--memory-limit', 16),
+        checkpointEvents: intOption(values['checkpoint-events'], '--checkpoint-events'),
+        resume: values.resume ? true : undefined,
+        force: values.force ? true : undefined,
+        fingerprint,
+        sourceTimezone,
+        maxRejected,
+        format: format as ImportOptions['format'],
+        worker: values['no-worker'] ? false : undefined,
+        parseThread,
+      };
+      const importer = createImportPipeline(options);
+      adopted = true;
+      const showBar = !values.quiet && !values.json && !values.verbose && io.stderr.isTTY === true;
+      const startedAt = Date.now();
+      const bar = showBar
+        ? new ProgressBar(io.stderr, () => {
+            const s = importer.summary;
+            return { bytesRead: s.bytesRead, bytesTotal: bytesTotal ?? null, events: s.events, startedAt };
+          })
+        : null;
+      bar?.start();
+      const abort = (): void => {
+        importer.destroy(new UmamiAggregateError('UA_ABORTED', 'the import was interrupted; nothing of it was committed'));
+      };
+      process.once('SIGINT', abort);
+      process.once('SIGTERM', abort);
+      try {
+        if (input) await pipeline(input, importer);
+        else await finished(importer.end());
+      } finally {
+        bar?.stop();
+        process.removeListener('SIGINT', abort);
+        process.removeListener('SIGTERM', abort);
+      }
+      const summary = importer.summary;
+      if (values.json) io.stdout.write(`${JSON.stringify(summary, null, 2)}\n`);
+      else if (!values.quiet) io.stdout.write(formatSummary(summary, redact(url)));
+      return 0;
+    });
+  } finally {
+    // Not handed to an import (the database could not be opened, an option was refused): stopped here.
+    if (!adopted) parseThread?.destroy();
+  }
 }
 
 export function formatSummary(s: ImportSummary, target: string): string {
@@ -383,6 +404,7 @@ async function migrateCommand(args: string[], io: Io): Promise<number> {
   if (positionals.length > 0) throw new UsageError('migrate takes no arguments');
   const env = loadConfigFromEnv(io.env);
   return withDatabase(databaseUrl(values, io), async (knex) => {
+    const { aggregateRawPageViews } = await import('../store/raw.js');
     const s = await aggregateRawPageViews({
       knex,
       days: intOption(values.days, '--days'),
@@ -407,6 +429,7 @@ async function cleanupCommand(args: string[], io: Io): Promise<number> {
   if (positionals.length > 0) throw new UsageError('cleanup takes no arguments');
   if (values.type !== 'page_views') throw new UsageError('cleanup needs --type page_views (the only raw data kept)');
   return withDatabase(databaseUrl(values, io), async (knex) => {
+    const { cleanupRawPageViews } = await import('../store/raw.js');
     const s = await cleanupRawPageViews({ knex, before: values.before as string | undefined, batchSize: intOption(values['batch-size'], '--batch-size') });
     if (values.json) io.stdout.write(`${JSON.stringify(s, null, 2)}\n`);
     else io.stdout.write(`Removed ${n(s.removed)} aggregated raw page views${s.before ? ` created before ${s.before} UTC` : ''}; kept ${n(s.keptNotAggregated)} not aggregated yet\n`);

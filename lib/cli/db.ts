@@ -7,8 +7,9 @@ import fs from 'node:fs';
 import path from 'node:path';
 import knexFactory, { type Knex } from 'knex';
 import { UmamiAggregateError } from '../errors.js';
+import { isSqliteUrl, redact, schemeOf } from './url.js';
 
-export const DEFAULT_DB = 'sqlite:./analytics.sqlite';
+export { DEFAULT_DB, redact } from './url.js';
 
 /** Knex logs connection errors with stacks; the CLI reports them itself, once. */
 const quietLog = { warn() {}, error() {}, deprecate() {}, debug() {} };
@@ -32,10 +33,9 @@ function configFor(url: string): { config: Knex.Config; rollbackMode: { opened: 
 }
 
 function baseConfig(url: string): { config: Knex.Config; rollbackMode: { opened: boolean } | null } {
-  const m = /^([a-z0-9+]+):(.*)$/i.exec(url.trim());
-  const scheme = m?.[1].toLowerCase();
-  if (scheme === 'sqlite' || scheme === 'sqlite3' || scheme === 'file') {
-    let file = m![2];
+  const scheme = schemeOf(url)?.scheme;
+  if (isSqliteUrl(url)) {
+    let file = schemeOf(url)!.rest;
     if (file.startsWith('//')) file = file.slice(2);
     if (file === '' || file === ':memory:') {
       throw new UmamiAggregateError('UA_UNSUPPORTED_DATABASE', `the SQLite URL ${url} names no file; use sqlite:./analytics.sqlite or sqlite:/abs/path.db`);
@@ -128,9 +128,4 @@ export async function settleJournal(knex: Knex): Promise<void> {
   } catch {
     // Left in rollback mode: still a sound database.
   }
-}
-
-/** The URL without its password, for messages. */
-export function redact(url: string): string {
-  return url.replace(/(\/\/[^:/@]+):[^@/]*@/, '$1:***@');
 }

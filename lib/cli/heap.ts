@@ -10,9 +10,9 @@
  * The `--max-semi-space-size` option only takes effect when Node starts. The
  * growth factor can be changed while the process runs. V8 sets it back to 2
  * whenever a new isolate starts, so it is set to 1 again each time a worker
- * thread comes online. In an import, that moment is when the parse thread is
- * up. By then the young generation has grown to about 8 MB while loading
- * the modules, and there it stays. Module hooks that start a thread of their
+ * thread comes online. In an import it is first set once the modules are
+ * loaded (the parse thread may be up before): by then the young generation
+ * has grown to about 8 MB, and there it stays. Module hooks that start a thread of their
  * own later (a loader given in `NODE_OPTIONS`) set the factor back as well;
  * the command then takes more memory, as it did before, and nothing else
  * changes.
@@ -29,7 +29,8 @@
  */
 import v8 from 'node:v8';
 
-let installed = false;
+let listening = false;
+let capped = false;
 
 /** Stops the young generation growing from its present size. */
 function hold(): void {
@@ -48,14 +49,26 @@ function hold(): void {
 const WORKER_SEMI_SPACE_MB = 4;
 
 /**
+ * Before the first worker thread starts: worker threads start with their
+ * young generation grown, and once {@link capYoungGeneration} has been
+ * called, each one coming online holds the growth again. A worker started
+ * here before the modules are loaded (the import's parse thread) leaves this
+ * thread's young generation free to grow until then.
+ */
+export function prepareYoungGeneration(): void {
+  if (listening) return;
+  listening = true;
+  v8.setFlagsFromString(`--min-semi-space-size=${WORKER_SEMI_SPACE_MB}`);
+  process.on('worker', (worker) => worker.once('online', () => capped && hold()));
+}
+
+/**
  * Stops this thread's young generation growing: now, and again after each
- * worker thread comes online; worker threads started later start with their
- * young generation grown. Calling it a second time does nothing.
+ * worker thread comes online. Calling it a second time does nothing.
  */
 export function capYoungGeneration(): void {
-  if (installed) return;
-  installed = true;
-  v8.setFlagsFromString(`--min-semi-space-size=${WORKER_SEMI_SPACE_MB}`);
+  prepareYoungGeneration();
+  if (capped) return;
+  capped = true;
   hold();
-  process.on('worker', (worker) => worker.once('online', hold));
 }

@@ -11,6 +11,7 @@
  * stops reading while {@link BATCHES_IN_FLIGHT} batches wait here, so memory
  * stays flat whichever side is slower.
  */
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 import { Duplex } from 'node:stream';
 import { Worker } from 'node:worker_threads';
@@ -68,6 +69,8 @@ export interface ParseThreadOptions {
    * it: its memory goes back to the worker).
    */
   file?: string;
+  /** With `file`: compute the file's SHA-256 as it is read (see {@link ParseThread.fileDigest}). */
+  hashFile?: boolean;
   format?: InputFormat;
   maxValueBytes?: number;
   sourceTimezone?: string;
@@ -177,12 +180,22 @@ export class ParseThread extends Duplex {
   private readonly pool: ArrayBuffer[] = [];
   /** The file the worker reads, if it reads one. */
   readonly file: string | null;
-  /** Its descriptor: opened here (at the end of the writable side) and closed here, once the worker is done or stopped. */
+  /** The options it was made with. */
+  readonly options: Readonly<ParseThreadOptions>;
+  /** Its descriptor: opened here (by {@link start} or at the end of the writable side) and closed here, once the worker is done or stopped. */
   private fd: number | null = null;
+  /** True once the file is being read. */
+  private reading = false;
+  /** The file's SHA-256 so far (with `hashFile`), then its hex digest. */
+  private readonly fileHash: crypto.Hash | null;
+  private digest: string | null = null;
 
   constructor(options: ParseThreadOptions = {}) {
     super({ readableObjectMode: true, readableHighWaterMark: BATCHES_IN_FLIGHT, writableHighWaterMark: 1 << 20 });
     this.file = options.file ?? null;
+    this.options = { ...options };
+    if (options.hashFile && this.file === null) throw new TypeError('hashFile hashes the file the thread reads: give file as well');
+    this.fileHash = options.hashFile ? crypto.createHash('sha256') : null;
     this.worker = startWorker(WORKER_URL, options);
     this.worker.on('message', (m: WorkerMessage) => this.received(m));
     this.worker.on('error', (err) => this.destroy(err));
@@ -212,7 +225,9 @@ export class ParseThread extends Duplex {
       case 'input': {
         this.stats = m.stats;
         this.bytesRead += m.data.byteLength;
-        this.emit('input', Buffer.from(m.data.buffer, m.data.byteOffset, m.data.byteLength));
+        const chunk = Buffer.from(m.data.buffer, m.data.byteOffset, m.data.byteLength);
+        this.fileHash?.update(chunk);
+        this.emit('input', chunk);
         const buffer = m.data.buffer as ArrayBuffer;
         this.worker.postMessage({ t: 'returned', buffer } satisfies MainMessage, [buffer]);
         return;
@@ -226,6 +241,7 @@ export class ParseThread extends Duplex {
       case 'done': {
         this.closeFile();
         this.stats = m.stats;
+        if (this.fileHash !== null) this.digest = this.fileHash.digest('hex');
         this.finished = true;
         this.push(null);
         const cb = this.finalCallback;
@@ -287,26 +303,65 @@ export class ParseThread extends Duplex {
     else this.waiting = () => cb();
   }
 
+  /**
+   * Starts reading the file now, before the stream is ended or read from
+   * (a thread made with `file`): a host that still has to open its database
+   * has the file read and parsed meanwhile. The batches wait here, at most
+   * {@link BATCHES_IN_FLIGHT} beyond what the readable side buffers, so
+   * memory stays bounded however long the reader takes to come. End the
+   * writable side as usual; an error (unreadable file, bad input) destroys
+   * the stream and waits there for whoever pipes it.
+   */
+  start(): this {
+    if (this.file === null) throw new TypeError('start() reads the file a ParseThread was made with: give file');
+    if (this.reading || this.destroyed) return this;
+    // Kept on the stream (stream.pipeline and finished() read it from there), not thrown before anyone listens.
+    this.on('error', () => {});
+    this.openFile((err) => {
+      if (err) this.destroy(err);
+    });
+    return this;
+  }
+
+  /** The file's SHA-256 (hex), once it has all been read; null without `hashFile` or before. */
+  fileDigest(): string | null {
+    return this.digest;
+  }
+
   override _final(cb: (err?: Error | null) => void): void {
-    this.worker.ref();
-    this.finalCallback = cb;
-    const file = this.file;
-    if (file === null) {
+    if (this.file === null) {
+      this.worker.ref();
+      this.finalCallback = cb;
       this.worker.postMessage({ t: 'end' } satisfies MainMessage);
       return;
     }
+    // Started early: done once the worker is (which may already be).
+    if (this.reading) {
+      if (this.finished) cb();
+      else this.finalCallback = cb;
+      return;
+    }
+    this.finalCallback = cb;
+    this.openFile((err) => {
+      if (!err) return;
+      this.finalCallback = null;
+      cb(err);
+    });
+  }
+
+  private openFile(opened: (err: Error | null) => void): void {
+    const file = this.file!;
+    this.reading = true;
+    this.worker.ref();
     fs.open(file, 'r', (err, fd) => {
-      if (err) {
-        this.finalCallback = null;
-        cb(inputUnreadable(file, err));
-        return;
-      }
+      if (err) return opened(inputUnreadable(file, err));
       if (this.destroyed) {
         fs.close(fd, () => {});
         return;
       }
       this.fd = fd;
       this.worker.postMessage({ t: 'file', fd, file } satisfies MainMessage);
+      opened(null);
     });
   }
 
