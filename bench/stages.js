@@ -3,12 +3,14 @@
 // packed event parser and the packer (what the worker thread does), and with --aggregate the
 // aggregator taking each packed batch (what the main thread does while reading). CPU time and
 // the aggregator's share are steadier than a whole import's wall time on a busy machine, so two
-// builds compared by turns with this show a change of a few percent.
+// builds compared by turns with this show a change of a few percent. With --rows (implies
+// --aggregate), the last flush's plan is made and its rows' sketches and top lists built from it,
+// 64 rows at a time, as the rows thread of an import into SQLite does.
 //
-//   node bench/stages.js FILE [--aggregate] [--dist DIR]
+//   node bench/stages.js FILE [--aggregate] [--rows] [--dist DIR]
 //
 // --dist  the built library to measure (default: this checkout's dist), e.g. another build's
-// Prints JSON: {file, events, ms, cpuMs, aggregateMs}.
+// Prints JSON: {file, events, ms, cpuMs, aggregateMs, planMs, rowsMs, rows}.
 import { closeSync, openSync, readSync } from 'node:fs';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -16,10 +18,10 @@ import { parseArgs } from 'node:util';
 
 const { values, positionals } = parseArgs({
   allowPositionals: true,
-  options: { aggregate: { type: 'boolean', default: false }, dist: { type: 'string' } },
+  options: { aggregate: { type: 'boolean', default: false }, rows: { type: 'boolean', default: false }, dist: { type: 'string' } },
 });
 if (positionals.length !== 1) {
-  console.error('usage: node bench/stages.js FILE [--aggregate] [--dist DIR]');
+  console.error('usage: node bench/stages.js FILE [--aggregate] [--rows] [--dist DIR]');
   process.exit(2);
 }
 const file = positionals[0];
@@ -29,6 +31,7 @@ const { DumpTokenizer } = await load('dump/tokenizer.js');
 const { EventParser } = await load('umami/parser.js');
 const { EventPacker } = await load('umami/packed.js');
 const { Aggregator } = await load('aggregate/aggregator.js');
+const { planParts } = await load('aggregate/rows.js');
 
 /** Events per packed batch, as on the worker thread. */
 const BATCH_EVENTS = 16384;
@@ -37,7 +40,7 @@ const CHUNK = 1 << 20;
 const parser = new EventParser({ packed: true });
 const tokenizer = new DumpTokenizer({ select: parser.select });
 const packer = new EventPacker(BATCH_EVENTS + 2048);
-const aggregator = values.aggregate ? new Aggregator() : null;
+const aggregator = values.aggregate || values.rows ? new Aggregator() : null;
 let events = 0;
 let aggregateMs = 0;
 const take = () => {
@@ -73,4 +76,15 @@ try {
 await new Promise((resolve, reject) => tokenizer.end((err) => (err ? reject(err) : resolve())));
 take();
 const used = process.cpuUsage(cpu);
-console.log(JSON.stringify({ file, events, ms: Math.round(performance.now() - started), cpuMs: Math.round((used.user + used.system) / 1000), aggregateMs: aggregator ? Math.round(aggregateMs) : null }));
+const result = { file, events, ms: Math.round(performance.now() - started), cpuMs: Math.round((used.user + used.system) / 1000), aggregateMs: aggregator ? Math.round(aggregateMs) : null };
+if (values.rows) {
+  let t = performance.now();
+  const { plan } = aggregator.flush(true);
+  result.planMs = Math.round(performance.now() - t);
+  t = performance.now();
+  let rows = 0;
+  for (const part of planParts(plan, 64)) rows += part.rows;
+  result.rowsMs = Math.round(performance.now() - t);
+  result.rows = rows;
+}
+console.log(JSON.stringify(result));
