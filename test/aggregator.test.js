@@ -28,6 +28,25 @@ t.test('+05:30: local days, hours start at :30 UTC', async (t) => {
   t.equal(out.month[0].bucket, '2024-02');
 });
 
+t.test('the last and first millisecond of hours, near the ends of the dates a timestamp can hold', async (t) => {
+  // A Date holds ±8.64e15 ms; at those sizes an hour's start is taken from a division, which must not round up.
+  const hour = 3_600_000;
+  for (const zone of ['UTC', '+05:30']) {
+    const offset = zone === 'UTC' ? 0 : 19_800_000;
+    for (const k of [-2_399_999_990, -2_147_483_648, -1, 0, 1, 474_000, 2_147_483_647, 2_147_483_649, 2_399_999_990]) {
+      const start = k * hour - offset;
+      const a = new Aggregator({ timezone: zone });
+      a.add([ev(start - 1), ev(start, { sessionId: 's2' }), ev(start + hour - 1, { sessionId: 's3' })]);
+      const out = collectRows(a.flush(true));
+      const label = (ms) => new Date(ms).toISOString().replace('T', ' ').replace(/^\+/, '').slice(0, -5);
+      const got = out.hour.map((r) => [r.bucket, r.pageViews]);
+      const want = [[label(start - hour), 1], [label(start), 2]];
+      if (JSON.stringify(got) !== JSON.stringify(want)) t.fail(`${zone}, hour ${k}: ${JSON.stringify(got)}`);
+    }
+  }
+  t.pass('each millisecond in its own hour');
+});
+
 t.test('DST: the repeated local hour gives two hour buckets in one day', async (t) => {
   const a = new Aggregator({ timezone: 'America/New_York' });
   a.add([ev(Date.UTC(2024, 10, 3, 5, 30)), ev(Date.UTC(2024, 10, 3, 6, 30), { sessionId: 's2' })]);

@@ -405,7 +405,9 @@ export class Aggregator {
     const zone = this.zone;
     const offset = zone.fixedOffset !== null ? zone.fixedOffset : zone.offsetAt(t);
     const local = t + offset;
-    const start = local - (((local % HOUR) + HOUR) % HOUR) - offset;
+    // Without a double's % (an x87 remainder loop): for whole milliseconds within a Date's range
+    // (|local| <= 8.64e15), local / HOUR never rounds up to the next whole hour.
+    const start = Math.floor(local / HOUR) * HOUR - offset;
     // Minutes since the epoch: an integer key (hour starts of zones with odd offsets fall within a minute).
     const h = site.hours.get(Math.floor(start / 60000) | 0);
     if (h !== undefined) return h;
