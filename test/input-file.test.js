@@ -143,7 +143,7 @@ t.test('the file is closed once the import completes, fails or is stopped', { sk
 });
 
 t.test('a parse thread started before the pipeline exists: the same rows and fingerprint, its reading bounded until then', async (t) => {
-  // More events than the batches a thread holds for a reader (16 of 4,096 events).
+  // More events than the batches a thread holds for a reader (16, of 4,096 events or a few more each).
   const file = path.join(tmp, 'larger.sql');
   await promisify(execFile)(process.execPath, [path.join(root, 'bench', 'generate.js'), '--events', '200000', '--format', 'mariadb', '--out', file]);
   const piped = await importInto(t, file, 'pipe');
