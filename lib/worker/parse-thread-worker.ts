@@ -11,7 +11,7 @@ import { inputUnreadable } from '../errors.js';
 import { EventParser, type ParsedBatch } from '../umami/parser.js';
 import type { RowBatch } from '../dump/scanner.js';
 import { EventPacker, type PackedEventBatch, packedBytes, transferablesOf } from '../umami/packed.js';
-import { BATCHES_IN_FLIGHT, type MainMessage, type ParseStats, type ParseThreadOptions, type WorkerMessage, parseStatsOf, serializeError } from './parse-thread.js';
+import { BATCHES_IN_FLIGHT, type MainMessage, type ParseStats, type ParseThreadOptions, type WorkerMessage, parseStatsOf, serializeError } from './protocol.js';
 
 /**
  * Events per packed batch (a batch also ends before websites, and at the end).

@@ -5,7 +5,7 @@
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { type FlushPlan, type PlanPart, partBuffers, planParts } from '../aggregate/rows.js';
-import { serializeError } from './parse-thread.js';
+import { serializeError } from './protocol.js';
 import type { RowsMainMessage, RowsWorkerMessage } from './rows-thread.js';
 
 /** Rows per message: a message of day rows, the largest (sketches and top lists), stays well under a MiB. */

@@ -13,7 +13,8 @@ import type { Worker } from 'node:worker_threads';
 import type { BucketChunk } from '../aggregate/aggregator.js';
 import { ChunkGatherer, type FlushPlan, type PlanPart, bucketLabel, planBucketsInterleaved, planBuffers } from '../aggregate/rows.js';
 import { EncodedRow, TopNames } from '../store/encode.js';
-import { type SerializedError, reviveError, startWorker } from './parse-thread.js';
+import { startWorker } from './parse-thread.js';
+import { type SerializedError, reviveError } from './protocol.js';
 
 /**
  * Messages of rows the worker sends ahead of those read here. The rows come
