@@ -314,10 +314,16 @@ export class ImportPipeline extends Writable {
       rawAggregated: options.aggregate !== false,
     });
     // Started before the stream exists: if the thread cannot start, no half-made stream is left behind.
-    const hashFile = options.fingerprint === undefined && options.inputFile !== undefined;
     const thread = threaded
       ? (options.parseThread ??
-        new ParseThread({ file: options.inputFile, hashFile, format: options.format, maxValueBytes: options.maxValueBytes, sourceTimezone: options.sourceTimezone, maxRejected: options.maxRejected }))
+        new ParseThread({
+          file: options.inputFile,
+          hashFile: options.fingerprint === undefined && options.inputFile !== undefined,
+          format: options.format,
+          maxValueBytes: options.maxValueBytes,
+          sourceTimezone: options.sourceTimezone,
+          maxRejected: options.maxRejected,
+        }))
       : null;
     super({ highWaterMark: 1 << 20 });
     this.options = options;
@@ -354,7 +360,7 @@ export class ImportPipeline extends Writable {
     this.aggregator = aggregator;
     this.upserter = upserter;
     // A file read on the worker thread is hashed by the thread, as its chunks come back to this one.
-    this.hash = options.fingerprint === undefined && !(thread && hashFile) ? crypto.createHash('sha256') : null;
+    this.hash = options.fingerprint === undefined && thread?.options.hashFile !== true ? crypto.createHash('sha256') : null;
     if (options.fingerprint instanceof Promise) options.fingerprint.catch(() => {});
     // SQLite has one writer: while an atomic import holds it, the ledger is written at start and end only.
     this.serialLedger = atomic && dialectOf(options.knex) === 'sqlite';

@@ -254,7 +254,7 @@ async function importCommand(args: string[], io: Io): Promise<number> {
   const sqlite = isSqliteUrl(url);
   if (sqlite) prepareYoungGeneration();
   // A file is read and parsed on the parse thread from here on, while Knex and the pipeline load,
-  // the database is opened and the import registered: about 0.1 s sooner.
+  // the database is opened and the import registered: the first bytes are scanned about 60 ms sooner.
   const parseThread =
     file !== '-' && !values['no-worker'] && skipRawDataStorage !== false
       ? new ParseThread({ file, hashFile: fingerprint === undefined, format: format as ImportOptions['format'], sourceTimezone, maxRejected }).start()

@@ -7,7 +7,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import knexFactory, { type Knex } from 'knex';
 import { UmamiAggregateError } from '../errors.js';
-import { isSqliteUrl, redact, schemeOf } from './url.js';
+import { isSqliteScheme, redact, schemeOf } from './url.js';
 
 export { DEFAULT_DB, redact } from './url.js';
 
@@ -33,9 +33,10 @@ function configFor(url: string): { config: Knex.Config; rollbackMode: { opened: 
 }
 
 function baseConfig(url: string): { config: Knex.Config; rollbackMode: { opened: boolean } | null } {
-  const scheme = schemeOf(url)?.scheme;
-  if (isSqliteUrl(url)) {
-    let file = schemeOf(url)!.rest;
+  const parsed = schemeOf(url);
+  const scheme = parsed?.scheme;
+  if (parsed !== null && isSqliteScheme(scheme)) {
+    let file = parsed.rest;
     if (file.startsWith('//')) file = file.slice(2);
     if (file === '' || file === ':memory:') {
       throw new UmamiAggregateError('UA_UNSUPPORTED_DATABASE', `the SQLite URL ${url} names no file; use sqlite:./analytics.sqlite or sqlite:/abs/path.db`);

@@ -11,10 +11,14 @@ export function schemeOf(url: string): { scheme: string; rest: string } | null {
   return m ? { scheme: m[1].toLowerCase(), rest: m[2] } : null;
 }
 
-/** True for a URL naming a SQLite file (`sqlite:`, `sqlite3:`, `file:`). */
+/** True for the schemes of a SQLite file (`sqlite:`, `sqlite3:`, `file:`). */
+export function isSqliteScheme(scheme: string | undefined): boolean {
+  return scheme === 'sqlite' || scheme === 'sqlite3' || scheme === 'file';
+}
+
+/** True for a URL naming a SQLite file. */
 export function isSqliteUrl(url: string): boolean {
-  const s = schemeOf(url)?.scheme;
-  return s === 'sqlite' || s === 'sqlite3' || s === 'file';
+  return isSqliteScheme(schemeOf(url)?.scheme);
 }
 
 /** The URL without its password, for messages. */

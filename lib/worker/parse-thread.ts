@@ -218,9 +218,7 @@ export class ParseThread extends Duplex {
     if (this.reading || this.destroyed) return this;
     // Kept on the stream (stream.pipeline and finished() read it from there), not thrown before anyone listens.
     this.on('error', () => {});
-    this.openFile((err) => {
-      if (err) this.destroy(err);
-    });
+    this.openFile((err) => this.destroy(err));
     return this;
   }
 
@@ -244,25 +242,24 @@ export class ParseThread extends Duplex {
     }
     this.finalCallback = cb;
     this.openFile((err) => {
-      if (!err) return;
       this.finalCallback = null;
       cb(err);
     });
   }
 
-  private openFile(opened: (err: Error | null) => void): void {
+  /** Opens the file and hands it to the worker; `failed` hears of a file that cannot be opened. */
+  private openFile(failed: (err: Error) => void): void {
     const file = this.file!;
     this.reading = true;
     this.worker.ref();
     fs.open(file, 'r', (err, fd) => {
-      if (err) return opened(inputUnreadable(file, err));
+      if (err) return failed(inputUnreadable(file, err));
       if (this.destroyed) {
         fs.close(fd, () => {});
         return;
       }
       this.fd = fd;
       this.worker.postMessage({ t: 'file', fd, file } satisfies MainMessage);
-      opened(null);
     });
   }
 
