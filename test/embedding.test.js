@@ -18,6 +18,7 @@ import {
 } from '../dist/lib/index.js';
 import { TARGETS, freshDatabase, onServer } from './helpers/db.js';
 import { diffAggregates, readAggregates, readJsonFile } from './helpers/expected.js';
+import { syntheticDump } from './helpers/synthetic.js';
 
 const root = path.join(import.meta.dirname, '..');
 const bin = path.join(root, 'dist', 'lib', 'cli', 'main.js');
@@ -128,6 +129,25 @@ t.test('a timeout fails the import cleanly', async (t) => {
   const importer = createImportPipeline({ knex, timeoutMs: 150 });
   await t.rejects(pipeline(trickle(fs.readFileSync(generatedDump), 4096, 10), importer), { code: 'UA_TIMEOUT' });
   t.equal(Number((await knex('analytics_daily').count({ n: '*' }))[0].n), 0, 'nothing committed');
+});
+
+t.test('a statement refused halfway into SQLite: the flush is undone whole, the earlier import kept', async (t) => {
+  const { knex } = await freshDatabase(t, 'sqlite', 'halfway');
+  const siteA = '5e1f2d3c-0000-4000-a000-00000000000a';
+  const siteB = '5e1f2d3c-0000-4000-a000-00000000000b';
+  await pipeline(Readable.from([syntheticDump({ sessions: 300, seed: 1, site: siteA })]), createImportPipeline({ knex }));
+  const tables = ['analytics_sites', 'analytics_hourly', 'analytics_daily', 'analytics_monthly'];
+  const snapshot = async () => Object.fromEntries(await Promise.all(tables.map(async (table) => [table, await knex(table).select().orderBy('id')])));
+  const before = await snapshot();
+  t.ok(before.analytics_hourly.length > 100, `the first import wrote ${before.analytics_hourly.length} hour rows`);
+  // Hour rows go in 32 to a statement: the 41st of the second import is the 9th of its second statement.
+  await knex.raw(`CREATE TRIGGER refuse_41st BEFORE INSERT ON analytics_hourly
+    WHEN (SELECT count(*) FROM analytics_hourly WHERE import_id = NEW.import_id) >= 40
+    BEGIN SELECT RAISE(FAIL, 'refused by a test trigger'); END`);
+  const second = createImportPipeline({ knex });
+  await t.rejects(pipeline(Readable.from([syntheticDump({ sessions: 300, seed: 2, site: siteB })]), second), { code: 'UA_DATABASE', message: /refused by a test trigger/ });
+  t.same(await snapshot(), before, 'every table as the first import left it: no row of the refused statement, nor of the ones before it');
+  t.match(await getImport(knex, second.importId), { status: 'failed', error: /refused by a test trigger/ });
 });
 
 t.test('the logger hears each flush with row counts, duration and memory', async (t) => {

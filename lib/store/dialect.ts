@@ -67,10 +67,19 @@ export class Dialect {
     return `UPDATE ${this.id(table)} SET ${columns.map((c) => `${this.id(c)} = ?`).join(', ')} WHERE id = ?`;
   }
 
-  /** Plain multi-row INSERT. */
+  /**
+   * Plain multi-row INSERT. SQLite's is `INSERT OR FAIL`: a statement that may
+   * stop halfway (ABORT, the default) inside a transaction copies each page it
+   * changes, already changed before in the transaction, to a statement
+   * journal, a temporary file unless temp_store is MEMORY, to undo itself on
+   * failure. Every caller rolls the whole transaction back when a statement
+   * fails, so that undo is never needed; the 1M-event import's last flush
+   * wrote 8,731 pages (143 MB) to it, and its 49,023 rows went in 301–302 ms
+   * instead of 330–470 ms without it (a copy of them into a new file).
+   */
   insert(table: string, columns: readonly string[], rows: number): string {
     const row = `(${columns.map(() => '?').join(', ')})`;
-    return `INSERT INTO ${this.id(table)} (${columns.map((c) => this.id(c)).join(', ')}) VALUES ${new Array<string>(rows).fill(row).join(', ')}`;
+    return `INSERT${this.name === 'sqlite' ? ' OR FAIL' : ''} INTO ${this.id(table)} (${columns.map((c) => this.id(c)).join(', ')}) VALUES ${new Array<string>(rows).fill(row).join(', ')}`;
   }
 
   /** Whether an error is a conflict worth retrying the transaction for. */
