@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // SQLite's share of an import's last flush, alone: the aggregate rows an import wrote (read back
-// from its file) inserted again into a new file with the pragmas the CLI gives a new file, in one
-// transaction, 32 rows to a statement, hours, days and months interleaved as the import writes
+// from its file) inserted again into a new file opened as the CLI opens one (its pragmas) and
+// migrated as an import migrates it, in one transaction, 32 rows to a statement, hours, days and months interleaved as the import writes
 // them. The statement forms are compared by turns:
 //   abort     INSERT INTO …          (a statement journal: each page the statement changes that
 //                                     the transaction changed before is copied to a temporary file)
@@ -18,6 +18,8 @@ import { createRequire } from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
+import { openDatabase } from '../dist/lib/cli/db.js';
+import { AGGREGATE_TABLES, migrate } from '../dist/lib/store/migrations.js';
 
 const require = createRequire(import.meta.url);
 const Database = require('better-sqlite3');
@@ -29,13 +31,8 @@ if (positionals.length !== 1) {
 }
 const runs = Number(values.runs);
 const source = new Database(positionals[0], { readonly: true, fileMustExist: true });
-const TABLES = [
-  { table: 'analytics_hourly', bucket: 'hour_start' },
-  { table: 'analytics_daily', bucket: 'date' },
-  { table: 'analytics_monthly', bucket: 'year_month' },
-];
-const columnsOf = (t) => ['site_id', t.bucket, 'page_views', 'unique_visitors', 'top_pages', 'referrers', 'visitors_sketch', 'import_id', 'created_at', 'updated_at'];
-const schema = source.prepare("SELECT sql FROM sqlite_master WHERE sql IS NOT NULL AND name NOT LIKE 'sqlite_%'").all().map((r) => r.sql);
+const TABLES = [AGGREGATE_TABLES.hour, AGGREGATE_TABLES.day, AGGREGATE_TABLES.month];
+const columnsOf = (t) => ['site_id', t.column, 'page_views', 'unique_visitors', 'top_pages', 'referrers', 'visitors_sketch', 'import_id', 'created_at', 'updated_at'];
 const rows = TABLES.map((t) => source.prepare(`SELECT ${columnsOf(t).join(', ')} FROM ${t.table} ORDER BY id`).raw().all());
 const sites = source.prepare('SELECT id, umami_website_id, created_at, updated_at FROM analytics_sites ORDER BY id').raw().all();
 source.close();
@@ -60,16 +57,13 @@ const order = [];
 }
 
 const ROWS = 32;
-function run(form) {
+async function run(form) {
   const file = path.join(os.tmpdir(), `ua-sqlite-write-${process.pid}.db`);
   for (const f of [file, `${file}-journal`]) rmSync(f, { force: true });
-  const db = new Database(file);
-  db.pragma('page_size = 16384');
-  db.pragma('journal_mode = DELETE');
-  db.pragma('synchronous = FULL');
-  db.pragma('cache_size = -2048');
+  const knex = openDatabase(`sqlite:${file}`);
+  await migrate(knex);
+  const db = await knex.client.acquireConnection();
   if (form === 'memory') db.pragma('temp_store = MEMORY');
-  for (const sql of schema) db.exec(sql);
   const addSite = db.prepare('INSERT INTO analytics_sites (id, umami_website_id, created_at, updated_at) VALUES (?, ?, ?, ?)');
   for (const s of sites) addSite.run(s);
   const verb = form === 'fail' ? 'INSERT OR FAIL INTO' : 'INSERT INTO';
@@ -96,7 +90,8 @@ function run(form) {
   db.exec('COMMIT');
   const used = process.cpuUsage(cpu);
   const result = { form, ms: Math.round(Number(process.hrtime.bigint() - started) / 1e6), userMs: Math.round(used.user / 1000), sysMs: Math.round(used.system / 1000), rows: order.length, bytes: statSync(file).size };
-  db.close();
+  await knex.client.releaseConnection(db);
+  await knex.destroy();
   rmSync(file, { force: true });
   return result;
 }
@@ -105,7 +100,7 @@ const forms = ['abort', 'fail', 'memory'];
 const results = Object.fromEntries(forms.map((f) => [f, []]));
 for (let r = 0; r < runs; r++) {
   for (const form of forms) {
-    const result = run(form);
+    const result = await run(form);
     results[form].push(result);
     console.log(JSON.stringify(result));
   }
