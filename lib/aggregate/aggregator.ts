@@ -469,6 +469,8 @@ export class Aggregator {
     }
     src.path = roomFor(src.path, src.paths.length);
     src.ref = roomFor(src.ref, src.refs.length);
+    // Room for every site id too: a read past the array's end threw away addPacked's optimised code.
+    for (let k = src.site.length; k < src.sites.length; k++) src.site.push(undefined);
     return src;
   }
 

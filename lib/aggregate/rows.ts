@@ -257,7 +257,18 @@ export interface PlanPart {
 
 /** The buffers of a part: what moves with it. */
 export function partBuffers(p: PlanPart): ArrayBuffer[] {
-  return [p.uniqueVisitors, p.sketches, p.sketchEnds, p.pages.items, p.pages.counts, p.pages.ends, p.referrers.items, p.referrers.counts, p.referrers.ends].map((a) => a.buffer as ArrayBuffer);
+  // A literal, not map(): see the keyed rows in store/upserter.ts.
+  return [
+    p.uniqueVisitors.buffer as ArrayBuffer,
+    p.sketches.buffer as ArrayBuffer,
+    p.sketchEnds.buffer as ArrayBuffer,
+    p.pages.items.buffer as ArrayBuffer,
+    p.pages.counts.buffer as ArrayBuffer,
+    p.pages.ends.buffer as ArrayBuffer,
+    p.referrers.items.buffer as ArrayBuffer,
+    p.referrers.counts.buffer as ArrayBuffer,
+    p.referrers.ends.buffer as ArrayBuffer,
+  ];
 }
 
 /** Collects picked lists, row after row. */

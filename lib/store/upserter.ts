@@ -100,6 +100,12 @@ interface KeyedRow {
 
 const WRITE_COLUMNS = ['site_id', '', 'page_views', 'unique_visitors', 'top_pages', 'referrers', 'visitors_sketch', 'import_id', 'created_at', 'updated_at'];
 const UPDATE_COLUMNS = ['page_views', 'unique_visitors', 'top_pages', 'referrers', 'visitors_sketch', 'import_id', 'updated_at'];
+/** WRITE_COLUMNS of each table, its bucket column filled in. */
+const TABLE_COLUMNS: Record<Granularity, readonly string[]> = {
+  hour: WRITE_COLUMNS.map((c) => c || AGGREGATE_TABLES.hour.column),
+  day: WRITE_COLUMNS.map((c) => c || AGGREGATE_TABLES.day.column),
+  month: WRITE_COLUMNS.map((c) => c || AGGREGATE_TABLES.month.column),
+};
 /** Where each of UPDATE_COLUMNS is in a row's WRITE_COLUMNS values. */
 const UPDATE_AT = UPDATE_COLUMNS.map((c) => WRITE_COLUMNS.indexOf(c));
 
@@ -189,7 +195,10 @@ export class BucketWriter {
           empty.clear();
         }
       }
-      let keyed = rows.map((row) => ({ siteId: siteIds.get(row.websiteId)!, row }));
+      // A loop, not map(): arrays made by the optimised and the unoptimised map() differ in their
+      // elements kind, and the code reading them was thrown away and compiled again when the kind changed.
+      let keyed: KeyedRow[] = [];
+      for (const row of rows) keyed.push({ siteId: siteIds.get(row.websiteId)!, row });
       if (shared) keyed = this.combineDuplicates(keyed);
       counts[chunk.granularity] += keyed.length;
       for (let i = 0; i < keyed.length; ) {
@@ -305,7 +314,7 @@ export class BucketWriter {
         nInsert++;
       }
     }
-    const columns = WRITE_COLUMNS.map((c) => c || spec.column);
+    const columns = TABLE_COLUMNS[g];
     this.rowsWritten[g] += rows.length;
     return async () => {
       if (nById > 0) await writeRows(trx, driver, () => this.dialect.updateById(spec.table, UPDATE_COLUMNS), updatesById, UPDATE_COLUMNS.length + 1, false);
