@@ -167,20 +167,34 @@ function gzipOnce(file) {
 
 /**
  * The baseline (byte-scan floor or gzip -dc) and the imports of one file into each target, run by
- * turns, `repeat` rounds: best of each. Measured side by side, a slow minute of a shared machine
- * falls on all of them rather than on one.
+ * turns, `repeat` rounds: best of each, and every round's runs (`rounds`). Measured side by side, a
+ * slow minute of a shared machine falls on all of them rather than on one.
  */
 async function byTurns(file, baseline, targets) {
-  const best = { base: null };
+  const best = { base: null, rounds: [] };
   for (let i = 0; i < repeat; i++) {
-    const b = await baseline(file);
-    if (!best.base || b.ms < best.base.ms) best.base = b;
+    const round = { base: await baseline(file) };
+    if (!best.base || round.base.ms < best.base.ms) best.base = round.base;
     for (const target of targets) {
       const r = await importOnce(file, target);
+      round[target] = r;
       if (!best[target] || r.ms < best[target].ms) best[target] = r;
     }
+    best.rounds.push(round);
   }
   return best;
+}
+
+/**
+ * The ratio of `of` to `to` within each round (runs seconds apart, so a host that is slow for a
+ * while slows both), as `lowest–highest (median m)`; null for a single round.
+ */
+function pairedRatios(rounds, of, to) {
+  if (rounds.length < 2) return null;
+  const r = rounds.map((round) => round[of].ms / round[to].ms).sort((a, b) => a - b);
+  const mid = r.length >> 1;
+  const median = r.length % 2 ? r[mid] : (r[mid - 1] + r[mid]) / 2;
+  return `${r[0].toFixed(2)}–${r[r.length - 1].toFixed(2)}× (median ${median.toFixed(2)})`;
 }
 
 const results = [];
@@ -219,13 +233,14 @@ for (const [label, file, best] of [
       rssMb: Math.round(r.rssMb),
       ratio: target === 'sqlite' ? `${(r.ms / floor).toFixed(2)}× ${label.includes('gzip') ? 'gzip -dc' : 'floor'}` : `${(r.ms / sqliteTimes[label]).toFixed(2)}× SQLite`,
       check: r.check,
+      ...(best.rounds.length > 1 ? { pairedRatios: pairedRatios(best.rounds, target, target === 'sqlite' ? 'base' : 'sqlite') } : {}),
     });
   }
 }
 
 if (values['10m']) {
   const big = await ensureDump(events * 10, 'mariadb', false);
-  const { base: floor, sqlite: r } = await byTurns(big, floorOnce, ['sqlite']);
+  const { base: floor, sqlite: r, rounds } = await byTurns(big, floorOnce, ['sqlite']);
   report({
     scenario: `${(events * 10).toLocaleString('en-US')} events, mariadb-dump → sqlite`,
     wallMs: Math.round(r.ms),
@@ -236,6 +251,7 @@ if (values['10m']) {
     check: r.check,
     flushes: r.summary.flushes,
     spills: r.summary.spills,
+    ...(rounds.length > 1 ? { pairedRatios: pairedRatios(rounds, 'sqlite', 'base') } : {}),
   });
 }
 
@@ -255,8 +271,9 @@ if (values.traditional) {
   }
 }
 
-console.log('\n| scenario | wall | MB/s | events/s | peak RSS | ratio | check |');
-console.log('|---|---:|---:|---:|---:|---|---|');
+const paired = results.some((r) => r.pairedRatios);
+console.log(`\n| scenario | wall | MB/s | events/s | peak RSS | ratio |${paired ? ' ratio within each round |' : ''} check |`);
+console.log(`|---|---:|---:|---:|---:|---|${paired ? '---|' : ''}---|`);
 for (const r of results) {
-  console.log(`| ${r.scenario} | ${(r.wallMs / 1000).toFixed(2)} s | ${r.mbPerSec ?? ''} | ${r.eventsPerSec?.toLocaleString('en-US') ?? ''} | ${r.rssMb ? `${r.rssMb} MB` : ''} | ${r.ratio ?? ''} | ${r.check ?? ''} |`);
+  console.log(`| ${r.scenario} | ${(r.wallMs / 1000).toFixed(2)} s | ${r.mbPerSec ?? ''} | ${r.eventsPerSec?.toLocaleString('en-US') ?? ''} | ${r.rssMb ? `${r.rssMb} MB` : ''} | ${r.ratio ?? ''} |${paired ? ` ${r.pairedRatios ?? ''} |` : ''} ${r.check ?? ''} |`);
 }
