@@ -128,8 +128,14 @@ export function* planBucketsInterleaved(plan: FlushPlan): Generator<{ granularit
 /** Walks one granularity's buckets, website after website. */
 class BucketCursor {
   taken = 0;
-  private s = 0;
+  private s = -1;
   private k = 0;
+  /**
+   * The current website's buckets; none before the first: the first take() moves on to the next
+   * website, so that path is known before the code is optimised (met first halfway through, it
+   * threw that code away on both threads).
+   */
+  private buckets: readonly number[] = [];
 
   constructor(
     readonly granularity: Granularity,
@@ -138,13 +144,13 @@ class BucketCursor {
   ) {}
 
   take(): { granularity: Granularity; site: PlannedSite; b: number } {
-    while (this.k >= this.sites[this.s].buckets.length) {
+    while (this.k >= this.buckets.length) {
       this.s++;
       this.k = 0;
+      this.buckets = this.sites[this.s].buckets;
     }
-    const site = this.sites[this.s];
     this.taken++;
-    return { granularity: this.granularity, site, b: site.buckets[this.k++] };
+    return { granularity: this.granularity, site: this.sites[this.s], b: this.buckets[this.k++] };
   }
 }
 

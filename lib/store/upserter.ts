@@ -17,7 +17,7 @@ import { Writable } from 'node:stream';
 import type { Knex } from 'knex';
 import { UmamiAggregateError, invalidOption } from '../errors.js';
 import { VisitorSketch } from '../aggregate/distinct.js';
-import { type BucketBatch, type BucketRow, type Granularity, bucketBatchOf } from '../aggregate/aggregator.js';
+import { type BucketBatch, type BucketRow, GRANULARITIES, type Granularity, bucketBatchOf } from '../aggregate/aggregator.js';
 import { type TopEntry, mergeTop } from '../aggregate/toplist.js';
 import type { ParsedBatch, UmamiEvent } from '../umami/parser.js';
 import { formatUtc } from '../aggregate/timezone.js';
@@ -176,6 +176,24 @@ export class BucketWriter {
       writing = null;
       if (w !== null) await w;
     };
+    const own = (siteIds: Map<string, number>): void => {
+      for (const [website, siteId] of siteIds) {
+        const first = owner.get(siteId);
+        if (first === undefined) owner.set(siteId, website);
+        else if (first !== website && !shared) {
+          shared = true;
+          empty.clear();
+        }
+      }
+    };
+    // The websites of a flush made from a plan, given their sites before its first rows (in the
+    // order the rows would meet them): the loop then finds every one known and owning its site,
+    // on one path, where a website first met halfway through threw the loop's optimised code away.
+    if (batch.plan) {
+      const websites = new Set<string>();
+      for (const g of GRANULARITIES) for (const site of batch.plan.order[g]) if (!hold?.(site.id)) websites.add(site.id);
+      if (websites.size > 0) own(await this.sites.resolve(trx, websites));
+    }
     for await (const chunk of batch.chunksAsync ? batch.chunksAsync(size) : batch.chunks(size)) {
       let rows = chunk.rows;
       if (hold) {
@@ -187,14 +205,7 @@ export class BucketWriter {
       const websites = new Set(rows.map((r) => r.websiteId));
       if (!this.sites.knows(websites)) await settle();
       const siteIds = await this.sites.resolve(trx, websites);
-      for (const [website, siteId] of siteIds) {
-        const first = owner.get(siteId);
-        if (first === undefined) owner.set(siteId, website);
-        else if (first !== website && !shared) {
-          shared = true;
-          empty.clear();
-        }
-      }
+      own(siteIds);
       // A loop, not map(): arrays made by the optimised and the unoptimised map() differ in their
       // elements kind, and the code reading them was thrown away and compiled again when the kind changed.
       let keyed: KeyedRow[] = [];
