@@ -1,7 +1,7 @@
 /**
  * A growable byte buffer: bytes of one value or statement accumulate here
- * when they cross a chunk boundary or contain escapes, and become a string
- * once, at the end. Grown by doubling, never concatenated per chunk.
+ * when they cross a chunk boundary or contain escapes, and are decoded once,
+ * at the end. Grown by doubling, never concatenated per chunk.
  */
 export class ByteBuf {
   buf: Buffer;

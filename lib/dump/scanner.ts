@@ -42,10 +42,11 @@ const BACKTICK = 0x60;
 export type Row = Array<string | number | null | undefined>;
 
 /**
- * Reads a value straight from the dump's bytes b[start, end) (a value written
- * without escapes) into a number, so that no string is made for it; NaN
- * asks for the decoded string instead. Values with escapes, and the rare
- * value split across chunks, come as strings.
+ * Reads a value from its bytes b[start, end) into a number, so that no
+ * string is made for it; NaN asks for the decoded string instead. The bytes
+ * are the dump's own where the value has no escapes and lies in one chunk,
+ * else the decoded value's (escapes resolved, the pieces joined): a value
+ * comes the same whichever way it was written or read.
  */
 export type ValueConverter = (b: Uint8Array, start: number, end: number) => number;
 
@@ -1471,10 +1472,30 @@ export class DumpScanner {
     this.fail('UA_VALUE_TOO_LARGE', `a value is larger than maxValueBytes (${this.options.maxValueBytes} bytes)`, offset);
   }
 
-  private storeValue(v: string | null): void {
+  private storeValue(v: string | number | null): void {
     const row = this.row;
     if (row !== null) row[this.col] = v;
     this.col++;
+  }
+
+  /**
+   * A value read by the general machine, its bytes b[s, e): through its column's converter or
+   * interner, as the fast paths take it, so that a value comes the same whichever path read it.
+   * (As a string, one value across a chunk's end or with escapes threw away the optimised code
+   * of the parser and packer that had only met numbers there.)
+   */
+  private decodedValue(b: Buffer, s: number, e: number, latin1 = false): string | number {
+    const t = this.target;
+    if (t !== null) {
+      const conv = t.converters !== null ? t.converters[this.col] : null;
+      if (conv !== null) {
+        const num = conv(b, s, e);
+        if (num === num) return num;
+      }
+      const intern = t.interners !== null ? t.interners[this.col] : null;
+      if (intern !== null) return intern.get(b, s, e, !latin1);
+    }
+    return b.toString(latin1 ? 'latin1' : 'utf8', s, e);
   }
 
   private endString(buf: Buffer, s: number, e: number): void {
@@ -1483,14 +1504,14 @@ export class DumpScanner {
       this.col++;
       return;
     }
-    let v: string;
+    let v: string | number;
     if (this.strKind === STR_PLAIN) {
       if (this.accUsed) {
         this.acc.push(buf, s, e);
-        v = this.acc.toString();
+        v = this.decodedValue(this.acc.buf, 0, this.acc.len);
         this.acc.reset();
       } else {
-        v = buf.toString('utf8', s, e);
+        v = this.decodedValue(buf, s, e);
       }
     } else {
       this.acc.push(buf, s, e);
@@ -1534,10 +1555,10 @@ export class DumpScanner {
       return e;
     }
     if (this.dec) {
-      let v: string | null;
+      let v: string | number | null;
       if (te - ts === 4 && (tb[ts] | 0x20) === 0x6e && (tb[ts + 1] | 0x20) === 0x75 && (tb[ts + 2] | 0x20) === 0x6c && (tb[ts + 3] | 0x20) === 0x6c) v = null;
       else if (te - ts > 2 && tb[ts] === 0x30 && (tb[ts + 1] | 0x20) === 0x78) v = hexToString(tb.toString('latin1', ts + 2, te));
-      else v = tb.toString('latin1', ts, te);
+      else v = this.decodedValue(tb, ts, te, true);
       this.storeValue(v);
     } else {
       this.col++;
@@ -1663,13 +1684,13 @@ export class DumpScanner {
       this.col++;
       return;
     }
-    let v: string;
+    let v: string | number;
     if (this.accUsed) {
       this.acc.push(buf, s, e);
-      v = this.acc.toString();
+      v = this.decodedValue(this.acc.buf, 0, this.acc.len);
       this.acc.reset();
     } else {
-      v = buf.toString('utf8', s, e);
+      v = this.decodedValue(buf, s, e);
     }
     this.accUsed = false;
     this.storeValue(v);
