@@ -16,8 +16,13 @@ export function dialectOf(knex: Knex): DialectName {
   throw new Error(`unsupported knex client ${client}`);
 }
 
+/** INSERT texts a dialect keeps (by table and rows; a flush asks for a few). */
+const INSERTS_KEPT = 64;
+
 export class Dialect {
   readonly name: DialectName;
+  /** INSERT texts made, by table and rows, with the column list they were made for. */
+  private readonly inserts = new Map<string, { columns: readonly string[]; text: string }>();
 
   constructor(name: DialectName) {
     this.name = name;
@@ -78,6 +83,18 @@ export class Dialect {
    * new file (`bench/sqlite-write.js`), took 251–270 ms instead of 298–368 ms.
    */
   insert(table: string, columns: readonly string[], rows: number): string {
+    // The same statement is asked for once per chunk of a flush: its text made once, the same
+    // string each time (a new one was built, flattened and hashed again for the statement cache).
+    const key = `${table}\u0000${rows}`;
+    const kept = this.inserts.get(key);
+    if (kept !== undefined && kept.columns === columns) return kept.text;
+    const text = this.insertText(table, columns, rows);
+    if (this.inserts.size >= INSERTS_KEPT) this.inserts.clear();
+    this.inserts.set(key, { columns, text });
+    return text;
+  }
+
+  private insertText(table: string, columns: readonly string[], rows: number): string {
     // Loops, not map(): see the keyed rows in store/upserter.ts.
     let names = '';
     let marks = '';

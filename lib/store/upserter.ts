@@ -306,7 +306,7 @@ export class BucketWriter {
     let nUpdate = 0;
     let nById = 0;
     for (const { siteId, row } of rows) {
-      const stored = existing.get(`${siteId}\u0000${row.bucket}`);
+      const stored = existing.size === 0 ? undefined : existing.get(`${siteId}\u0000${row.bucket}`);
       // Merged with the stored row (merge mode, or a row of this import written before), or as it is.
       const merge = stored !== undefined && (this.mode === 'merge' || stored.importId === importId);
       const out = merge ? mergeRows(storedBucketRow(stored, row), row, this.topN) : row;
