@@ -95,16 +95,8 @@ export class Dialect {
   }
 
   private insertText(table: string, columns: readonly string[], rows: number): string {
-    // Loops, not map(): see the keyed rows in store/upserter.ts.
-    let names = '';
-    let marks = '';
-    for (let k = 0; k < columns.length; k++) {
-      names += k === 0 ? this.id(columns[k]) : `, ${this.id(columns[k])}`;
-      marks += k === 0 ? '?' : ', ?';
-    }
-    let values = '';
-    for (let r = 0; r < rows; r++) values += r === 0 ? `(${marks})` : `, (${marks})`;
-    return `INSERT${this.name === 'sqlite' ? ' OR FAIL' : ''} INTO ${this.id(table)} (${names}) VALUES ${values}`;
+    const row = `(${columns.map(() => '?').join(', ')})`;
+    return `INSERT${this.name === 'sqlite' ? ' OR FAIL' : ''} INTO ${this.id(table)} (${columns.map((c) => this.id(c)).join(', ')}) VALUES ${new Array<string>(rows).fill(row).join(', ')}`;
   }
 
   /** Whether an error is a conflict worth retrying the transaction for. */

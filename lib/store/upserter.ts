@@ -101,11 +101,8 @@ interface KeyedRow {
 const WRITE_COLUMNS = ['site_id', '', 'page_views', 'unique_visitors', 'top_pages', 'referrers', 'visitors_sketch', 'import_id', 'created_at', 'updated_at'];
 const UPDATE_COLUMNS = ['page_views', 'unique_visitors', 'top_pages', 'referrers', 'visitors_sketch', 'import_id', 'updated_at'];
 /** WRITE_COLUMNS of each table, its bucket column filled in. */
-const TABLE_COLUMNS: Record<Granularity, readonly string[]> = {
-  hour: WRITE_COLUMNS.map((c) => c || AGGREGATE_TABLES.hour.column),
-  day: WRITE_COLUMNS.map((c) => c || AGGREGATE_TABLES.day.column),
-  month: WRITE_COLUMNS.map((c) => c || AGGREGATE_TABLES.month.column),
-};
+const TABLE_COLUMNS = {} as Record<Granularity, readonly string[]>;
+for (const g of GRANULARITIES) TABLE_COLUMNS[g] = WRITE_COLUMNS.map((c) => c || AGGREGATE_TABLES[g].column);
 /** Where each of UPDATE_COLUMNS is in a row's WRITE_COLUMNS values. */
 const UPDATE_AT = UPDATE_COLUMNS.map((c) => WRITE_COLUMNS.indexOf(c));
 
