@@ -109,8 +109,9 @@ t.test('values not decoded are skipped exactly: escapes, doubled quotes, backsla
     skipped.map((v, i) => `('${v}','k${i}','${skipped[(i + 3) % skipped.length]}',${i})`).join(',') + ';\n';
   const pg = "-- PostgreSQL database dump\nSET standard_conforming_strings = on;\nCREATE TABLE public.e (a text, keep text, b text, c integer);\n" +
     ["INSERT INTO public.e VALUES ('end\\', 'k0', 'a''b', 1);", "INSERT INTO public.e VALUES ('\\\\x', 'k1', '" + 'pad '.repeat(30) + "', 2);"].join('\n') + '\n';
-  // COPY: escapes, \N and a lone backslash before a TAB in the fields skipped.
-  const copySkipped = ['plain title', 'tab\\there', '\\N', '\\\\N', 'back\\\\slash\\\\', 'oct\\101', 'long '.repeat(20), 'odd\\\tb'];
+  // COPY: escapes, \N, a lone backslash before a TAB, and one before a LF (the LF is data, not
+  // the line's end), in the fields skipped.
+  const copySkipped = ['plain title', 'tab\\there', '\\N', '\\\\N', 'back\\\\slash\\\\', 'oct\\101', 'long '.repeat(20), 'odd\\\tb', 'line\\\nbreak', 'x\\x41\\\\\\\nafter'];
   const copy = '-- PostgreSQL database dump\nSET standard_conforming_strings = on;\nCREATE TABLE public.e (a text, keep text, b text, c integer);\nCOPY public.e (a, keep, b, c) FROM stdin;\n' +
     copySkipped.map((v, i) => `${v}\tk${i}\t${copySkipped[(i + 3) % copySkipped.length]}\t${i}\n`).join('') + '\\.\n';
   // standard_conforming_strings off (backslashes escape in every string), and E'' strings: \x, \u, \U and octal escapes.
@@ -310,6 +311,50 @@ t.test('a column given a converter comes as its number wherever the converter re
     }
     t.same(bad, [], `${name}: all ${dump.length - 1} two-chunk splits give the same values, of the same types`);
   }
+});
+
+t.test('COPY values with escapes come the same whether the fast path or the general machine reads them', async (t) => {
+  // Decoded columns (converted, interned, plain, and the last on the line) holding escapes of
+  // every kind, on lines ending in LF and in CR LF; one-byte chunks leave every byte to the
+  // general machine.
+  const values = ['a\\tb', '\\303\\251t\\xe9', '\\\\N', 'x\\\\', 'end\\r', '\\r\\n', 'line\\\nbreak', '\\N', 'N\\N', '4\\062', 'plain', 'oct\\1010', 'tab\\\tin'];
+  const lines = [];
+  for (let i = 0; i < values.length * 2; i++) {
+    const v = (k) => values[(i + k) % values.length];
+    lines.push(`${i % 3 === 0 ? `${i}\\06${i % 8}` : i}\t${v(0)}\t${v(5)}\t${v(9)}${i % 2 === 0 ? '\r\n' : '\n'}`);
+  }
+  const dump = Buffer.from('-- PostgreSQL database dump\nCREATE TABLE public.e (id integer, p text, q text, r text);\nCOPY public.e (id, p, q, r) FROM stdin;\n' + lines.join('') + '\\.\n');
+  const digits = (b, s, e) => {
+    let v = 0;
+    for (let i = s; i < e; i++) {
+      if (b[i] < 0x30 || b[i] > 0x39) return NaN;
+      v = v * 10 + b[i] - 0x30;
+    }
+    return s < e ? v : NaN;
+  };
+  const read = (parts) => {
+    const interner = new Interner({ ids: true });
+    const scanner = new DumpScanner({ select: (info) => info.columns.map((c) => (c === 'id' ? digits : c === 'p' ? interner : true)) });
+    const rows = [];
+    for (const b of [...parts.flatMap((part) => scanner.write(part)), ...scanner.end()]) for (const r of b.rows) rows.push(r);
+    return { rows, names: interner.names };
+  };
+  const bytes = [];
+  for (let i = 0; i < dump.length; i++) bytes.push(dump.subarray(i, i + 1));
+  const general = read(bytes);
+  t.equal(general.rows.length, values.length * 2, 'every line a row');
+  t.strictSame(general.rows[0], [0, 0, '\r\n', '42'], 'an octal escape in a number; \\t, \\r, \\n and octal escapes in strings');
+  t.equal(general.names[1], 'ét\uFFFD', 'UTF-8 bytes from octal escapes; a \\x escape');
+  t.strictSame(general.rows[1].slice(2), ['line\nbreak', 'plain'], 'a backslash before a LF: the LF is data');
+  t.strictSame(general.rows[2].slice(2), [null, 'octA0'], '\\N is NULL; an octal escape has three digits at most');
+  t.strictSame(general.rows[3], [33, 3, 'NN', 'tab\tin'], '\\N within a value is N; a backslash before a TAB makes it data');
+  t.equal(general.rows[21][3], 'end\r', 'a \\r escape just before the LF is kept');
+  t.equal(general.rows[24][3], null, '\\N just before a CR LF line end is NULL');
+  const whole = read([dump]);
+  t.strictSame(whole, general, 'read whole (the fast path) as read a byte at a time');
+  const bad = [];
+  for (let cut = 1; cut < dump.length; cut++) if (JSON.stringify(read([dump.subarray(0, cut), dump.subarray(cut)])) !== JSON.stringify(general)) bad.push(cut);
+  t.same(bad, [], `all ${dump.length - 1} two-chunk splits give the same values and names`);
 });
 
 t.test('a column given an interner with ids comes as the same index wherever the value is read, escaped or split across chunks', async (t) => {

@@ -229,6 +229,8 @@ export class DumpScanner {
   private dec = false;
   private readonly acc = new ByteBuf(256);
   private accUsed = false;
+  /** Whether the last byte put in acc was a raw CR (of a CR LF line end carried over from the chunk before), not one decoded from an escape. */
+  private accRawCr = false;
   private valBytes = 0;
   private strKind = STR_PLAIN;
   private strBackslash = false;
@@ -815,11 +817,12 @@ export class DumpScanner {
               continue;
             }
             if (c === LF) {
-              // A raw CR never appears in COPY data (it is escaped): CR LF line ends are dropped.
+              // A raw CR never appears in COPY data (it is escaped): CR LF line ends are dropped,
+              // a CR carried over from the chunk before too, but not one a \r escape stands for.
               let e = j;
               if (j > runStart) {
                 if (buf[j - 1] === CR) e = j - 1;
-              } else if (this.accUsed && this.acc.len > 0 && this.acc.buf[this.acc.len - 1] === CR) {
+              } else if (this.accUsed && this.accRawCr) {
                 this.acc.len--;
               }
               this.endField(buf, runStart, e);
@@ -835,7 +838,8 @@ export class DumpScanner {
               }
               if (buf[j + 1] === 0x4e /* N */ && this.valBytes === 0 && j === runStart && !this.accUsed) {
                 const after = buf[j + 2];
-                if (j + 2 >= n || after === TAB || after === LF) {
+                // \N before a TAB, the line's end, or the CR of a CR LF line end (as the fast path reads it).
+                if (j + 2 >= n || after === TAB || after === LF || (after === CR && buf[j + 3] === LF)) {
                   this.fieldNull = true;
                   j += 2;
                   runStart = j;
@@ -1089,19 +1093,24 @@ export class DumpScanner {
       for (;;) {
         if (!(all || mask[col] === true)) {
           // A field not decoded: its end, found byte by byte (most fields are short: a call to
-          // indexOf per field cost more); a backslash in it other than \N is the general machine's.
+          // indexOf per field cost more). An escape is stepped over: the byte after a backslash
+          // is data whatever it is (a TAB too), and the digits of \x or octal escapes are never
+          // a TAB or a backslash. One whose escaped byte is the line's end (a backslash before
+          // the LF, or before a CR LF) is the general machine's: that LF is data, not the end.
           let j = s;
           while (j < end) {
             const d = buf[j];
-            if (d === TAB || d === BACKSLASH) break;
+            if (d === TAB) break;
+            if (d === BACKSLASH) {
+              if (j + 1 >= end) break;
+              j += 2;
+              continue;
+            }
             j++;
           }
           if (j < end && buf[j] === BACKSLASH) {
-            if (!(j === s && buf[j + 1] === 0x4e && (j + 2 === end || buf[j + 2] === TAB))) {
-              ok = false;
-              break;
-            }
-            j += 2;
+            ok = false;
+            break;
           }
           col++;
           if (j >= end) break;
@@ -1130,8 +1139,8 @@ export class DumpScanner {
             j++;
           }
         }
+        const conv = converters !== null ? converters[col] : null;
         if (j < end && buf[j] === BACKSLASH) {
-          // Only a field that is exactly \N is taken here.
           if (j === s && buf[j + 1] === 0x4e && (j + 2 === end || buf[j + 2] === TAB)) {
             row[col] = null;
             col++;
@@ -1140,10 +1149,21 @@ export class DumpScanner {
             s = j + 1;
             continue;
           }
-          ok = false;
-          break;
+          // A value with escapes: its decoded bytes, taken as the general machine takes them.
+          const k = this.unescapeField(buf, s, j, end);
+          if (k < 0) {
+            ok = false;
+            break;
+          }
+          const acc = this.acc;
+          const v = conv !== null ? conv(acc.buf, 0, acc.len) : NaN;
+          row[col] = v === v ? v : intern !== null ? intern.get(acc.buf, 0, acc.len, true) : utf8(acc.buf, 0, acc.len);
+          acc.reset();
+          col++;
+          if (k >= end) break;
+          s = k + 1;
+          continue;
         }
-        const conv = converters !== null ? converters[col] : null;
         const num = conv !== null ? conv(buf, s, j) : NaN;
         row[col] = num === num ? num : intern !== null ? intern.lookup(buf, s, j, h, high >= 0x80) : high < 0x80 ? latin1(buf, s, j) : utf8(buf, s, j);
         col++;
@@ -1457,6 +1477,7 @@ export class DumpScanner {
     if (this.dec) {
       this.acc.push(buf, s, e);
       this.accUsed = true;
+      this.accRawCr = buf[e - 1] === CR;
     }
   }
 
@@ -1696,41 +1717,81 @@ export class DumpScanner {
     this.storeValue(v);
   }
 
+  /**
+   * For {@link fastCopy}: the decoded bytes of the field at buf[s, …) whose first escape is at j,
+   * in {@link acc}, up to its TAB or the line's end; returns the index of that TAB or end, or -1
+   * for a backslash that escapes the line's end (that LF is data: the general machine's).
+   */
+  private unescapeField(buf: Buffer, s: number, j: number, end: number): number {
+    const acc = this.acc;
+    acc.reset();
+    acc.push(buf, s, j);
+    let run = j;
+    let k = j;
+    while (k < end) {
+      const d = buf[k];
+      if (d === TAB) break;
+      if (d === BACKSLASH) {
+        if (k + 1 >= end) {
+          acc.reset();
+          return -1;
+        }
+        acc.push(buf, run, k);
+        k = copyEscapeInto(buf, k, end, acc);
+        run = k;
+        continue;
+      }
+      k++;
+    }
+    acc.push(buf, run, k);
+    return k;
+  }
+
   /** Decodes a COPY text-format escape at buf[j]; returns the index after it. */
   private copyEscape(buf: Buffer, j: number, n: number): number {
     if (j + 1 >= n) return n;
-    const e = buf[j + 1];
-    let k = j + 2;
-    let byte: number;
-    switch (e) {
-      case 0x62: byte = 0x08; break;
-      case 0x66: byte = 0x0c; break;
-      case 0x6e: byte = LF; break;
-      case 0x72: byte = CR; break;
-      case 0x74: byte = TAB; break;
-      case 0x76: byte = 0x0b; break;
-      case 0x78: {
-        let v = -1;
-        for (let d = 0; d < 2 && k < n && hexValue(buf[k]) >= 0; d++, k++) v = (v < 0 ? 0 : v * 16) + hexValue(buf[k]);
-        byte = v < 0 ? 0x78 : v;
-        break;
-      }
-      default:
-        if (e >= 0x30 && e <= 0x37) {
-          let v = e - 0x30;
-          for (let d = 0; d < 2 && k < n && buf[k] >= 0x30 && buf[k] <= 0x37; d++, k++) v = v * 8 + (buf[k] - 0x30);
-          byte = v & 0xff;
-        } else {
-          byte = e;
-        }
-    }
+    const k = copyEscapeInto(buf, j, n, this.dec ? this.acc : null);
     if (this.dec) {
-      this.acc.pushByte(byte);
       this.accUsed = true;
+      this.accRawCr = false;
     }
     this.valBytes += k - j;
     return k;
   }
+}
+
+/**
+ * Decodes the COPY text-format escape at buf[j] (a backslash with a byte after it before n):
+ * pushes the byte it stands for to `out` (unless null); returns the index after it.
+ */
+function copyEscapeInto(buf: Buffer, j: number, n: number, out: ByteBuf | null): number {
+  const e = buf[j + 1];
+  let k = j + 2;
+  let byte: number;
+  switch (e) {
+    case 0x62: byte = 0x08; break;
+    case 0x66: byte = 0x0c; break;
+    case 0x6e: byte = LF; break;
+    case 0x72: byte = CR; break;
+    case 0x74: byte = TAB; break;
+    case 0x76: byte = 0x0b; break;
+    case 0x78: {
+      let v = -1;
+      for (let d = 0; d < 2 && k < n && hexValue(buf[k]) >= 0; d++, k++) v = (v < 0 ? 0 : v * 16) + hexValue(buf[k]);
+      byte = v < 0 ? 0x78 : v;
+      break;
+    }
+    default:
+      if (e >= 0x30 && e <= 0x37) {
+        let v = e - 0x30;
+        for (let d = 0; d < 2 && k < n && buf[k] >= 0x30 && buf[k] <= 0x37; d++, k++) v = v * 8 + (buf[k] - 0x30);
+        byte = v & 0xff;
+      } else {
+        byte = e;
+      }
+  }
+  if (out !== null) out.pushByte(byte);
+  return k;
 }
 
 // Buffer's own slicers, without the encoding dispatch of toString().
