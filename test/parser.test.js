@@ -38,6 +38,30 @@ t.test('timestamps: MySQL wall clock, pg offsets, microseconds, ISO', async (t) 
   t.equal(parseTimestamp('99999-01-01 00:00:00', utc), Date.UTC(99999, 0, 1), 'a five-digit year a Date holds is a time');
 });
 
+t.test('timestamps: every day of the month table (1970 to 2169) and of the years around it, as Date.UTC has them', async (t) => {
+  const pad = (v, n = 2) => String(v).padStart(n, '0');
+  const wrong = [];
+  let days = 0;
+  let rejected = 0;
+  for (const [from, to] of [[1960, 1975], [2090, 2105], [2160, 2180]]) {
+    for (let y = from; y <= to; y++) {
+      for (let mo = 1; mo <= 12; mo++) {
+        const length = new Date(Date.UTC(y, mo, 0)).getUTCDate();
+        for (let d = 1; d <= 32; d++) {
+          const text = `${y}-${pad(mo)}-${pad(d)} 23:59:58.5`;
+          const got = parseTimestamp(text, utc);
+          const want = d <= length ? Date.UTC(y, mo - 1, d, 23, 59, 58, 500) : NaN;
+          if (!Object.is(got, want)) wrong.push(`${text}: ${got}, want ${want}`);
+          else if (d <= length) days++;
+          else rejected++;
+        }
+      }
+    }
+  }
+  t.same(wrong, [], `${days} days read, ${rejected} days past their month's end rejected (29 February of 2100 among them)`);
+  t.ok(Number.isNaN(parseTimestamp('2100-02-29 00:00:00', utc)) && parseTimestamp('2000-02-29 00:00:00', utc) === Date.UTC(2000, 1, 29), '2100 is no leap year, 2000 is');
+});
+
 t.test('timestamps from bytes equal timestamps from strings, and Date.UTC', async (t) => {
   let seed = 7;
   const rnd = (k) => {

@@ -92,8 +92,18 @@ function fromFields(b: Uint8Array, i: number, e: number, y: number, mo: number, 
     }
     ms = Math.floor(ms);
   }
-  if (d > daysInMonth(y, mo)) return NaN;
-  const local = (daysFromCivil(y, mo, d) * 86400 + h * 3600 + mi * 60 + sec) * 1000 + ms;
+  let days: number;
+  const month = (y - TABLE_FIRST_YEAR) * 12 + mo - 1;
+  if (month >= 0 && month < TABLE_MONTHS) {
+    // The month's first day and length from the table: no divisions.
+    const first = monthStarts[month];
+    if (d > monthStarts[month + 1] - first) return NaN;
+    days = first + d - 1;
+  } else {
+    if (d > daysInMonth(y, mo)) return NaN;
+    days = daysFromCivil(y, mo, d);
+  }
+  const local = (days * 86400 + h * 3600 + mi * 60 + sec) * 1000 + ms;
   // Beyond what a Date can hold (year 275760): not a time.
   if (!(Math.abs(local) <= LAST_MS)) return NaN;
   if (i >= e) return zone.toUtc(local);
@@ -121,6 +131,18 @@ function fromFields(b: Uint8Array, i: number, e: number, y: number, mo: number, 
   const offset = (oh * 3600 + om * 60 + os) * 1000;
   return c === 43 ? local - offset : local + offset;
 }
+
+/** The first year of {@link monthStarts}. */
+const TABLE_FIRST_YEAR = 1970;
+/** Months in {@link monthStarts}: 1970 to 2169. */
+const TABLE_MONTHS = 200 * 12;
+/**
+ * The day number (days since 1970-01-01) of the first of each month from 1970 on, and of the
+ * month after the last: a timestamp's day without the divisions of {@link daysFromCivil}, and
+ * its month's length as the difference of two entries.
+ */
+const monthStarts = new Int32Array(TABLE_MONTHS + 1);
+for (let k = 0; k <= TABLE_MONTHS; k++) monthStarts[k] = daysFromCivil(TABLE_FIRST_YEAR + Math.floor(k / 12), (k % 12) + 1, 1);
 
 /** The last instant a Date holds, less a day for a zone's offset. */
 const LAST_MS = 8.64e15 - 86_400_000;
