@@ -16,7 +16,8 @@ import { RowFile, type Run, RunMerger, type RunReader, RunWriter, countMerged, m
 import { HourIndex, PairCounter, PairSet, slotsOf } from './tables.js';
 import path from 'node:path';
 import { TimeZone, firstDayOfMonth, monthOfDay } from './timezone.js';
-import { type FlushPlan, GRANULARITIES, NameOrder, type PlanShared, type PlannedSite, Tally, planChunks } from './rows.js';
+import { type FlushPlan, GRANULARITIES, NameOrder, type PlanShared, type PlannedSite, Tally } from './rows.js';
+import { encodedChunks } from '../store/encode.js';
 import type { TopEntry } from './toplist.js';
 
 export type Granularity = 'hour' | 'day' | 'month';
@@ -68,7 +69,7 @@ export interface BucketBatch {
   /**
    * The data the rows are made from, when they are made from the
    * aggregator's tables (not from spilled runs): a consumer may build them
-   * elsewhere with {@link planChunks}, on another thread.
+   * elsewhere, on another thread (`planParts`, as the rows thread does).
    */
   plan?: FlushPlan;
   /**
@@ -80,7 +81,7 @@ export interface BucketBatch {
   chunksAsync?: (size: number) => AsyncIterable<BucketChunk>;
 }
 
-export { GRANULARITIES, NameOrder, planChunks, type FlushPlan, type PlannedSite } from './rows.js';
+export { GRANULARITIES, NameOrder, type FlushPlan, type PlannedSite } from './rows.js';
 
 /** A batch over rows already built (tests, rows held back for later). */
 export function bucketBatchOf(rows: Record<Granularity, BucketRow[]>, fields: { final: boolean; position: number; events: number }): BucketBatch {
@@ -547,7 +548,7 @@ export class Aggregator {
       events: this.events,
       release,
       plan,
-      chunks: (size: number) => planChunks(plan, size, shared),
+      chunks: (size: number) => encodedChunks(plan, size, shared),
     };
   }
 

@@ -162,51 +162,32 @@ export function bucketLabel(plan: FlushPlan, granularity: Granularity, b: number
 const NO_CHUNKS: readonly BucketChunk[] = [];
 
 /**
- * Rows gathered into chunks of `size`, each of one granularity. Rows given
- * granularity after granularity are cut where the granularity changes;
- * `interleaved`, each granularity's rows are gathered apart, and its chunks
- * cut when full (the rest at the end).
+ * Rows given with their granularities interleaved, gathered into chunks of
+ * `size`, each of one granularity: each granularity's rows are gathered
+ * apart, and its chunks cut when full (the rest at the end).
  */
 export class ChunkGatherer {
-  private rows: BucketRow[] = [];
-  private granularity: Granularity = 'hour';
   private ready: BucketChunk[] = [];
-  private readonly apart: Record<Granularity, BucketRow[]> | null;
+  private readonly apart: Record<Granularity, BucketRow[]> = { hour: [], day: [], month: [] };
 
-  constructor(
-    private readonly size: number,
-    interleaved = false,
-  ) {
-    this.apart = interleaved ? { hour: [], day: [], month: [] } : null;
-  }
+  constructor(private readonly size: number) {}
 
   add(granularity: Granularity, row: BucketRow): void {
-    if (this.apart !== null) {
-      const rows = this.apart[granularity];
-      rows.push(row);
-      if (rows.length === this.size) {
-        this.ready.push({ granularity, rows });
-        this.apart[granularity] = [];
-      }
-      return;
+    const rows = this.apart[granularity];
+    rows.push(row);
+    if (rows.length === this.size) {
+      this.ready.push({ granularity, rows });
+      this.apart[granularity] = [];
     }
-    if (granularity !== this.granularity && this.rows.length > 0) this.cut();
-    this.granularity = granularity;
-    this.rows.push(row);
-    if (this.rows.length === this.size) this.cut();
   }
 
   /** The rows left, as last chunks. */
   end(): void {
-    if (this.apart !== null) {
-      for (const granularity of GRANULARITIES) {
-        const rows = this.apart[granularity];
-        if (rows.length > 0) this.ready.push({ granularity, rows });
-        this.apart[granularity] = [];
-      }
-      return;
+    for (const granularity of GRANULARITIES) {
+      const rows = this.apart[granularity];
+      if (rows.length > 0) this.ready.push({ granularity, rows });
+      this.apart[granularity] = [];
     }
-    if (this.rows.length > 0) this.cut();
   }
 
   /** The chunks completed since the last call, in order. */
@@ -216,27 +197,6 @@ export class ChunkGatherer {
     this.ready = [];
     return out;
   }
-
-  private cut(): void {
-    this.ready.push({ granularity: this.granularity, rows: this.rows });
-    this.rows = [];
-  }
-}
-
-/** The plan's rows, `size` at a time, in {@link planBuckets}' order. */
-export function* planChunks(plan: FlushPlan, size: number, shared: PlanShared | null = null): Generator<BucketChunk> {
-  const make = new RowMaker(plan, shared);
-  const gather = new ChunkGatherer(size);
-  for (const { granularity, site, b } of planBuckets(plan)) {
-    const visitors = make.visitors(b, granularity);
-    const topPages = make.pathOrder.entries(make.pages(b, granularity));
-    const referrers = make.refOrder.entries(make.referrers(b, granularity, site.domain));
-    gather.add(granularity, { websiteId: site.id, bucket: bucketLabel(plan, granularity, b), pageViews: plan.views[b], visitors, topPages, referrers });
-    const ready = gather.take();
-    if (ready.length > 0) yield* ready;
-  }
-  gather.end();
-  yield* gather.take();
 }
 
 /** Top lists of a chunk's rows: row i's items (indices into the plan's names) and counts at [ends[i − 1], ends[i]). */
@@ -247,7 +207,7 @@ export interface PickedLists {
 }
 
 /**
- * What {@link planParts} makes of `rows` rows of a plan, in {@link planBuckets}' order:
+ * What {@link planParts} (or {@link planPartsInOrder}) makes of `rows` rows of a plan, in the order it takes them:
  * their distinct counts, sketches (bytes) and top lists. Typed arrays only,
  * each in a buffer of its own, so the chunk can move to another thread.
  */
@@ -375,6 +335,40 @@ export function* planParts(plan: FlushPlan, size: number): Generator<PlanPart> {
     }
   }
   if (part.rows > 0) yield part.done();
+}
+
+/** Rows of one granularity in {@link planBuckets}' order: their websites and buckets, and what {@link planParts} makes of them. */
+export interface OrderedPart {
+  granularity: Granularity;
+  sites: PlannedSite[];
+  buckets: number[];
+  part: PlanPart;
+}
+
+/**
+ * The plan's rows as {@link planParts} makes them, but in {@link planBuckets}' order (hours,
+ * days, months, each by website, then bucket: the order in which importers into a server take
+ * row locks), `size` rows at most to a part and each part of one granularity.
+ */
+export function* planPartsInOrder(plan: FlushPlan, size: number, shared: PlanShared | null = null): Generator<OrderedPart> {
+  const make = new RowMaker(plan, shared);
+  let part = new PartWriter(size);
+  let sites: PlannedSite[] = [];
+  let buckets: number[] = [];
+  let granularity: Granularity = 'hour';
+  for (const next of planBuckets(plan)) {
+    if (part.rows > 0 && (next.granularity !== granularity || part.rows === size)) {
+      yield { granularity, sites, buckets, part: part.done() };
+      part = new PartWriter(size);
+      sites = [];
+      buckets = [];
+    }
+    granularity = next.granularity;
+    part.add(make, next.b, granularity, next.site.domain);
+    sites.push(next.site);
+    buckets.push(next.b);
+  }
+  if (part.rows > 0) yield { granularity, sites, buckets, part: part.done() };
 }
 
 /** The typed arrays' buffers of a plan (each once): what moves with it to another thread. */

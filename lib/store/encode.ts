@@ -4,7 +4,8 @@
  * costly parts were made on another thread ({@link EncodedRow}).
  */
 import { VisitorSketch } from '../aggregate/distinct.js';
-import type { BucketRow } from '../aggregate/aggregator.js';
+import type { BucketChunk, BucketRow } from '../aggregate/aggregator.js';
+import { type FlushPlan, type PlanPart, type PlanShared, bucketLabel, planPartsInOrder } from '../aggregate/rows.js';
 import type { TopEntry } from '../aggregate/toplist.js';
 import { readInt, readJson } from './dialect.js';
 
@@ -244,5 +245,42 @@ export class EncodedRow implements BucketRow, EncodedValues {
   get referrersJson(): string {
     const r = this.refs;
     return r.names.json(r.items, r.counts, r.from, r.to);
+  }
+}
+
+/**
+ * Row i of a part of a plan's rows (see {@link planParts}): the sketch and top lists as the part
+ * holds them (`sketches`: the part's sketch bytes as a Buffer), the rest given.
+ */
+export function encodedRowOf(websiteId: string, bucket: string, pageViews: number, part: PlanPart, sketches: Buffer, i: number, pathNames: TopNames, refNames: TopNames): EncodedRow {
+  const { pages, referrers } = part;
+  return new EncodedRow(
+    websiteId,
+    bucket,
+    pageViews,
+    part.uniqueVisitors[i],
+    sketches.subarray(i > 0 ? part.sketchEnds[i - 1] : 0, part.sketchEnds[i]),
+    { names: pathNames, items: pages.items, counts: pages.counts, from: i > 0 ? pages.ends[i - 1] : 0, to: pages.ends[i] },
+    { names: refNames, items: referrers.items, counts: referrers.counts, from: i > 0 ? referrers.ends[i - 1] : 0, to: referrers.ends[i] },
+  );
+}
+
+/**
+ * The plan's rows, `size` at a time, each chunk of one granularity, in {@link planBuckets}'
+ * order, made on this thread as {@link EncodedRow}s: the sketches serialised and the top lists
+ * picked into typed arrays as the rows thread makes them, their JSON written from each name's
+ * head made once per plan, with no entry arrays and no name lookups in between.
+ */
+export function* encodedChunks(plan: FlushPlan, size: number, shared: PlanShared | null = null): Generator<BucketChunk> {
+  const pathNames = new TopNames(plan.paths, 'path');
+  const refNames = new TopNames(plan.refNames, 'domain');
+  for (const { granularity, sites, buckets, part } of planPartsInOrder(plan, size, shared)) {
+    const sketches = Buffer.from(part.sketches.buffer, part.sketches.byteOffset, part.sketches.byteLength);
+    const rows: BucketRow[] = [];
+    for (let i = 0; i < part.rows; i++) {
+      const b = buckets[i];
+      rows.push(encodedRowOf(sites[i].id, bucketLabel(plan, granularity, b), plan.views[b], part, sketches, i, pathNames, refNames));
+    }
+    yield { granularity, rows };
   }
 }

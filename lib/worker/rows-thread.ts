@@ -12,7 +12,7 @@
 import type { Worker } from 'node:worker_threads';
 import type { BucketChunk } from '../aggregate/aggregator.js';
 import { ChunkGatherer, type FlushPlan, type PlanPart, bucketLabel, planBucketsInterleaved, planBuffers } from '../aggregate/rows.js';
-import { EncodedRow, TopNames } from '../store/encode.js';
+import { TopNames, encodedRowOf } from '../store/encode.js';
 import { startWorker } from './parse-thread.js';
 import { type SerializedError, reviveError } from './protocol.js';
 
@@ -111,7 +111,7 @@ export class RowsThread {
       this.planSent = plan;
       // The rest of each row is read from the plan here, in the same order (messages hold a few dozen rows).
       const buckets = planBucketsInterleaved(plan);
-      const gather = new ChunkGatherer(size, true);
+      const gather = new ChunkGatherer(size);
       const pathNames = new TopNames(plan.paths, 'path');
       const refNames = new TopNames(plan.refNames, 'domain');
       let unacked = 0;
@@ -134,20 +134,11 @@ export class RowsThread {
           unacked = 0;
         }
         const sketches = Buffer.from(part.sketches.buffer, part.sketches.byteOffset, part.sketches.byteLength);
-        const { pages, referrers } = part;
         for (let i = 0; i < part.rows; i++) {
           const next = buckets.next();
           if (next.done) throw new Error('the thread building rows sent more rows than the plan has');
           const { granularity, site, b } = next.value;
-          const row = new EncodedRow(
-            site.id,
-            bucketLabel(plan, granularity, b),
-            plan.views[b],
-            part.uniqueVisitors[i],
-            sketches.subarray(i > 0 ? part.sketchEnds[i - 1] : 0, part.sketchEnds[i]),
-            { names: pathNames, items: pages.items, counts: pages.counts, from: i > 0 ? pages.ends[i - 1] : 0, to: pages.ends[i] },
-            { names: refNames, items: referrers.items, counts: referrers.counts, from: i > 0 ? referrers.ends[i - 1] : 0, to: referrers.ends[i] },
-          );
+          const row = encodedRowOf(site.id, bucketLabel(plan, granularity, b), plan.views[b], part, sketches, i, pathNames, refNames);
           gather.add(granularity, row);
           const ready = gather.take();
           if (ready.length > 0) for (const chunk of ready) {
