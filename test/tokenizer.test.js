@@ -313,6 +313,52 @@ t.test('a column given a converter comes as its number wherever the converter re
   }
 });
 
+t.test('quoted values with escapes or doubled quotes come the same whether the fast path or the general machine reads them', async (t) => {
+  // MySQL escapes of every kind and doubled quotes in decoded columns (converted, interned,
+  // plain); PostgreSQL standard strings, where only a doubled quote is special. Each row is long
+  // enough for the fast path; one-byte chunks leave every byte to the general machine.
+  const mysqlValues = ["it\\'s", "two''quotes", '\\\\', 'a\\tb\\nc\\rd', '\\0\\Z\\b', 'pct\\%under\\_', '\\"q\\"', 'end\\\\', '4\\2', '12', 'é\\x', "''"];
+  const pgValues = ["it''s", 'back\\slash', "''", 'plain', "a''b''c", '42', 'é', "end''"];
+  const pad = 'p'.repeat(70);
+  const digits = (b, s, e) => {
+    let v = 0;
+    for (let i = s; i < e; i++) {
+      if (b[i] < 0x30 || b[i] > 0x39) return NaN;
+      v = v * 10 + b[i] - 0x30;
+    }
+    return s < e ? v : NaN;
+  };
+  const rowsOf = (values) => values.map((_, i) => [values[(i + 9) % values.length], values[i], values[(i + 3) % values.length], values[(i + 5) % values.length]]);
+  const mysql = HEADER_MYSQL + 'CREATE TABLE `e` (`n` text, `p` text, `q` text, `r` text, `pad` text);\nINSERT INTO `e` VALUES ' +
+    rowsOf(mysqlValues).map((r) => `(${r.map((v) => `'${v}'`).join(',')},'${pad}')`).join(',') + ';\n';
+  const pg = '-- PostgreSQL database dump\nSET standard_conforming_strings = on;\nCREATE TABLE public.e (n text, p text, q text, r text, pad text);\n' +
+    rowsOf(pgValues).map((r) => `INSERT INTO public.e VALUES (${r.map((v) => `'${v}'`).join(', ')}, '${pad}');`).join('\n') + '\n';
+  const read = (parts) => {
+    const interner = new Interner({ ids: true });
+    const scanner = new DumpScanner({ select: (info) => info.columns.map((c) => (c === 'n' ? digits : c === 'p' ? interner : c !== 'pad')) });
+    const rows = [];
+    for (const b of [...parts.flatMap((part) => scanner.write(part)), ...scanner.end()]) for (const r of b.rows) rows.push(r.slice(0, 4));
+    return { rows, names: interner.names };
+  };
+  for (const [name, text, count] of [['mariadb-dump', mysql, mysqlValues.length], ['pg_dump --inserts', pg, pgValues.length]]) {
+    const dump = Buffer.from(text);
+    const bytes = [];
+    for (let i = 0; i < dump.length; i++) bytes.push(dump.subarray(i, i + 1));
+    const general = read(bytes);
+    t.equal(general.rows.length, count, `${name}: every row read`);
+    if (name === 'mariadb-dump') {
+      t.same(general.names, ["it's", "two'quotes", '\\', 'a\tb\nc\rd', '\u0000\u001a\b', 'pct\\%under\\_', '"q"', 'end\\', '42', '12', 'éx', "'"], `${name}: the escapes decoded`);
+      t.equal(general.rows[11][0], 42, `${name}: an escaped value converted`);
+    } else {
+      t.same(general.names, ["it's", 'back\\slash', "'", 'plain', "a'b'c", '42', 'é', "end'"], `${name}: doubled quotes decoded, a backslash kept`);
+    }
+    t.strictSame(read([dump]), general, `${name}: read whole (the fast path) as read a byte at a time`);
+    const bad = [];
+    for (let cut = 1; cut < dump.length; cut++) if (JSON.stringify(read([dump.subarray(0, cut), dump.subarray(cut)])) !== JSON.stringify(general)) bad.push(cut);
+    t.same(bad, [], `${name}: all ${dump.length - 1} two-chunk splits give the same values and names`);
+  }
+});
+
 t.test('COPY values with escapes come the same whether the fast path or the general machine reads them', async (t) => {
   // Decoded columns (converted, interned, plain, and the last on the line) holding escapes of
   // every kind, on lines ending in LF and in CR LF; one-byte chunks leave every byte to the

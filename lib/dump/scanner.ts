@@ -875,7 +875,8 @@ export class DumpScanner {
     const interners = t.interners;
     const converters = t.converters;
     const max = this.options.maxValueBytes;
-    const bs = this.stringDialect === 'mysql' || !this.standardStrings;
+    const mysql = this.stringDialect === 'mysql';
+    const bs = mysql || !this.standardStrings;
     let row = this.row;
     let col = this.col;
     // The next backslash at or after a skipped value's start (n: none), found once per run of values.
@@ -928,13 +929,25 @@ export class DumpScanner {
             j++;
           }
         }
-        // Escapes, a doubled quote, the chunk's end or an oversized value: the general machine.
-        if (j + 1 >= n || d !== QUOTE || buf[j + 1] === QUOTE || j - i - 1 > max) break;
         const conv = converters !== null ? converters[col] : null;
-        const num = conv !== null ? conv(buf, i + 1, j) : NaN;
-        row![col] = num === num ? num : intern !== null ? intern.lookup(buf, i + 1, j, h, high >= 0x80) : high < 0x80 ? latin1(buf, i + 1, j) : utf8(buf, i + 1, j);
-        col++;
-        i = j + 1;
+        if (j + 1 < n && d === QUOTE && buf[j + 1] !== QUOTE && j - i - 1 <= max) {
+          const num = conv !== null ? conv(buf, i + 1, j) : NaN;
+          row![col] = num === num ? num : intern !== null ? intern.lookup(buf, i + 1, j, h, high >= 0x80) : high < 0x80 ? latin1(buf, i + 1, j) : utf8(buf, i + 1, j);
+          col++;
+          i = j + 1;
+        } else {
+          // A doubled quote, or a MySQL escape: the value decoded here, as the general machine
+          // decodes it. The chunk's end, an oversized value and PostgreSQL's backslash escapes
+          // (standard_conforming_strings off) are the general machine's.
+          const q = j + 1 < n && (mysql || !bs) ? this.unescapeString(buf, i + 1, j, n, max, mysql) : -1;
+          if (q < 0) break;
+          const acc = this.acc;
+          const v = conv !== null ? conv(acc.buf, 0, acc.len) : NaN;
+          row![col] = v === v ? v : intern !== null ? intern.get(acc.buf, 0, acc.len, true) : utf8(acc.buf, 0, acc.len);
+          acc.reset();
+          col++;
+          i = q + 1;
+        }
       } else if (c === 0x4e && i + 4 < n && buf[i + 1] === 0x55 && buf[i + 2] === 0x4c && buf[i + 3] === 0x4c && (buf[i + 4] === COMMA || buf[i + 4] === RPAREN)) {
         // NULL
         if (dec) row![col] = null;
@@ -1603,28 +1616,50 @@ export class DumpScanner {
   /** Decodes a MySQL escape at buf[j] (a backslash); returns the index after it. */
   private mysqlEscape(buf: Buffer, j: number, n: number): number {
     if (j + 1 >= n) return n; // backslash at the very end of input: dropped; the string is unterminated anyway
-    const e = buf[j + 1];
     if (this.dec) {
-      const acc = this.acc;
       this.accUsed = true;
-      switch (e) {
-        case 0x30: acc.pushByte(0); break; // \0
-        case 0x6e: acc.pushByte(LF); break; // \n
-        case 0x72: acc.pushByte(CR); break; // \r
-        case 0x74: acc.pushByte(TAB); break; // \t
-        case 0x62: acc.pushByte(0x08); break; // \b
-        case 0x5a: acc.pushByte(0x1a); break; // \Z
-        case 0x25: // \% and \_ keep their backslash
-        case 0x5f:
-          acc.pushByte(BACKSLASH);
-          acc.pushByte(e);
-          break;
-        default:
-          acc.pushByte(e);
-      }
+      mysqlEscapeInto(buf[j + 1], this.acc);
     }
     this.valBytes += 2;
     return j + 2;
+  }
+
+  /**
+   * For {@link fastRows}: the decoded bytes of the quoted value at buf[s, …) whose first doubled
+   * quote or escape is at j, in {@link acc}; returns the index of its closing quote, or -1 for
+   * the general machine (the chunk ends before the quote and the byte after it, or the value
+   * passes `max` bytes). `backslashes`: MySQL's escapes (else a backslash is a byte as any other).
+   */
+  private unescapeString(buf: Buffer, s: number, j: number, n: number, max: number, backslashes: boolean): number {
+    const acc = this.acc;
+    acc.reset();
+    acc.push(buf, s, j);
+    let run = j;
+    let k = j;
+    for (;;) {
+      if (k + 1 >= n || k - s > max) {
+        acc.reset();
+        return -1;
+      }
+      const d = buf[k];
+      if (d === QUOTE) {
+        if (buf[k + 1] !== QUOTE) {
+          acc.push(buf, run, k);
+          return k;
+        }
+        // '' is one quote.
+        acc.push(buf, run, k + 1);
+        k += 2;
+        run = k;
+      } else if (d === BACKSLASH && backslashes) {
+        acc.push(buf, run, k);
+        mysqlEscapeInto(buf[k + 1], acc);
+        k += 2;
+        run = k;
+      } else {
+        k++;
+      }
+    }
   }
 
   /** Decodes a PostgreSQL E'…' (or standard_conforming_strings=off) escape at buf[j]. */
@@ -1757,6 +1792,25 @@ export class DumpScanner {
     }
     this.valBytes += k - j;
     return k;
+  }
+}
+
+/** Pushes to `out` what the MySQL escape of byte e (the byte after a backslash) stands for. */
+function mysqlEscapeInto(e: number, out: ByteBuf): void {
+  switch (e) {
+    case 0x30: out.pushByte(0); break; // \0
+    case 0x6e: out.pushByte(LF); break; // \n
+    case 0x72: out.pushByte(CR); break; // \r
+    case 0x74: out.pushByte(TAB); break; // \t
+    case 0x62: out.pushByte(0x08); break; // \b
+    case 0x5a: out.pushByte(0x1a); break; // \Z
+    case 0x25: // \% and \_ keep their backslash
+    case 0x5f:
+      out.pushByte(BACKSLASH);
+      out.pushByte(e);
+      break;
+    default:
+      out.pushByte(e);
   }
 }
 
