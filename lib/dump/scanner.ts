@@ -160,6 +160,17 @@ function escapedValueEnd(buf: Buffer, q: number, n: number): number {
   }
 }
 
+/**
+ * An empty array for batches whose elements are already of the kind objects take: a new `[]`
+ * changes kind at its first push, and the fast paths (which push a batch every few thousand
+ * rows) were optimised on one kind and thrown away at the other ("wrong map").
+ */
+function batchList(): RowBatch[] {
+  const list: Array<RowBatch | null> = [null];
+  list.pop();
+  return list as RowBatch[];
+}
+
 /** The end (`,` or `)`) of an unquoted number from j on; n when it is not one (0x…, say) or the chunk ends first. */
 function numberEnd(buf: Buffer, j: number, n: number): number {
   while (j < n) {
@@ -240,7 +251,7 @@ export class DumpScanner {
   // output
   private batch: RowBatch | null = null;
   private batchInfo: TableInfo | null = null;
-  private out: RowBatch[] = [];
+  private out: RowBatch[] = batchList();
 
   constructor(options: ScannerOptions = {}) {
     this.options = {
@@ -292,7 +303,7 @@ export class DumpScanner {
   private take(): RowBatch[] {
     this.flushBatch();
     const out = this.out;
-    this.out = [];
+    this.out = batchList();
     return out;
   }
 
