@@ -24,6 +24,17 @@ function scanAll(buf, size = buf.length, options = {}) {
   return rows;
 }
 
+/** A column converter for tests: the number of a value that is all ASCII digits, else NaN. */
+function digits(b, s, e) {
+  if (e === s) return NaN;
+  let v = 0;
+  for (let i = s; i < e; i++) {
+    if (b[i] < 0x30 || b[i] > 0x39) return NaN;
+    v = v * 10 + b[i] - 0x30;
+  }
+  return v;
+}
+
 async function tokenize(input, options = {}) {
   const out = [];
   const tok = createDumpTokenizer(options);
@@ -270,15 +281,6 @@ t.test('a gzip dump of many decompressed pieces, read slowly: the plain dump\'s 
 
 t.test('a column given a converter comes as its number wherever the converter reads one, escaped or split across chunks, else as the string', async (t) => {
   // The converter: the value's digits as a number, NaN for anything else.
-  const digits = (b, s, e) => {
-    if (e === s) return NaN;
-    let v = 0;
-    for (let i = s; i < e; i++) {
-      if (b[i] < 0x30 || b[i] > 0x39) return NaN;
-      v = v * 10 + b[i] - 0x30;
-    }
-    return v;
-  };
   // '1\\2' (MySQL: an escaped 2) and 1\\062 (COPY: octal for 2) are 12 once decoded.
   const values = ['123', '7', "4\\'2", 'x9', '', '0042', 'é1', '\\\\5', '1\\2'];
   const mysql = HEADER_MYSQL + 'CREATE TABLE `e` (`id` int, `n` varchar(20), `q` text, `bare` int);\nINSERT INTO `e` VALUES ' +
@@ -320,14 +322,6 @@ t.test('quoted values with escapes or doubled quotes come the same whether the f
   const mysqlValues = ["it\\'s", "two''quotes", '\\\\', 'a\\tb\\nc\\rd', '\\0\\Z\\b', 'pct\\%under\\_', '\\"q\\"', 'end\\\\', '4\\2', '12', 'é\\x', "''"];
   const pgValues = ["it''s", 'back\\slash', "''", 'plain', "a''b''c", '42', 'é', "end''"];
   const pad = 'p'.repeat(70);
-  const digits = (b, s, e) => {
-    let v = 0;
-    for (let i = s; i < e; i++) {
-      if (b[i] < 0x30 || b[i] > 0x39) return NaN;
-      v = v * 10 + b[i] - 0x30;
-    }
-    return s < e ? v : NaN;
-  };
   const rowsOf = (values) => values.map((_, i) => [values[(i + 9) % values.length], values[i], values[(i + 3) % values.length], values[(i + 5) % values.length]]);
   const mysql = HEADER_MYSQL + 'CREATE TABLE `e` (`n` text, `p` text, `q` text, `r` text, `pad` text);\nINSERT INTO `e` VALUES ' +
     rowsOf(mysqlValues).map((r) => `(${r.map((v) => `'${v}'`).join(',')},'${pad}')`).join(',') + ';\n';
@@ -370,14 +364,6 @@ t.test('COPY values with escapes come the same whether the fast path or the gene
     lines.push(`${i % 3 === 0 ? `${i}\\06${i % 8}` : i}\t${v(0)}\t${v(5)}\t${v(9)}${i % 2 === 0 ? '\r\n' : '\n'}`);
   }
   const dump = Buffer.from('-- PostgreSQL database dump\nCREATE TABLE public.e (id integer, p text, q text, r text);\nCOPY public.e (id, p, q, r) FROM stdin;\n' + lines.join('') + '\\.\n');
-  const digits = (b, s, e) => {
-    let v = 0;
-    for (let i = s; i < e; i++) {
-      if (b[i] < 0x30 || b[i] > 0x39) return NaN;
-      v = v * 10 + b[i] - 0x30;
-    }
-    return s < e ? v : NaN;
-  };
   const read = (parts) => {
     const interner = new Interner({ ids: true });
     const scanner = new DumpScanner({ select: (info) => info.columns.map((c) => (c === 'id' ? digits : c === 'p' ? interner : true)) });
