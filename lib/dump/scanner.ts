@@ -1106,9 +1106,11 @@ export class DumpScanner {
   }
 
   /**
-   * The common case of COPY data, a whole line at a time: fields without
-   * escapes, and `\N`. Returns where it stopped (at a line start); anything
-   * else is left to the general machine.
+   * COPY data a whole line at a time, of a table whose rows are built: plain
+   * fields, `\N`, and fields with escapes (stepped over when not decoded,
+   * unescaped when decoded). Returns where it stopped (at a line start); a
+   * line the chunk cuts, one too long, or a backslash before a line's LF is
+   * left to the general machine.
    */
   private fastCopy(buf: Buffer, i: number, n: number): number {
     const t = this.target!;
