@@ -952,10 +952,8 @@ export class DumpScanner {
           // (standard_conforming_strings off) are the general machine's.
           const q = j + 1 < n && (mysql || !bs) ? this.unescapeString(buf, i + 1, j, n, max, mysql) : -1;
           if (q < 0) break;
-          const acc = this.acc;
-          const v = conv !== null ? conv(acc.buf, 0, acc.len) : NaN;
-          row![col] = v === v ? v : intern !== null ? intern.get(acc.buf, 0, acc.len, true) : utf8(acc.buf, 0, acc.len);
-          acc.reset();
+          row![col] = this.decodedValue(this.acc.buf, 0, this.acc.len, col);
+          this.acc.reset();
           col++;
           i = q + 1;
         }
@@ -1195,10 +1193,8 @@ export class DumpScanner {
             ok = false;
             break;
           }
-          const acc = this.acc;
-          const v = conv !== null ? conv(acc.buf, 0, acc.len) : NaN;
-          row[col] = v === v ? v : intern !== null ? intern.get(acc.buf, 0, acc.len, true) : utf8(acc.buf, 0, acc.len);
-          acc.reset();
+          row[col] = this.decodedValue(this.acc.buf, 0, this.acc.len, col);
+          this.acc.reset();
           col++;
           if (k >= end) break;
           s = k + 1;
@@ -1540,20 +1536,21 @@ export class DumpScanner {
   }
 
   /**
-   * A value read by the general machine, its bytes b[s, e): through its column's converter or
-   * interner, as the fast paths take it, so that a value comes the same whichever path read it.
+   * A value of column `col` from bytes b[s, e) that are not the dump's own run (read by the
+   * general machine, or unescaped by a fast path): through the column's converter or interner,
+   * as the fast paths take a plain value, so that a value comes the same whichever path read it.
    * (As a string, one value across a chunk's end or with escapes threw away the optimised code
    * of the parser and packer that had only met numbers there.)
    */
-  private decodedValue(b: Buffer, s: number, e: number, latin1 = false): string | number {
+  private decodedValue(b: Buffer, s: number, e: number, col: number, latin1 = false): string | number {
     const t = this.target;
     if (t !== null) {
-      const conv = t.converters !== null ? t.converters[this.col] : null;
+      const conv = t.converters !== null ? t.converters[col] : null;
       if (conv !== null) {
         const num = conv(b, s, e);
         if (num === num) return num;
       }
-      const intern = t.interners !== null ? t.interners[this.col] : null;
+      const intern = t.interners !== null ? t.interners[col] : null;
       if (intern !== null) return intern.get(b, s, e, !latin1);
     }
     return b.toString(latin1 ? 'latin1' : 'utf8', s, e);
@@ -1569,10 +1566,10 @@ export class DumpScanner {
     if (this.strKind === STR_PLAIN) {
       if (this.accUsed) {
         this.acc.push(buf, s, e);
-        v = this.decodedValue(this.acc.buf, 0, this.acc.len);
+        v = this.decodedValue(this.acc.buf, 0, this.acc.len, this.col);
         this.acc.reset();
       } else {
-        v = this.decodedValue(buf, s, e);
+        v = this.decodedValue(buf, s, e, this.col);
       }
     } else {
       this.acc.push(buf, s, e);
@@ -1619,7 +1616,7 @@ export class DumpScanner {
       let v: string | number | null;
       if (te - ts === 4 && (tb[ts] | 0x20) === 0x6e && (tb[ts + 1] | 0x20) === 0x75 && (tb[ts + 2] | 0x20) === 0x6c && (tb[ts + 3] | 0x20) === 0x6c) v = null;
       else if (te - ts > 2 && tb[ts] === 0x30 && (tb[ts + 1] | 0x20) === 0x78) v = hexToString(tb.toString('latin1', ts + 2, te));
-      else v = this.decodedValue(tb, ts, te, true);
+      else v = this.decodedValue(tb, ts, te, this.col, true);
       this.storeValue(v);
     } else {
       this.col++;
@@ -1770,10 +1767,10 @@ export class DumpScanner {
     let v: string | number;
     if (this.accUsed) {
       this.acc.push(buf, s, e);
-      v = this.decodedValue(this.acc.buf, 0, this.acc.len);
+      v = this.decodedValue(this.acc.buf, 0, this.acc.len, this.col);
       this.acc.reset();
     } else {
-      v = this.decodedValue(buf, s, e);
+      v = this.decodedValue(buf, s, e, this.col);
     }
     this.accUsed = false;
     this.storeValue(v);
