@@ -249,6 +249,44 @@ t.test('a packed parser (session ids and times read from bytes) packs what a par
   }
 });
 
+t.test('a packed parser reads one-digit event types as numbers and rejects the others as a parser of strings does', async (t) => {
+  const types = ['1', '2', '10', '-1', 'x', '', '1.5', '0', '9'];
+  const copy = Buffer.from('-- PostgreSQL database dump\nCREATE TABLE public.website_event (website_id uuid, session_id uuid, created_at timestamp with time zone, url_path text, event_type text, hostname text);\n' +
+    'COPY public.website_event (website_id, session_id, created_at, url_path, event_type, hostname) FROM stdin;\n' +
+    types.map((ty, i) => `w1\ts${i}\t2024-01-01 10:00:00+00\t/p${i}\t${ty}\ta.com\n`).join('') + 'w1\ts9\t2024-01-01 10:00:00+00\t/n\t\\N\ta.com\n\\.\n');
+  const values = types.map((ty, i) => `('w1','s${i}','2024-01-01 10:00:00','/p${i}',${/^-?\d+$/.test(ty) ? ty : `'${ty}'`},'a.com')`);
+  values.push("('w1','s9','2024-01-01 10:00:00','/q','2','a.com')", "('w1','s10','2024-01-01 10:00:00','/n',NULL,'a.com')");
+  const insert = Buffer.from('-- MariaDB dump 10.19\nCREATE TABLE `website_event` (\n  `website_id` varchar(36),\n  `session_id` varchar(36),\n  `created_at` timestamp,\n  `url_path` varchar(500),\n  `event_type` varchar(8),\n  `hostname` varchar(100)\n);\n' +
+    `INSERT INTO \`website_event\` VALUES ${values.join(',')};\n`);
+  for (const [name, dump] of [['COPY', copy], ['INSERT', insert]]) {
+    const run = (options, size) => {
+      const parser = new EventParser(options);
+      const packer = new EventPacker(16);
+      const scanner = new DumpScanner({ select: parser.select });
+      const read = [];
+      const feed = (batches) => {
+        for (const b of batches) {
+          const k = b.columns.indexOf('event_type');
+          for (const r of b.rows) read.push(r[k]);
+          parser.parse(b, [], packer);
+        }
+      };
+      for (let i = 0; i < dump.length; i += size) feed(scanner.write(dump.subarray(i, i + size)));
+      feed(scanner.end());
+      return { batch: packedView(packer.take()), read, rejected: parser.rejected, events: parser.events };
+    };
+    const strings = run({}, dump.length);
+    t.equal(strings.events, name === 'COPY' ? 4 : 5, `${name}: 1, 2, 0 and 9 (and a quoted 2) are events`);
+    t.equal(strings.rejected.bad_event_type.count, 6, `${name}: 10, -1, x, the empty value, 1.5 and NULL rejected`);
+    for (const size of [dump.length, 7]) {
+      const packed = run({ packed: true }, size);
+      t.same(packed.batch, strings.batch, `${name}, chunks of ${size}: identical packed events`);
+      t.same(packed.rejected, strings.rejected, `${name}, chunks of ${size}: the same rejections, with the same texts`);
+      t.same(packed.read.filter((v) => typeof v === 'number'), name === 'COPY' ? [1, 2, 0, 9] : [1, 2, 0, 9, 2], `${name}, chunks of ${size}: one-digit types read as numbers`);
+    }
+  }
+});
+
 t.test('a packed parser rejects a bad time with its text, and wants a packer', async (t) => {
   const dump = Buffer.from("-- PostgreSQL database dump\nCREATE TABLE public.website_event (website_id uuid, session_id uuid, created_at timestamp with time zone, url_path text, event_type integer, hostname text);\n" +
     'COPY public.website_event (website_id, session_id, created_at, url_path, event_type, hostname) FROM stdin;\n' +

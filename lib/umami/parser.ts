@@ -97,6 +97,12 @@ const EXAMPLES = 5;
 /** A row value in a column given no converter: a string, NULL, or not decoded. */
 type Text = string | null | undefined;
 
+/** A packed parser's reading of event_type: the value of one digit; NaN otherwise (then read as text). */
+function eventTypeBytes(b: Uint8Array, start: number, end: number): number {
+  const d = b[start] - 0x30;
+  return end - start === 1 && d >= 0 && d <= 9 ? d : NaN;
+}
+
 /** Columns with few distinct values, decoded once per value. */
 const REPEATING = new Set(['website_id', 'url_path', 'referrer_domain', 'hostname', 'event_type', 'event_name']);
 
@@ -159,6 +165,8 @@ export class EventParser {
       numeric.set('created_at', (b, start, end) => parseTimestampBytes(b, start, end, zone));
       // Older v2 finds an event's hostname by its session id as a string.
       if (role !== 'website_event' || info.columns.includes('hostname')) numeric.set('session_id', hash53Bytes);
+      // A one-digit event type as its number: no string to intern and read back for each row.
+      if (role === 'website_event') numeric.set('event_type', eventTypeBytes);
     }
     const names = this.namesFor(role, info.columns);
     const sel = info.columns.map((c) => {
@@ -370,8 +378,8 @@ export class EventParser {
         }
         let eventType = v1EventType ?? 1;
         if (iType >= 0) {
-          const t = row[iType] as Text;
-          eventType = t == null ? -1 : t.length === 1 ? t.charCodeAt(0) - 48 : /^\d+$/.test(t) ? Number(t) : -1;
+          const t = row[iType] as Text | number;
+          eventType = typeof t === 'number' ? (Number.isInteger(t) ? t : -1) : t == null ? -1 : t.length === 1 ? t.charCodeAt(0) - 48 : /^\d+$/.test(t) ? Number(t) : -1;
           if (eventType < 0 || eventType > 9) {
             this.reject('bad_event_type', table, offsets[r], `event_type ${JSON.stringify(t)}`);
             continue;
