@@ -6,7 +6,7 @@
 //
 //   node bench/run.js [--events 1000000] [--targets sqlite,postgres,mariadb] [--10m] [--traditional] [--repeat N]
 //
-// Each scenario prints wall time, MB/s, events/s and the peak RSS of the importing process, and
+// Each scenario prints wall time, CPU time (user + system), MB/s, events/s and the peak RSS of the importing process, and
 // checks the monthly page views and visitors against the generator's truth file. Results go to
 // stdout as JSON lines and a Markdown table; bench/RESULTS.md records a run.
 import { execFile, spawn } from 'node:child_process';
@@ -54,11 +54,15 @@ function sh(command, args, options = {}) {
   });
 }
 
-/** Runs a command under /usr/bin/time; returns wall ms, peak RSS in MB and stdout. */
+/**
+ * Runs a command under /usr/bin/time; returns wall ms, peak RSS in MB, CPU seconds (user + system,
+ * every thread of the process) and stdout. CPU time is the work done, whatever the machine's load:
+ * on a shared 2-core host it moves less than the wall time between runs of one build.
+ */
 function measured(command, args, { stdout = 'pipe' } = {}) {
   return new Promise((resolve, reject) => {
     const started = process.hrtime.bigint();
-    const child = spawn('/usr/bin/time', ['-f', '%M', command, ...args], { stdio: ['ignore', stdout, 'pipe'] });
+    const child = spawn('/usr/bin/time', ['-f', '%M %U %S', command, ...args], { stdio: ['ignore', stdout, 'pipe'] });
     const out = [];
     const err = [];
     child.stdout?.on('data', (d) => out.push(d));
@@ -66,9 +70,9 @@ function measured(command, args, { stdout = 'pipe' } = {}) {
     child.on('close', (code) => {
       const ms = Number(process.hrtime.bigint() - started) / 1e6;
       const stderr = Buffer.concat(err).toString().trim().split('\n');
-      const rssKb = Number(stderr.at(-1));
+      const [rssKb, user, system] = (stderr.at(-1) ?? '').split(' ').map(Number);
       if (code !== 0) return reject(new Error(`${command} ${args.join(' ')} exited ${code}: ${stderr.slice(0, -1).join('\n')}`));
-      resolve({ ms, rssMb: rssKb / 1024, stdout: Buffer.concat(out).toString() });
+      resolve({ ms, rssMb: rssKb / 1024, cpuSec: user + system, stdout: Buffer.concat(out).toString() });
     });
   });
 }
@@ -211,9 +215,10 @@ const gz = await ensureDump(events, 'mariadb', true);
 const mb = (file) => statSync(file).size / 1048576;
 
 const turns = { mariadb: await byTurns(mariadb, floorOnce, targets), pgdump: await byTurns(pgdump, floorOnce, ['sqlite']), gzip: await byTurns(gz, gzipOnce, ['sqlite']) };
-report({ scenario: 'byte-scan floor, mariadb-dump', wallMs: Math.round(turns.mariadb.base.ms), rssMb: Math.round(turns.mariadb.base.rssMb) });
-report({ scenario: 'byte-scan floor, pg_dump', wallMs: Math.round(turns.pgdump.base.ms), rssMb: Math.round(turns.pgdump.base.rssMb) });
-report({ scenario: 'gzip -dc', wallMs: Math.round(turns.gzip.base.ms) });
+const cpu = (r) => +r.cpuSec.toFixed(2);
+report({ scenario: 'byte-scan floor, mariadb-dump', wallMs: Math.round(turns.mariadb.base.ms), cpuSec: cpu(turns.mariadb.base), rssMb: Math.round(turns.mariadb.base.rssMb) });
+report({ scenario: 'byte-scan floor, pg_dump', wallMs: Math.round(turns.pgdump.base.ms), cpuSec: cpu(turns.pgdump.base), rssMb: Math.round(turns.pgdump.base.rssMb) });
+report({ scenario: 'gzip -dc', wallMs: Math.round(turns.gzip.base.ms), cpuSec: cpu(turns.gzip.base) });
 
 const sqliteTimes = {};
 for (const [label, file, best] of [
@@ -228,6 +233,7 @@ for (const [label, file, best] of [
     report({
       scenario: `${events.toLocaleString('en-US')} events, ${label} → ${target}`,
       wallMs: Math.round(r.ms),
+      cpuSec: cpu(r),
       mbPerSec: +(mb(file) / (r.ms / 1000)).toFixed(1),
       eventsPerSec: Math.round(r.summary.events / (r.ms / 1000)),
       rssMb: Math.round(r.rssMb),
@@ -244,6 +250,7 @@ if (values['10m']) {
   report({
     scenario: `${(events * 10).toLocaleString('en-US')} events, mariadb-dump → sqlite`,
     wallMs: Math.round(r.ms),
+    cpuSec: cpu(r),
     mbPerSec: +(mb(big) / (r.ms / 1000)).toFixed(1),
     eventsPerSec: Math.round(r.summary.events / (r.ms / 1000)),
     rssMb: Math.round(r.rssMb),
@@ -272,8 +279,8 @@ if (values.traditional) {
 }
 
 const paired = results.some((r) => r.pairedRatios);
-console.log(`\n| scenario | wall | MB/s | events/s | peak RSS | ratio |${paired ? ' ratio within each round |' : ''} check |`);
-console.log(`|---|---:|---:|---:|---:|---|${paired ? '---|' : ''}---|`);
+console.log(`\n| scenario | wall | CPU | MB/s | events/s | peak RSS | ratio |${paired ? ' ratio within each round |' : ''} check |`);
+console.log(`|---|---:|---:|---:|---:|---:|---|${paired ? '---|' : ''}---|`);
 for (const r of results) {
-  console.log(`| ${r.scenario} | ${(r.wallMs / 1000).toFixed(2)} s | ${r.mbPerSec ?? ''} | ${r.eventsPerSec?.toLocaleString('en-US') ?? ''} | ${r.rssMb ? `${r.rssMb} MB` : ''} | ${r.ratio ?? ''} |${paired ? ` ${r.pairedRatios ?? ''} |` : ''} ${r.check ?? ''} |`);
+  console.log(`| ${r.scenario} | ${(r.wallMs / 1000).toFixed(2)} s | ${r.cpuSec !== undefined ? `${r.cpuSec.toFixed(2)} s` : ''} | ${r.mbPerSec ?? ''} | ${r.eventsPerSec?.toLocaleString('en-US') ?? ''} | ${r.rssMb ? `${r.rssMb} MB` : ''} | ${r.ratio ?? ''} |${paired ? ` ${r.pairedRatios ?? ''} |` : ''} ${r.check ?? ''} |`);
 }
