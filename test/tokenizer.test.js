@@ -389,6 +389,43 @@ t.test('COPY values with escapes come the same whether the fast path or the gene
   t.same(bad, [], `all ${dump.length - 1} two-chunk splits give the same values and names`);
 });
 
+t.test('plain bytes read four at a time: a TAB, quote, backslash or non-ASCII byte at every place in a word is found', async (t) => {
+  // Values of 0 to 11 bytes with one special byte at each place, in a skipped column and in decoded
+  // ones (plain and converted); a byte at a time leaves every byte to the general machine.
+  const specials = { copy: ['\\t', '\\\\', 'é', '☃', "'"], mysql: ["\\'", "''", '\\\\', 'é', '☃', '\t'] };
+  const cases = [];
+  for (let len = 0; len < 12; len++) for (let at = 0; at <= len; at++) cases.push([len, at]);
+  for (const kind of ['copy', 'mysql']) {
+    const lines = [];
+    let k = 0;
+    for (const sp of specials[kind]) {
+      for (const [len, at] of cases) {
+        const v = 'abcdefghijk'.slice(0, at) + (at < len ? sp : '') + 'ABCDEFGHIJK'.slice(at, len);
+        const num = `${k % 7 === 0 ? '12345678901' : k}`;
+        lines.push(kind === 'copy' ? `${num}\t${v}\t${v}\t${v}\t${v}` : `(${num},'${v}','${v}','${v}','${v}')`);
+        k++;
+      }
+    }
+    const dump = Buffer.from(kind === 'copy'
+      ? '-- PostgreSQL database dump\nCREATE TABLE public.e (id integer, skip text, p text, c text, last text);\nCOPY public.e (id, skip, p, c, last) FROM stdin;\n' + lines.join('\n') + '\n\\.\n'
+      : '-- MariaDB dump 10.19\nCREATE TABLE `e` (\n  `id` int,\n  `skip` text,\n  `p` text,\n  `c` text,\n  `last` text\n);\nINSERT INTO `e` VALUES ' + lines.join(',') + ';\n', 'utf8');
+    const read = (parts) => {
+      const scanner = new DumpScanner({ select: (info) => info.columns.map((c) => (c === 'skip' ? false : c === 'id' || c === 'c' ? digits : true)) });
+      const rows = [];
+      for (const b of [...parts.flatMap((part) => scanner.write(part)), ...scanner.end()]) for (const r of b.rows) rows.push(r);
+      return rows;
+    };
+    const bytes = [];
+    for (let i = 0; i < dump.length; i++) bytes.push(dump.subarray(i, i + 1));
+    const general = read(bytes);
+    t.equal(general.length, lines.length, `${kind}: every value a row`);
+    const at5of8 = cases.findIndex(([len, at]) => len === 8 && at === 5);
+    t.strictSame(general[specials[kind].indexOf('é') * cases.length + at5of8].slice(2), ['abcdeéFGH', 'abcdeéFGH', 'abcdeéFGH'], `${kind}: a non-ASCII byte in the second word decoded as UTF-8`);
+    t.strictSame(general[0].slice(1), [undefined, '', '', ''], `${kind}: empty values`);
+    t.strictSame(read([dump]), general, `${kind}: read whole (the fast path) as read a byte at a time`);
+  }
+});
+
 t.test('a column given an interner with ids comes as the same index wherever the value is read, escaped or split across chunks', async (t) => {
   const paths = ['/a', "/it\\'s", '/a', '/b', "/it\\'s", '/b', '/a'];
   const mysql = HEADER_MYSQL + 'CREATE TABLE `e` (`id` int, `p` varchar(20));\nINSERT INTO `e` VALUES ' + paths.map((v, i) => `(${i},'${v}')`).join(',') + ';\n';

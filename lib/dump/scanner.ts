@@ -33,6 +33,31 @@ const SLASH = 0x2f;
 const COLON = 0x3a;
 const SEMI = 0x3b;
 const BACKSLASH = 0x5c;
+/** Four copies of a byte, and the masks of the word-at-a-time tests below. */
+const TABS4 = 0x09090909;
+const QUOTES4 = 0x27272727;
+const BACKSLASHES4 = 0x5c5c5c5c;
+const ONES4 = 0x01010101;
+const HIGHS4 = 0x80808080 | 0;
+
+/**
+ * Whether one of the four bytes of word x is a TAB or a backslash (when none is, 0). The test for
+ * a zero byte, `(v - 0x01010101) & ~v & 0x80808080`, applied to x ^ TABS4 and x ^ BACKSLASHES4: it
+ * never misses one, and a byte it flags wrongly lies after one it flags rightly (the borrow), so a
+ * caller that goes on byte by byte from the word's start finds the first exactly.
+ */
+function tabOrBackslash4(x: number): number {
+  const a = x ^ TABS4;
+  const b = x ^ BACKSLASHES4;
+  return (((a - ONES4) & ~a) | ((b - ONES4) & ~b)) & HIGHS4;
+}
+
+/** As {@link tabOrBackslash4}, for a quote or a backslash. */
+function quoteOrBackslash4(x: number): number {
+  const a = x ^ QUOTES4;
+  const b = x ^ BACKSLASHES4;
+  return (((a - ONES4) & ~a) | ((b - ONES4) & ~b)) & HIGHS4;
+}
 const BACKTICK = 0x60;
 
 /**
@@ -892,6 +917,8 @@ export class DumpScanner {
     let col = this.col;
     // The next backslash at or after a skipped value's start (n: none), found once per run of values.
     let nextBs = -1;
+    // Plain bytes of a value decoded without interning are stepped over four at a time (little-endian reads).
+    const words = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
     for (;;) {
       if (i >= n) break;
       let c = buf[i];
@@ -932,6 +959,16 @@ export class DumpScanner {
             j++;
           }
         } else {
+          // Four bytes a step (their bits gathered for the test of non-ASCII), then one at a time.
+          let high4 = 0;
+          for (;;) {
+            if (j + 4 > n) break;
+            const x = words.getInt32(j, true);
+            if (quoteOrBackslash4(x) !== 0) break;
+            high4 |= x;
+            j += 4;
+          }
+          if ((high4 & HIGHS4) !== 0) high = 0x80;
           for (;;) {
             if (j >= n) break;
             d = buf[j];
@@ -1117,6 +1154,8 @@ export class DumpScanner {
     const interners = t.interners;
     const converters = t.converters;
     const blank = t.blank;
+    // Plain bytes are stepped over four at a time through this view (little-endian reads).
+    const words = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
     for (;;) {
       if (i >= n) return i;
       const lf = buf.indexOf(LF, i);
@@ -1136,6 +1175,7 @@ export class DumpScanner {
           // a TAB or a backslash. One whose escaped byte is the line's end (a backslash before
           // the LF, or before a CR LF) is the general machine's: that LF is data, not the end.
           let j = s;
+          while (j + 4 <= end && tabOrBackslash4(words.getInt32(j, true)) === 0) j += 4;
           while (j < end) {
             const d = buf[j];
             if (d === TAB) break;
@@ -1170,6 +1210,16 @@ export class DumpScanner {
             j++;
           }
         } else {
+          // Four bytes a step (their bits gathered for the test of non-ASCII), then one at a time.
+          let high4 = 0;
+          for (;;) {
+            if (j + 4 > end) break;
+            const x = words.getInt32(j, true);
+            if (tabOrBackslash4(x) !== 0) break;
+            high4 |= x;
+            j += 4;
+          }
+          if ((high4 & HIGHS4) !== 0) high = 0x80;
           while (j < end) {
             const d = buf[j];
             if (d === TAB || d === BACKSLASH) break;
