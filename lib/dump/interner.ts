@@ -14,11 +14,27 @@
 
 const MAX_LENGTH = 128;
 
-/** FNV-1a over bytes, the interner's hash (a scanner may compute it while it reads the bytes). */
+/**
+ * The interner's hash of bytes: FNV-1a steps over the value's 32-bit little-endian words (four
+ * bytes a step, as a scanner reads them while it looks for the value's end, see the scanner's
+ * fast paths), then over its last 0-3 bytes one at a time. An int32. {@link Interner.lookup} mixes
+ * it before it picks a slot: a word step leaves a word's high bytes in the hash's high bits.
+ */
 export function hashBytes(buf: Buffer, s: number, e: number): number {
   let h = 0x811c9dc5 | 0; // FNV-1a basis, as an int32 like every later value
-  for (let k = s; k < e; k++) h = Math.imul(h ^ buf[k], 16777619);
+  let k = s;
+  for (; k + 4 <= e; k += 4) h = Math.imul(h ^ (buf[k] | (buf[k + 1] << 8) | (buf[k + 2] << 16) | (buf[k + 3] << 24)), 16777619);
+  for (; k < e; k++) h = Math.imul(h ^ buf[k], 16777619);
   return h;
+}
+
+/** A 32-bit finaliser (xor-shifts and multiplications, as MurmurHash3's): every bit of h moves the low bits. */
+function mixHash(h: number): number {
+  h ^= h >>> 16;
+  h = Math.imul(h, 0x85ebca6b);
+  h ^= h >>> 13;
+  h = Math.imul(h, 0xc2b2ae35);
+  return h ^ (h >>> 16);
 }
 const MAX_ENTRIES = 1 << 16;
 
@@ -63,8 +79,8 @@ export class Interner {
   lookup(buf: Buffer, s: number, e: number, h: number, utf8: boolean): string | number {
     const len = e - s;
     if (len > MAX_LENGTH) return buf.toString(utf8 ? 'utf8' : 'latin1', s, e);
-    // As an int32 (the hash of no bytes is the FNV offset basis, 2166136261), as kept.
-    h |= 0;
+    // As an int32 (the hash of no bytes is the FNV offset basis, 2166136261), mixed, as kept.
+    h = mixHash(h | 0);
     const mask = this.mask;
     const table = this.table;
     let i = h & mask;

@@ -52,6 +52,12 @@ function tabOrBackslash4(x: number): number {
   return (((a - ONES4) & ~a) | ((b - ONES4) & ~b)) & HIGHS4;
 }
 
+/** As {@link tabOrBackslash4}, for a quote. */
+function quote4(x: number): number {
+  const a = x ^ QUOTES4;
+  return (a - ONES4) & ~a & HIGHS4;
+}
+
 /** As {@link tabOrBackslash4}, for a quote or a backslash. */
 function quoteOrBackslash4(x: number): number {
   const a = x ^ QUOTES4;
@@ -949,7 +955,19 @@ export class DumpScanner {
         const intern = interners !== null ? interners[col] : null;
         let h = 0x811c9dc5 | 0; // FNV-1a basis, as an int32 like every later value
         if (intern !== null) {
-          // The interner's hash, taken while the bytes are read anyway.
+          // The interner's hash (hashBytes), taken while the bytes are read anyway: four bytes a
+          // step up to the word holding the closing quote (or a backslash that escapes), so that the
+          // words are the value's own and its last 0-3 bytes come one at a time, as hashBytes takes them.
+          let high4 = 0;
+          for (;;) {
+            if (j + 4 > n) break;
+            const x = words.getInt32(j, true);
+            if ((bs ? quoteOrBackslash4(x) : quote4(x)) !== 0) break;
+            high4 |= x;
+            h = Math.imul(h ^ x, 16777619);
+            j += 4;
+          }
+          if ((high4 & HIGHS4) !== 0) high = 0x80;
           for (;;) {
             if (j >= n) break;
             d = buf[j];
@@ -1201,7 +1219,18 @@ export class DumpScanner {
         let high = 0;
         let h = 0x811c9dc5 | 0; // FNV-1a basis, as an int32 like every later value
         if (intern !== null) {
-          // The interner's hash, taken while the bytes are read anyway.
+          // The interner's hash (hashBytes), taken while the bytes are read anyway: four bytes a
+          // step up to the word holding the field's end (a TAB, a backslash, the line's end), then
+          // its last 0-3 bytes one at a time, as hashBytes takes them.
+          let high4 = 0;
+          while (j + 4 <= end) {
+            const x = words.getInt32(j, true);
+            if (tabOrBackslash4(x) !== 0) break;
+            high4 |= x;
+            h = Math.imul(h ^ x, 16777619);
+            j += 4;
+          }
+          if ((high4 & HIGHS4) !== 0) high = 0x80;
           while (j < end) {
             const d = buf[j];
             if (d === TAB || d === BACKSLASH) break;
