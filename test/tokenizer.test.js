@@ -426,6 +426,31 @@ t.test('plain bytes read four at a time: a TAB, quote, backslash or non-ASCII by
   }
 });
 
+t.test('COPY fields not decoded that start like a NULL are skipped as what they are', async (t) => {
+  // \\N alone is NULL; \\N and more is a value; skipped fields of both kinds, before a TAB, a LF
+  // and a CR LF, around decoded ones that must stay in their columns.
+  const skipped = ['\\N', '\\Nx', '\\N\\\\', '\\NN', '\\N\\t', 'x\\N'];
+  const lines = [];
+  for (let i = 0; i < skipped.length * skipped.length; i++) {
+    const a = skipped[i % skipped.length];
+    const c = skipped[Math.floor(i / skipped.length)];
+    lines.push(`${a}\tb${i}\t${c}\td${i}\t${a}${i % 2 ? '\r\n' : '\n'}`);
+  }
+  const dump = Buffer.from('-- PostgreSQL database dump\nCREATE TABLE public.e (a text, b text, c text, d text, e text);\nCOPY public.e (a, b, c, d, e) FROM stdin;\n' + lines.join('') + '\\.\n');
+  const read = (parts) => {
+    const scanner = new DumpScanner({ select: (info) => info.columns.map((c) => c === 'b' || c === 'd') });
+    const rows = [];
+    for (const b of [...parts.flatMap((part) => scanner.write(part)), ...scanner.end()]) for (const r of b.rows) rows.push(r);
+    return rows;
+  };
+  const whole = read([dump]);
+  t.equal(whole.length, lines.length, 'every line a row');
+  t.same(whole.map((r) => [r[1], r[3]]), lines.map((_, i) => [`b${i}`, `d${i}`]), 'the decoded fields in their columns (read whole: the fast path)');
+  const bytes = [];
+  for (let i = 0; i < dump.length; i++) bytes.push(dump.subarray(i, i + 1));
+  t.strictSame(whole, read(bytes), 'as read a byte at a time');
+});
+
 t.test('a column given an interner with ids comes as the same index wherever the value is read, escaped or split across chunks', async (t) => {
   const paths = ['/a', "/it\\'s", '/a', '/b', "/it\\'s", '/b', '/a'];
   const mysql = HEADER_MYSQL + 'CREATE TABLE `e` (`id` int, `p` varchar(20));\nINSERT INTO `e` VALUES ' + paths.map((v, i) => `(${i},'${v}')`).join(',') + ';\n';

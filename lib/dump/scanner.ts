@@ -1835,7 +1835,9 @@ export class DumpScanner {
 
   private endField(buf: Buffer, s: number, e: number): void {
     if (this.fieldNull) {
-      this.storeValue(null);
+      // NULL where the column is decoded; not decoded, it stays undefined (as on the fast path).
+      if (this.dec) this.storeValue(null);
+      else this.col++;
       return;
     }
     if (this.valBytes + (e - s) > this.options.maxValueBytes) this.tooLarge(this.base + e);
