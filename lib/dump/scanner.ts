@@ -246,6 +246,9 @@ export class DumpScanner {
 
   private state = T_START;
   private carry: Buffer | null = null;
+  /** The fast paths' view of the chunk last read (a dump of one-row INSERTs enters them once per row). */
+  private wordsBuf: Buffer | null = null;
+  private words: DataView | null = null;
   private atStart = true;
 
   // statement text
@@ -929,7 +932,7 @@ export class DumpScanner {
     // The next backslash at or after a skipped value's start (n: none), found once per run of values.
     let nextBs = -1;
     // Plain bytes of a value decoded without interning are stepped over four at a time (little-endian reads).
-    const words = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+    const words = this.wordsOf(buf);
     for (;;) {
       if (i >= n) break;
       let c = buf[i];
@@ -1073,7 +1076,7 @@ export class DumpScanner {
     const bs = this.stringDialect === 'mysql' || !this.standardStrings;
     let col = this.col;
     let nextBs = -1;
-    const words = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+    const words = this.wordsOf(buf);
     for (;;) {
       if (i >= n) break;
       let c = buf[i];
@@ -1179,7 +1182,7 @@ export class DumpScanner {
     const converters = t.converters;
     const blank = t.blank;
     // Plain bytes are stepped over four at a time through this view (little-endian reads).
-    const words = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+    const words = this.wordsOf(buf);
     for (;;) {
       if (i >= n) return i;
       const lf = buf.indexOf(LF, i);
@@ -1304,6 +1307,15 @@ export class DumpScanner {
       this.endRow();
       i = lf + 1;
     }
+  }
+
+  /** A view of buf for reading four bytes at a time, made once per chunk. */
+  private wordsOf(buf: Buffer): DataView {
+    if (buf !== this.wordsBuf || this.words === null) {
+      this.wordsBuf = buf;
+      this.words = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+    }
+    return this.words;
   }
 
   private carryFrom(buf: Buffer, i: number): void {
