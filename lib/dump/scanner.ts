@@ -158,6 +158,8 @@ const STR_BITS = 1; // b'0101'
 const STR_HEX = 2; // x'4F2A'
 
 const MAX_STATEMENT_TEXT = 4 << 20;
+/** The longest INSERT header kept to be recognised when the next statement repeats it. */
+const MAX_REPEAT_HEADER = 512;
 /** Bytes of a chunk that carried-over bytes are joined with before the rest is scanned in place. */
 const CARRY_JOIN = 1 << 16;
 
@@ -246,6 +248,10 @@ export class DumpScanner {
 
   private state = T_START;
   private carry: Buffer | null = null;
+  /** Where the statement being read started (a byte offset of the input). */
+  private stmtStartAt = 0;
+  /** The last INSERT's bytes from its start to the `(` of its first row, or null. */
+  private repeatHeader: Buffer | null = null;
   /** The fast paths' view of the chunk last read (a dump of one-row INSERTs enters them once per row). */
   private wordsBuf: Buffer | null = null;
   private words: DataView | null = null;
@@ -455,6 +461,7 @@ export class DumpScanner {
             i++;
             break;
           }
+          this.stmtStartAt = this.base + i;
           this.beginStatement();
           break;
         }
@@ -512,6 +519,7 @@ export class DumpScanner {
               i++;
               this.startValues(i - 1);
               runStart = i;
+              this.keepHeader(buf, i);
             } else {
               this.parenDepth++;
               this.appendStmt(c);
@@ -644,6 +652,13 @@ export class DumpScanner {
             this.state = V_VALUE;
           } else if (c === this.delimiter[0]) {
             i++;
+            if (this.repeatHeader !== null) {
+              const k = this.repeatedHeader(buf, i, n);
+              if (k >= 0) {
+                i = runStart = k;
+                break;
+              }
+            }
             this.endData();
             this.state = T_START;
           } else if (c === SLASH || c === DASH || c === HASH) {
@@ -1316,6 +1331,32 @@ export class DumpScanner {
       this.words = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
     }
     return this.words;
+  }
+
+  /**
+   * After an INSERT's `(` at i - 1: keeps the statement's bytes up to it when this chunk holds them
+   * all, so that a next statement repeating them (one row per INSERT) goes straight to its values.
+   */
+  private keepHeader(buf: Buffer, i: number): void {
+    const s0 = this.stmtStartAt - this.base;
+    this.repeatHeader = this.state === V_VALUE && s0 >= 0 && i - s0 <= MAX_REPEAT_HEADER ? Buffer.from(buf.subarray(s0, i)) : null;
+  }
+
+  /**
+   * After an INSERT's `;` (before i): when the next statement's bytes up to its `(` are the last
+   * INSERT's, all in this chunk, its first row is started (the statement machine would find the
+   * same table and target from them: nothing came between to change its settings) and the index
+   * after that `(` returned; else -1.
+   */
+  private repeatedHeader(buf: Buffer, i: number, n: number): number {
+    const h = this.repeatHeader!;
+    if (this.delimiter.length !== 1) return -1;
+    let j = i;
+    while (j < n && (isSpace(buf[j]) || buf[j] === SEMI)) j++;
+    if (j + h.length > n || buf[j] !== h[0] || buf.compare(h, 0, h.length, j, j + h.length) !== 0) return -1;
+    this.startRow(j + h.length - 1);
+    this.state = V_VALUE;
+    return j + h.length;
   }
 
   private carryFrom(buf: Buffer, i: number): void {
