@@ -177,12 +177,13 @@ t.test('top lists: count desc, then code point order, at most topN', async (t) =
 t.test('top lists picked by one numeric sort equal the comparator, also for counts past 2^27', async (t) => {
   const rnd = random(7);
   const names = ['/', '/a', '/b', '/😀', '/ｆ', '/é', '/a/b', '/A', '/z', ''];
-  for (let i = 0; i < 300; i++) names.push(`/p${Math.floor(rnd() * 1e6)}-${i}`);
+  for (let i = 0; i < 3000; i++) names.push(`/p${Math.floor(rnd() * 1e6)}-${i}`);
   const order = new NameOrder(names);
   let compared = 0;
   for (const big of [false, true]) {
     for (let round = 0; round < 200; round++) {
-      const m = 1 + Math.floor(rnd() * 120);
+      // Short lists (sorted by insertion), longer ones, and some of thousands (their top picked by a heap).
+      const m = 1 + Math.floor(rnd() * (round % 4 === 0 ? 3000 : 120));
       const items = [...names.keys()].sort(() => rnd() - 0.5).slice(0, m);
       // Few distinct counts, so ties (ordered by name) are common; with big, some counts are past 2^27.
       const countOf = () => (big && rnd() < 0.3 ? 2 ** 27 + Math.floor(rnd() * 3) * 2 ** 30 : 1 + Math.floor(rnd() * 4));
@@ -225,6 +226,37 @@ t.test('merged top lists: short, long, and with names where UTF-16 order is not 
   }
   t.equal(same, 300, '300 random merges equal the reference order');
   t.same(topOfEntries([['/😀', 1], ['/ｆ', 1], ['/\ue000', 1]], 3), [['/\ue000', 1], ['/ｆ', 1], ['/😀', 1]], 'U+E000 and U+FF46 before U+1F600');
+});
+
+t.test('day and month visitors: the distinct sessions of their hours, bucket after bucket', async (t) => {
+  // Days and months union their hours' visitor sets one after another; sessions recur across hours,
+  // days, months and sites, and some months pass the exact limit (their union's table grows).
+  const rnd = random(23);
+  const events = [];
+  const want = new Map();
+  const see = (key, session) => {
+    if (!want.has(key)) want.set(key, new Set());
+    want.get(key).add(session);
+  };
+  for (let i = 0; i < 40000; i++) {
+    const site = rnd() < 0.7 ? 'w' : 'v';
+    const at = Date.UTC(2024, Math.floor(rnd() * 3), 1 + Math.floor(rnd() * 28), Math.floor(rnd() * 24), Math.floor(rnd() * 60));
+    const session = `s${Math.floor(rnd() * (site === 'w' ? 6000 : 300))}`;
+    events.push(ev(at, { websiteId: site, sessionId: session }));
+    const day = new Date(at).toISOString().slice(0, 10);
+    see(`${site} day ${day}`, session);
+    see(`${site} month ${day.slice(0, 7)}`, session);
+  }
+  const a = new Aggregator();
+  a.add(events);
+  const out = collectRows(a.flush(true));
+  const got = new Map();
+  for (const g of ['day', 'month']) for (const r of out[g]) got.set(`${r.websiteId} ${g} ${r.bucket}`, r.visitors.estimate());
+  let same = 0;
+  for (const [key, sessions] of want) if (got.get(key) === sessions.size) same++;
+  t.equal(got.size, want.size, 'a row for each day and month of each site');
+  t.equal(same, want.size, 'each row counts its distinct sessions exactly');
+  t.ok([...want.values()].some((s) => s.size > 2048), 'some months pass the exact limit');
 });
 
 t.test('unique visitors are exact beyond the sketch limit in one import', async (t) => {

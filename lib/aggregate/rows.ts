@@ -59,6 +59,7 @@ class RowMaker {
   readonly refOrder: NameOrder;
   private readonly pathTally: Tally;
   private readonly refTally: Tally;
+  private readonly union = new Union();
 
   constructor(
     private readonly plan: FlushPlan,
@@ -73,7 +74,7 @@ class RowMaker {
   visitors(b: number, g: Granularity): VisitorSketch {
     const { visitors: vis, hours } = this.plan;
     if (g === 'hour') return VisitorSketch.fromHashes(vis.values.slice(vis.start[b], vis.start[b + 1]));
-    return VisitorSketch.fromHashes(unionOf(vis, hours.hours, hours.start[b], hours.start[b + 1]));
+    return VisitorSketch.fromHashes(this.union.of(vis, hours.hours, hours.start[b], hours.start[b + 1]));
   }
 
   /** Picks the bucket's top pages into pathOrder's list; returns how many. */
@@ -259,9 +260,16 @@ class PickedWriter {
       this.items = items;
       this.counts = counts;
     }
-    this.items.set(order.picked.subarray(0, k), this.n);
-    this.counts.set(order.pickedCounts.subarray(0, k), this.n);
-    this.n += k;
+    // By a loop: two subarray views per row cost more than copying a top list's few entries.
+    const { items, counts } = this;
+    const picked = order.picked;
+    const pickedCounts = order.pickedCounts;
+    const n = this.n;
+    for (let j = 0; j < k; j++) {
+      items[n + j] = picked[j];
+      counts[n + j] = pickedCounts[j];
+    }
+    this.n = n + k;
     this.ends[this.row++] = this.n;
   }
 
@@ -458,9 +466,11 @@ export class NameOrder {
       }
       return k;
     }
-    const keys = this.keys.subarray(0, m).sort();
+    const keys = this.keys;
+    if (m > k) selectLargest(keys, m, k);
+    sortAscending(keys, k);
     for (let j = 0; j < k; j++) {
-      const key = keys[m - 1 - j];
+      const key = keys[k - 1 - j];
       const count = Math.floor(key / RANKS);
       this.picked[j] = this.byRank[RANKS - 1 - (key - count * RANKS)];
       this.pickedCounts[j] = count;
@@ -476,21 +486,111 @@ export class NameOrder {
   }
 }
 
-/** The distinct visitor hashes of hours[from..to] (the union of their sets). */
-function unionOf(vis: { start: Int32Array; values: Float64Array }, hours: Int32Array, from: number, to: number): Float64Array {
-  let total = 0;
-  for (let k = from; k < to; k++) total += vis.start[hours[k] + 1] - vis.start[hours[k]];
-  const all = new Float64Array(total);
-  let o = 0;
-  for (let k = from; k < to; k++) {
-    const h = hours[k];
-    all.set(vis.values.subarray(vis.start[h], vis.start[h + 1]), o);
-    o += vis.start[h + 1] - vis.start[h];
+/** Lists up to this long are sorted by insertion here rather than by the engine's typed array sort (a call into the runtime each). */
+const SHORT_SORT = 64;
+
+/** Sorts keys[0, n) ascending (distinct keys). */
+function sortAscending(keys: Float64Array, n: number): void {
+  if (n > SHORT_SORT) {
+    keys.subarray(0, n).sort();
+    return;
   }
-  all.sort();
-  let u = 0;
-  for (let i = 0; i < total; i++) if (u === 0 || all[i] !== all[u - 1]) all[u++] = all[i];
-  return u === total ? all : all.slice(0, u);
+  for (let i = 1; i < n; i++) {
+    const x = keys[i];
+    let j = i - 1;
+    while (j >= 0 && keys[j] > x) {
+      keys[j + 1] = keys[j];
+      j--;
+    }
+    keys[j + 1] = x;
+  }
+}
+
+/**
+ * Moves the k largest of keys[0, m) (distinct keys, k < m) to keys[0, k), in
+ * no particular order: a min-heap of k kept at the front, each later key
+ * that beats its least taking that one's place. O(m + k log k · replaced):
+ * a month's page list of thousands of names gives its top 50 without being
+ * sorted whole.
+ */
+function selectLargest(keys: Float64Array, m: number, k: number): void {
+  for (let i = (k >> 1) - 1; i >= 0; i--) siftDown(keys, i, keys[i], k);
+  let least = keys[0];
+  for (let j = k; j < m; j++) {
+    const x = keys[j];
+    if (x > least) {
+      siftDown(keys, 0, x, k);
+      least = keys[0];
+    }
+  }
+}
+
+/** Puts x at heap position i of the min-heap keys[0, k) and sifts it down. */
+function siftDown(keys: Float64Array, i: number, x: number, k: number): void {
+  for (;;) {
+    let c = 2 * i + 1;
+    if (c >= k) break;
+    if (c + 1 < k && keys[c + 1] < keys[c]) c++;
+    if (keys[c] >= x) break;
+    keys[i] = keys[c];
+    i = c;
+  }
+  keys[i] = x;
+}
+
+/** An empty slot of {@link Union}'s table (hashes are integers from 0). */
+const NO_HASH = -1;
+
+/**
+ * The distinct visitor hashes of several hours (the union of their sets),
+ * by an open-addressing set over a table kept between calls: linear in the
+ * hashes, where sorting them (what the sketch does anyway for an exact
+ * list, and need not do for a large one) cost a sort more per day and month.
+ */
+class Union {
+  private table = new Float64Array(1 << 12).fill(NO_HASH);
+  /** Slots filled by the last call, cleared by the next. */
+  private used = new Int32Array(1 << 11);
+
+  /** The distinct hashes of hours[from..to], in no particular order (a new array). */
+  of(vis: { start: Int32Array; values: Float64Array }, hours: Int32Array, from: number, to: number): Float64Array {
+    const { start, values } = vis;
+    let total = 0;
+    for (let k = from; k < to; k++) total += start[hours[k] + 1] - start[hours[k]];
+    // An hour's own set is distinct already.
+    if (to - from === 1) return values.slice(start[hours[from]], start[hours[from] + 1]);
+    if (this.table.length < 2 * total) {
+      let size = this.table.length;
+      while (size < 2 * total) size *= 2;
+      this.table = new Float64Array(size).fill(NO_HASH);
+      this.used = new Int32Array(size >> 1);
+    }
+    const { table, used } = this;
+    const mask = table.length - 1;
+    const all = new Float64Array(total);
+    let u = 0;
+    for (let k = from; k < to; k++) {
+      const h = hours[k];
+      for (let i = start[h]; i < start[h + 1]; i++) {
+        const v = values[i];
+        // The hashes' low bits are already uniform: they place the slot.
+        let slot = (v >>> 0) & mask;
+        for (;;) {
+          const t = table[slot];
+          if (t === NO_HASH) {
+            table[slot] = v;
+            used[u] = slot;
+            all[u++] = v;
+            break;
+          }
+          if (t === v) break;
+          slot = (slot + 1) & mask;
+        }
+      }
+    }
+    for (let i = 0; i < u; i++) table[used[i]] = NO_HASH;
+    return u === total ? all : all.slice(0, u);
+  }
 }
 
 /** Sums of counts by item id, over a dense array; `top` reads them out and clears them. */
