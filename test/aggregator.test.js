@@ -5,6 +5,7 @@ import { EventPacker } from '../dist/lib/umami/packed.js';
 import { random } from './helpers/synthetic.js';
 import { compareCodePoints, mergeTop, topOfEntries } from '../dist/lib/aggregate/toplist.js';
 import { NameOrder } from '../dist/lib/aggregate/aggregator.js';
+import { UNION_SET_MAX } from '../dist/lib/aggregate/rows.js';
 
 function ev(createdAt, over = {}) {
   return { websiteId: 'w', sessionId: 's1', visitId: null, createdAt, eventType: 1, urlPath: '/', referrerDomain: null, hostname: 'a.com', eventName: null, offset: 0, ...over };
@@ -257,6 +258,32 @@ t.test('day and month visitors: the distinct sessions of their hours, bucket aft
   t.equal(got.size, want.size, 'a row for each day and month of each site');
   t.equal(same, want.size, 'each row counts its distinct sessions exactly');
   t.ok([...want.values()].some((s) => s.size > 2048), 'some months pass the exact limit');
+});
+
+t.test('a month whose hours hold more visitor hashes than the union set takes: sorted instead, the same count', async (t) => {
+  const rnd = random(29);
+  const events = [];
+  const sessions = new Set();
+  const pairs = new Set();
+  const days = new Map();
+  for (let i = 0; i < UNION_SET_MAX + 20000; i++) {
+    const day = 1 + Math.floor(rnd() * 30);
+    const hour = Math.floor(rnd() * 24);
+    const session = `s${Math.floor(rnd() * 60000)}`;
+    events.push(ev(Date.UTC(2024, 3, day, hour, Math.floor(rnd() * 60)), { sessionId: session }));
+    sessions.add(session);
+    pairs.add(`${day} ${hour} ${session}`);
+    if (!days.has(day)) days.set(day, new Set());
+    days.get(day).add(session);
+  }
+  t.ok(pairs.size > UNION_SET_MAX, `the month's hours hold ${pairs.size} visitor hashes, over ${UNION_SET_MAX}`);
+  const a = new Aggregator();
+  a.add(events);
+  const out = collectRows(a.flush(true));
+  t.equal(out.month[0].visitors.estimate(), sessions.size, 'the month counts its distinct sessions');
+  const dayCounts = out.day.map((r) => r.visitors.estimate());
+  const want = [...days.keys()].sort((x, y) => x - y).map((d) => days.get(d).size);
+  t.same(dayCounts, want, 'and each day its own');
 });
 
 t.test('unique visitors are exact beyond the sketch limit in one import', async (t) => {

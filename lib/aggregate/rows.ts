@@ -540,6 +540,12 @@ function siftDown(keys: Float64Array, i: number, x: number, k: number): void {
 
 /** An empty slot of {@link Union}'s table (hashes are integers from 0). */
 const NO_HASH = -1;
+/**
+ * Hashes of a union taken by the set at most: its table (two slots of 8
+ * bytes a hash) stays within 2 MB. A larger union (a month of a big site,
+ * read in one flush) is sorted instead, in the memory of its hashes alone.
+ */
+export const UNION_SET_MAX = 1 << 17;
 
 /**
  * The distinct visitor hashes of several hours (the union of their sets),
@@ -559,6 +565,7 @@ class Union {
     for (let k = from; k < to; k++) total += start[hours[k] + 1] - start[hours[k]];
     // An hour's own set is distinct already.
     if (to - from === 1) return values.slice(start[hours[from]], start[hours[from] + 1]);
+    if (total > UNION_SET_MAX) return sortedUnion(vis, hours, from, to, total);
     if (this.table.length < 2 * total) {
       let size = this.table.length;
       while (size < 2 * total) size *= 2;
@@ -591,6 +598,22 @@ class Union {
     for (let i = 0; i < u; i++) table[used[i]] = NO_HASH;
     return u === total ? all : all.slice(0, u);
   }
+}
+
+/** The distinct hashes of hours[from..to], sorted: all of them copied, sorted and deduplicated in place. */
+function sortedUnion(vis: { start: Int32Array; values: Float64Array }, hours: Int32Array, from: number, to: number, total: number): Float64Array {
+  const { start, values } = vis;
+  const all = new Float64Array(total);
+  let o = 0;
+  for (let k = from; k < to; k++) {
+    const h = hours[k];
+    all.set(values.subarray(start[h], start[h + 1]), o);
+    o += start[h + 1] - start[h];
+  }
+  all.sort();
+  let u = 0;
+  for (let i = 0; i < total; i++) if (u === 0 || all[i] !== all[u - 1]) all[u++] = all[i];
+  return u === total ? all : all.slice(0, u);
 }
 
 /** Sums of counts by item id, over a dense array; `top` reads them out and clears them. */
