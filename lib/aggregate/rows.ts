@@ -509,9 +509,9 @@ function sortAscending(keys: Float64Array, n: number): void {
 /**
  * Moves the k largest of keys[0, m) (distinct keys, k < m) to keys[0, k), in
  * no particular order: a min-heap of k kept at the front, each later key
- * that beats its least taking that one's place. O(m + k log k · replaced):
- * a month's page list of thousands of names gives its top 50 without being
- * sorted whole.
+ * that beats its least taking that one's place: O(m + r log k) for r such
+ * replacements, so a month's page list of thousands of names gives its top
+ * 50 without being sorted whole.
  */
 function selectLargest(keys: Float64Array, m: number, k: number): void {
   for (let i = (k >> 1) - 1; i >= 0; i--) siftDown(keys, i, keys[i], k);
