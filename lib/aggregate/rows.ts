@@ -561,10 +561,10 @@ class Union {
   /** The distinct hashes of hours[from..to], in no particular order (a new array). */
   of(vis: { start: Int32Array; values: Float64Array }, hours: Int32Array, from: number, to: number): Float64Array {
     const { start, values } = vis;
-    let total = 0;
-    for (let k = from; k < to; k++) total += start[hours[k] + 1] - start[hours[k]];
     // An hour's own set is distinct already.
     if (to - from === 1) return values.slice(start[hours[from]], start[hours[from] + 1]);
+    let total = 0;
+    for (let k = from; k < to; k++) total += start[hours[k] + 1] - start[hours[k]];
     if (total > UNION_SET_MAX) return sortedUnion(vis, hours, from, to, total);
     if (this.table.length < 2 * total) {
       let size = this.table.length;
