@@ -9,7 +9,7 @@
 import { VisitorSketch } from './distinct.js';
 import type { Grouped } from './tables.js';
 import { formatDay, formatMonth, formatUtc } from './timezone.js';
-import { type TopEntry, compareCodePoints, topOfEntries } from './toplist.js';
+import { type TopEntry, compareCodePoints, engineOrderIsCodePointOrder, topOfEntries } from './toplist.js';
 import type { BucketChunk, BucketRow, Granularity } from './aggregator.js';
 
 /** The buckets of one website in one granularity, in the order their rows are written. */
@@ -412,7 +412,15 @@ export class NameOrder {
 
   constructor(readonly names: readonly string[]) {
     if (names.length > RANKS) throw new RangeError(`more than ${RANKS} names`);
-    const order = names.map((_, i) => i).sort((a, b) => compareCodePoints(names[a], names[b]));
+    // The engine's string comparison where it gives the code point order: a flush's names (some
+    // 38,000 paths and referrers in the 1M-event import) sorted in about half the time of the
+    // comparison in code (still cold when the last flush comes).
+    const byEngine = (a: number, b: number): number => {
+      const x = names[a];
+      const y = names[b];
+      return x < y ? -1 : x > y ? 1 : 0;
+    };
+    const order = names.map((_, i) => i).sort(engineOrderIsCodePointOrder(names) ? byEngine : (a, b) => compareCodePoints(names[a], names[b]));
     this.byRank = Int32Array.from(order);
     this.rank = new Int32Array(names.length);
     for (let k = 0; k < order.length; k++) this.rank[order[k]] = k;

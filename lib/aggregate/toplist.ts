@@ -27,6 +27,12 @@ const WIDE = /[\ud800-\uffff]/;
 /** Lists up to this long are sorted by insertion, inline, instead of by Array.prototype.sort. */
 const SHORT = 96;
 
+/** Whether no name holds a code unit from U+D800 on: the engine's string order (`<`) is then the code point order. */
+export function engineOrderIsCodePointOrder(names: readonly string[]): boolean {
+  for (let k = 0; k < names.length; k++) if (WIDE.test(names[k])) return false;
+  return true;
+}
+
 /** The top n entries of a count map. */
 export function topOf(counts: Map<string, number>, n: number): TopEntry[] {
   return topOfEntries([...counts], n);
