@@ -6,7 +6,7 @@ import path from 'node:path';
 import { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import t from 'tap';
-import { Aggregator, collectRows, createAggregator, createDumpTokenizer, createEventParser, createImportPipeline } from '../dist/lib/index.js';
+import { Aggregator, ParseThread, collectRows, createAggregator, createDumpTokenizer, createEventParser, createImportPipeline } from '../dist/lib/index.js';
 import { freshDatabase, onServer } from './helpers/db.js';
 import { RowsThread } from '../dist/lib/worker/rows-thread.js';
 import { planBuckets, planBucketsInterleaved } from '../dist/lib/aggregate/rows.js';
@@ -213,6 +213,86 @@ t.test('the aggregator stream hands its last flush to buildRows; chunks() then r
   for (const g of ['hour', 'day', 'month']) t.same(got[g].map(stored), expected[g].map(stored), `${g}: identical rows`);
 });
 
+/** A ParseThread that has parsed a sample dump, its worker kept or not, and what takeWorker() gave once it was done with its input. */
+async function parsedThread(retain) {
+  const thread = new ParseThread();
+  if (retain) thread.retainWorker();
+  // Its input parsed ('finish'), before the stream ends and is destroyed.
+  let taken;
+  thread.once('finish', () => (taken = thread.takeWorker()));
+  const batches = [];
+  await pipeline(
+    fs.createReadStream(path.join(samples, 'umami-v2-mariadb.sql')),
+    thread,
+    new Writable({
+      objectMode: true,
+      write(b, _enc, cb) {
+        batches.push(b);
+        cb();
+      },
+    }),
+  );
+  return { thread, batches, taken };
+}
+
+const exited = (worker) => new Promise((resolve) => worker.once('exit', () => resolve(true)));
+
+t.test("rows built on a parse thread's worker, handed over once its input is parsed, are the rows built here", async (t) => {
+  const expected = collectRows((await aggregated('umami-v2-mariadb.sql')).flush(true));
+  const { thread, batches, taken: worker } = await parsedThread(true);
+  t.ok(
+    batches.some((b) => b.kind === 'packed' && b.count > 0),
+    'the thread parsed the dump',
+  );
+  t.ok(worker, 'a retained worker is handed over once the input is parsed');
+  t.equal(thread.takeWorker(), null, 'once only');
+  // The stream ended and was destroyed: a worker handed over goes on.
+  t.ok(thread.destroyed, 'the stream is done');
+  const stopped = exited(worker);
+  const rows = new RowsThread({ worker, messagesAhead: 2 });
+  t.teardown(() => rows.stop());
+  for (const size of [5, 64]) {
+    const batch = (await aggregated('umami-v2-mariadb.sql')).flush(true);
+    const got = byGranularity(await readAll(rows.buildRows(batch.plan, size)));
+    for (const g of ['hour', 'day', 'month']) t.same(got[g].map(stored), expected[g].map(stored), `chunks of ${size}: ${g}: ${expected[g].length} identical rows`);
+  }
+  rows.stop();
+  t.equal(await stopped, true, 'the RowsThread stops the worker it was given');
+  // Given a worker that has stopped, a RowsThread fails each request at once (no wait for rows that never come).
+  const late = new RowsThread({ worker });
+  const batch = (await aggregated('umami-v2-mariadb.sql')).flush(true);
+  await t.rejects(readAll(late.buildRows(batch.plan, 5)), /stopped/, 'a stopped worker: the request fails');
+});
+
+t.test('a parse thread hands over no worker unless retained and parsed; one not taken stops with the stream', async (t) => {
+  const plain = await parsedThread(false);
+  t.equal(plain.taken, null, 'not retained: none (it stopped when the input was parsed)');
+
+  const early = new ParseThread().retainWorker();
+  t.equal(early.takeWorker(), null, 'retained, input not parsed yet: none');
+  early.destroy();
+
+  // Retained and never taken: the worker stops with the stream, and the process is not held open.
+  const script = `import fs from 'node:fs';
+import { Writable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { ParseThread } from ${JSON.stringify(new URL('../dist/lib/index.js', import.meta.url).href)};
+const thread = new ParseThread().retainWorker();
+let exited = false;
+process.on('worker', (w) => w.once('exit', () => (exited = true)));
+await pipeline(fs.createReadStream(${JSON.stringify(path.join(samples, 'umami-v2-mariadb.sql'))}), thread, new Writable({ objectMode: true, write(b, e, cb) { cb(); } }));
+await new Promise((r) => setTimeout(r, 100));
+console.log(thread.destroyed, exited, thread.takeWorker());`;
+  // A file, not -e: the worker inherits the process's options, and --input-type is refused where a module is loaded from a file.
+  const file = path.join(t.testdir(), 'retained.mjs');
+  fs.writeFileSync(file, script);
+  const r = await new Promise((resolve) => {
+    execFile(process.execPath, [file], { timeout: 20_000 }, (err, stdout) => resolve({ err, stdout }));
+  });
+  t.equal(r.err, null, 'exited by itself');
+  t.equal(r.stdout.trim(), 'true true null', 'the stream ended, its worker stopped, none to take after');
+});
+
 t.test('a RowsThread made and never used does not keep the process alive', async (t) => {
   const script = `import { RowsThread } from ${JSON.stringify(new URL('../dist/lib/worker/rows-thread.js', import.meta.url).href)};
 new RowsThread();
@@ -225,7 +305,7 @@ setTimeout(() => console.log('still here'), 50);`;
 });
 
 for (const target of ['sqlite', 'postgres']) {
-  await onServer(t, target, `an import into ${target} from a file: the rows thread ${target === 'sqlite' ? 'makes the last rows' : 'is not started'}, and the tables are those of an import on one thread`, async (t) => {
+  await onServer(t, target, `an import into ${target} from a file: ${target === 'sqlite' ? "the parse thread's worker makes the last rows" : 'no thread makes rows'}, and the tables are those of an import on one thread`, async (t) => {
     const file = path.join(samples, 'umami-v2-mariadb.sql');
     const tables = async (knex) => {
       const out = {};
@@ -236,13 +316,23 @@ for (const target of ['sqlite', 'postgres']) {
       return out;
     };
     const started = [];
-    const onWorker = (w) => started.push(w);
+    // What each worker is told: the parse thread's is sent a port to serve rows on once its input is parsed.
+    const told = [];
+    const onWorker = (w) => {
+      started.push(w);
+      const post = w.postMessage.bind(w);
+      w.postMessage = (m, transfer) => {
+        told.push(m?.t);
+        return post(m, transfer);
+      };
+    };
     process.on('worker', onWorker);
     t.teardown(() => process.off('worker', onWorker));
     const threaded = await freshDatabase(t, target, 'rows_threaded');
     // The file is read by the parse thread itself: nothing is written to the pipeline.
     await pipeline(Readable.from([]), createImportPipeline({ knex: threaded.knex, inputFile: file, timezone: 'Europe/Berlin' }));
-    t.equal(started.length, target === 'sqlite' ? 2 : 1, target === 'sqlite' ? 'the parse thread, then the rows thread' : 'the parse thread only');
+    t.equal(started.length, 1, 'one thread started: the parse thread');
+    t.equal(told.filter((x) => x === 'rows').length, target === 'sqlite' ? 1 : 0, target === 'sqlite' ? 'its worker then makes the last rows' : 'its worker makes no rows');
     const single = await freshDatabase(t, target, 'rows_single');
     await pipeline(fs.createReadStream(file), createImportPipeline({ knex: single.knex, worker: false, timezone: 'Europe/Berlin' }));
     const a = await tables(threaded.knex);

@@ -90,6 +90,11 @@ export class ParseThread extends Duplex {
   /** The file's SHA-256 so far (with `hashFile`), then its hex digest. */
   private readonly fileHash: crypto.Hash | null;
   private digest: string | null = null;
+  /** Whether the worker is kept once the input is parsed ({@link retainWorker}), and whether it was ({@link takeWorker}). */
+  private retain = false;
+  private kept = false;
+  private handedOver = false;
+  private readonly workerListeners: { message: (m: WorkerMessage) => void; error: (err: Error) => void; exit: (code: number) => void };
 
   constructor(options: ParseThreadOptions = {}) {
     super({ readableObjectMode: true, readableHighWaterMark: BATCHES_IN_FLIGHT, writableHighWaterMark: 1 << 20 });
@@ -98,11 +103,16 @@ export class ParseThread extends Duplex {
     if (options.hashFile && this.file === null) throw new TypeError('hashFile hashes the file the thread reads: give file as well');
     this.fileHash = options.hashFile ? crypto.createHash('sha256') : null;
     this.worker = startWorker(WORKER_URL, options);
-    this.worker.on('message', (m: WorkerMessage) => this.received(m));
-    this.worker.on('error', (err) => this.destroy(err));
-    this.worker.on('exit', (code) => {
-      if (!this.finished && !this.destroyed) this.destroy(new Error(`the parser's worker thread stopped (exit code ${code})`));
-    });
+    this.workerListeners = {
+      message: (m) => this.received(m),
+      error: (err) => this.destroy(err),
+      exit: (code) => {
+        if (!this.finished && !this.destroyed) this.destroy(new Error(`the parser's worker thread stopped (exit code ${code})`));
+      },
+    };
+    this.worker.on('message', this.workerListeners.message);
+    this.worker.on('error', this.workerListeners.error);
+    this.worker.on('exit', this.workerListeners.exit);
     // Idle until the first chunk: a stream made but never used does not keep the process alive
     // (after the listeners, which would ref it again).
     this.worker.unref();
@@ -147,7 +157,10 @@ export class ParseThread extends Duplex {
         this.push(null);
         const cb = this.finalCallback;
         this.finalCallback = null;
-        void this.worker.terminate();
+        // Kept for takeWorker() (idle, it does not hold the process open), or stopped.
+        this.kept = this.retain;
+        if (this.kept) this.worker.unref();
+        else void this.worker.terminate();
         cb?.();
         return;
       }
@@ -222,6 +235,32 @@ export class ParseThread extends Duplex {
     return this;
   }
 
+  /**
+   * Keeps the worker once the input is parsed, to be handed over by
+   * {@link takeWorker}, instead of stopping it then; it stops with the
+   * stream if it is not taken. Called after the input was parsed, it is too
+   * late: the worker has stopped.
+   */
+  retainWorker(): this {
+    this.retain = true;
+    return this;
+  }
+
+  /**
+   * The worker, once the input is parsed, if {@link retainWorker} kept it
+   * (null otherwise, or once the stream is destroyed): it can build the rows
+   * of the last flush ({@link RowsThread}) without a thread started for them.
+   * Whoever takes it stops it; this stream no longer does.
+   */
+  takeWorker(): Worker | null {
+    if (!this.kept || this.handedOver || this.destroyed) return null;
+    this.handedOver = true;
+    this.worker.off('message', this.workerListeners.message);
+    this.worker.off('error', this.workerListeners.error);
+    this.worker.off('exit', this.workerListeners.exit);
+    return this.worker;
+  }
+
   /** The file's SHA-256 (hex), once it has all been read; null without `hashFile` or before. */
   fileDigest(): string | null {
     return this.digest;
@@ -284,6 +323,8 @@ export class ParseThread extends Duplex {
       this.closeFile();
       cb(err);
     };
-    this.worker.terminate().then(stopped, stopped);
+    // A worker handed over is its taker's to stop (its input is parsed: the file is read).
+    if (this.handedOver) stopped();
+    else this.worker.terminate().then(stopped, stopped);
   }
 }

@@ -7,6 +7,8 @@
 import { UmamiAggregateError, isUmamiAggregateError, type ErrorCode, type ErrorContext } from '../errors.js';
 import type { DumpTokenizer, InputFormat } from '../dump/tokenizer.js';
 import type { EventParser, RejectionSummary } from '../umami/parser.js';
+import type { MessagePort } from 'node:worker_threads';
+import type { RowsLimits } from './rows-service.js';
 
 export const CHUNKS_IN_FLIGHT = 4;
 export const BATCHES_IN_FLIGHT = 8;
@@ -78,7 +80,9 @@ export type MainMessage =
   | { t: 'ack'; n: number }
   | { t: 'file'; fd: number; file: string }
   | { t: 'returned'; buffer: ArrayBuffer | null }
-  | { t: 'recycle'; buffer: ArrayBuffer };
+  | { t: 'recycle'; buffer: ArrayBuffer }
+  /** The input is parsed: serve rows on this port from now on (see {@link ParseThread.takeWorker}). */
+  | { t: 'rows'; port: MessagePort; limits: RowsLimits };
 
 export interface SerializedError {
   typed: boolean;

@@ -1,71 +1,8 @@
 /**
- * The worker side of {@link RowsThread}: makes the sketches and top lists of
- * the rows of the plan it is sent ({@link planParts}) and posts them back a
- * part at a time, as far ahead of the reader as the thread was told ({@link RowsThreadOptions}).
+ * The worker side of a {@link RowsThread} started for it: serves rows
+ * ({@link serveRows}) on the worker's own port, with the limits it was started with.
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import { type FlushPlan, type PlanPart, partBuffers, planParts } from '../aggregate/rows.js';
-import { serializeError } from './protocol.js';
-import type { RowsMainMessage, RowsWorkerMessage } from './rows-thread.js';
+import { type RowsLimits, serveRows } from './rows-service.js';
 
-/** Rows per message: a message of day rows, the largest (sketches and top lists), stays well under a MiB. */
-const ROWS_PER_MESSAGE = 64;
-
-const port = parentPort!;
-const post = (m: RowsWorkerMessage, transfer: ArrayBuffer[] = []): void => port.postMessage(m, transfer);
-
-/** The plan last sent (kept: a retried write asks for its rows again). */
-let plan: FlushPlan | null = null;
-/** How far ahead of the reader this thread builds: messages, and bytes (at least one message is sent). */
-const { messagesAhead, bytesAhead } = workerData as { messagesAhead: number; bytesAhead: number };
-
-/** The request being built, with the sizes of the messages the reader has not read yet. */
-let request: { id: number; parts: Iterator<PlanPart>; ahead: number[]; bytes: number } | null = null;
-
-/** Builds and posts parts until the reader is messagesAhead messages or bytesAhead behind, or the rows end. */
-function build(): void {
-  const r = request;
-  if (r === null) return;
-  try {
-    while (r.ahead.length < messagesAhead && (r.ahead.length === 0 || r.bytes < bytesAhead)) {
-      const next = r.parts.next();
-      if (next.done) {
-        request = null;
-        post({ t: 'end', id: r.id });
-        return;
-      }
-      const buffers = partBuffers(next.value);
-      let size = 0;
-      for (const b of buffers) size += b.byteLength;
-      r.ahead.push(size);
-      r.bytes += size;
-      post({ t: 'rows', id: r.id, part: next.value }, buffers);
-    }
-  } catch (err) {
-    request = null;
-    post({ t: 'error', id: r.id, error: serializeError(err) });
-  }
-}
-
-port.on('message', (m: RowsMainMessage) => {
-  switch (m.t) {
-    case 'build':
-      if (m.plan !== null) plan = m.plan;
-      if (plan === null) {
-        post({ t: 'error', id: m.id, error: serializeError(new Error('rows were asked for before their plan was sent')) });
-        return;
-      }
-      request = { id: m.id, parts: planParts(plan, ROWS_PER_MESSAGE), ahead: [], bytes: 0 };
-      build();
-      return;
-    case 'ack':
-      if (request !== null && request.id === m.id) {
-        for (const size of request.ahead.splice(0, m.n)) request.bytes -= size;
-        build();
-      }
-      return;
-    case 'stop':
-      if (request !== null && request.id === m.id) request = null;
-      return;
-  }
-});
+serveRows(parentPort!, workerData as RowsLimits);

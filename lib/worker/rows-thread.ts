@@ -9,7 +9,7 @@
  * the rest of each row from the plan (website, bucket, page views) and makes
  * the top lists' JSON.
  */
-import type { Worker } from 'node:worker_threads';
+import { MessageChannel, type MessagePort, type Worker } from 'node:worker_threads';
 import type { BucketChunk } from '../aggregate/aggregator.js';
 import { ChunkGatherer, type FlushPlan, type PlanPart, bucketLabel, planBucketsInterleaved, planBuffers } from '../aggregate/rows.js';
 import { TopNames, encodedRowOf } from '../store/encode.js';
@@ -34,6 +34,12 @@ export interface RowsThreadOptions {
   messagesAhead?: number;
   /** Bytes of rows sent ahead at most (at least one message is). Default {@link ROW_BYTES_AHEAD}. */
   bytesAhead?: number;
+  /**
+   * A worker of this library's to build the rows on instead of starting
+   * one: a {@link ParseThread}'s, its input parsed ({@link ParseThread.takeWorker}).
+   * This thread then owns it and stops it.
+   */
+  worker?: Worker;
 }
 
 /** Messages from the worker. */
@@ -50,26 +56,41 @@ const WORKER_URL = new URL('./rows-thread-worker.js', import.meta.url);
 /** A worker thread that builds the rows of flush plans. */
 export class RowsThread {
   private readonly worker: Worker;
+  /** Where requests go and rows come from: the worker's own port, or a port sent to a worker handed over. */
+  private readonly port: Worker | MessagePort;
   /** The plan the worker holds (a request for it again sends only its id). */
   private planSent: FlushPlan | null = null;
   private lastId = 0;
   private reader: RowsReader | null = null;
   private stopped = false;
 
-  /** Starts the worker now (it loads while the flush's tables are grouped); idle, it does not hold the process open. */
+  /**
+   * Starts the worker now (it loads while the flush's tables are grouped), or
+   * serves rows on the one given; idle, it does not hold the process open.
+   */
   constructor(options: RowsThreadOptions = {}) {
     const limits = { messagesAhead: options.messagesAhead ?? ROW_MESSAGES_AHEAD, bytesAhead: options.bytesAhead ?? ROW_BYTES_AHEAD };
-    this.worker = startWorker(WORKER_URL, limits);
-    this.worker.on('message', (m: RowsWorkerMessage) => {
+    if (options.worker !== undefined) {
+      this.worker = options.worker;
+      const { port1, port2 } = new MessageChannel();
+      this.worker.postMessage({ t: 'rows', port: port2, limits }, [port2]);
+      this.port = port1;
+    } else {
+      this.worker = startWorker(WORKER_URL, limits);
+      this.port = this.worker;
+    }
+    this.port.on('message', (m: RowsWorkerMessage) => {
       if (this.reader?.id === m.id) this.reader.take(m);
     });
-    this.worker.on('messageerror', (err) => this.reader?.fail(err));
+    this.port.on('messageerror', (err) => this.reader?.fail(err));
     this.worker.on('error', (err) => this.reader?.fail(err));
+    // A worker given that has stopped already (its 'exit' has passed): every request fails at once.
+    if (this.worker.threadId === -1) this.stopped = true;
     this.worker.on('exit', (code) => {
       this.stopped = true;
       this.reader?.fail(new Error(`the thread building rows stopped (exit code ${code})`));
     });
-    this.worker.unref();
+    this.unref();
   }
 
   /**
@@ -91,7 +112,19 @@ export class RowsThread {
     if (this.stopped) return;
     this.stopped = true;
     this.reader?.fail(new Error('the thread building rows was stopped'));
+    if (this.port !== this.worker) (this.port as MessagePort).close();
     void this.worker.terminate();
+  }
+
+  /** Waiting for the worker's messages keeps the process alive; idle, it does not. */
+  private ref(): void {
+    this.worker.ref();
+    if (this.port !== this.worker) this.port.ref();
+  }
+
+  private unref(): void {
+    this.worker.unref();
+    if (this.port !== this.worker) this.port.unref();
   }
 
   private async *read(plan: FlushPlan, size: number): AsyncGenerator<BucketChunk> {
@@ -104,7 +137,7 @@ export class RowsThread {
     const reader = new RowsReader(++this.lastId);
     this.reader = reader;
     // Waiting for the worker's messages keeps the process alive.
-    this.worker.ref();
+    this.ref();
     let ended = false;
     try {
       this.post({ t: 'build', id: reader.id, plan: send ? plan : null }, send ? planBuffers(plan) : []);
@@ -153,13 +186,13 @@ export class RowsThread {
       if (!this.stopped) {
         // Left early (the writer failed): the worker stops building.
         if (!ended && !reader.failed) this.post({ t: 'stop', id: reader.id });
-        this.worker.unref();
+        this.unref();
       }
     }
   }
 
   private post(m: RowsMainMessage, transfer: ArrayBuffer[] = []): void {
-    this.worker.postMessage(m, transfer);
+    this.port.postMessage(m, transfer);
   }
 }
 
