@@ -329,15 +329,14 @@ export class ImportPipeline extends Writable {
     this.options = options;
     if (thread && dialectOf(options.knex) === 'sqlite') {
       // SQLite writes on this thread, and the rows were made here between writes: the last flush's
-      // rows are made on a second thread while this one writes them. It starts on the parse thread's
-      // `finish`, which comes after the last batches are aggregated and the tables grouped: the
-      // first rows then come 80–100 ms after the plan. Started as the parse thread sends its last
-      // batch, they came after 40–70 ms, but the thread's start met the grouping's peak: the 1M-event
-      // import peaked at 143–155 MB against 138–145 MB, for a flush no shorter beyond the noise.
-      // A server's writes already overlap with making the rows here; another thread there only took
-      // memory: 1M events into PostgreSQL peaked at 199–215 MB against 186–191 MB, into MariaDB at
-      // 169–171 against 151–162. The thread is the parse thread's, kept once the input is parsed:
-      // a thread started for the rows took about 90 ms to load before its first rows.
+      // rows are made on another thread while this one writes them. That thread is the parse
+      // thread's worker, kept once the input is parsed and taken on its `finish` (after the last
+      // batches are aggregated): a thread started for the rows took about 90 ms to load before its
+      // first rows, and one started earlier met the grouping's peak (the 1M-event import peaked at
+      // 143–155 MB against 138–145 MB, for a flush no shorter). A worker not kept (the input parsed
+      // before this pipeline existed) means one started as before. A server's writes already
+      // overlap with making the rows here; another thread there only took memory: 1M events into
+      // PostgreSQL peaked at 199–215 MB against 186–191 MB, into MariaDB at 169–171 against 151–162.
       thread.retainWorker();
       const rowsThread = (): RowsThread => (this.rowsThread ??= new RowsThread({ worker: thread.takeWorker() ?? undefined }));
       thread.once('finish', () => {

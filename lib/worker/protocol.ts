@@ -7,8 +7,7 @@
 import { UmamiAggregateError, isUmamiAggregateError, type ErrorCode, type ErrorContext } from '../errors.js';
 import type { DumpTokenizer, InputFormat } from '../dump/tokenizer.js';
 import type { EventParser, RejectionSummary } from '../umami/parser.js';
-import type { MessagePort } from 'node:worker_threads';
-import type { RowsLimits } from './rows-service.js';
+import type { RowsPort } from './rows-service.js';
 
 export const CHUNKS_IN_FLIGHT = 4;
 export const BATCHES_IN_FLIGHT = 8;
@@ -81,8 +80,8 @@ export type MainMessage =
   | { t: 'file'; fd: number; file: string }
   | { t: 'returned'; buffer: ArrayBuffer | null }
   | { t: 'recycle'; buffer: ArrayBuffer }
-  /** The input is parsed: serve rows on this port from now on (see {@link ParseThread.takeWorker}). */
-  | { t: 'rows'; port: MessagePort; limits: RowsLimits };
+  /** The input is parsed: serve rows from now on (see {@link ParseThread.takeWorker}). */
+  | RowsPort;
 
 export interface SerializedError {
   typed: boolean;

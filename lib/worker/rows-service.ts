@@ -2,9 +2,9 @@
  * What a thread building rows for {@link RowsThread} does: makes the
  * sketches and top lists of the rows of the plan it is sent
  * ({@link planParts}) and posts them back a part at a time, as far ahead of
- * the reader as it was told ({@link RowsThreadOptions}). Served on a worker's
- * own port (a thread started for it) or on a port sent to the parse thread's
- * worker once its input is parsed.
+ * the reader as it was told ({@link RowsThreadOptions}), on the port a
+ * {@link RowsPort} message brings: to a thread started for it, or to the
+ * parse thread's worker once its input is parsed.
  */
 import type { MessagePort } from 'node:worker_threads';
 import { type FlushPlan, type PlanPart, partBuffers, planParts } from '../aggregate/rows.js';
@@ -20,11 +20,15 @@ export interface RowsLimits {
   bytesAhead: number;
 }
 
-/** The side of a port this module uses: a worker's `parentPort` or a MessagePort. */
-type Port = Pick<MessagePort, 'on' | 'postMessage'>;
+/** What a {@link RowsThread} sends its worker first: serve rows on this port from now on. */
+export interface RowsPort {
+  t: 'rows';
+  port: MessagePort;
+  limits: RowsLimits;
+}
 
 /** Builds rows for the requests that come on `port`. */
-export function serveRows(port: Port, { messagesAhead, bytesAhead }: RowsLimits): void {
+export function serveRows(port: MessagePort, { messagesAhead, bytesAhead }: RowsLimits): void {
   const post = (m: RowsWorkerMessage, transfer: ArrayBuffer[] = []): void => port.postMessage(m, transfer);
   /** The plan last sent (kept: a retried write asks for its rows again). */
   let plan: FlushPlan | null = null;

@@ -1,8 +1,8 @@
 /**
  * The worker side of a {@link RowsThread} started for it: serves rows
- * ({@link serveRows}) on the worker's own port, with the limits it was started with.
+ * ({@link serveRows}) on the port its first message brings.
  */
-import { parentPort, workerData } from 'node:worker_threads';
-import { type RowsLimits, serveRows } from './rows-service.js';
+import { parentPort } from 'node:worker_threads';
+import { type RowsPort, serveRows } from './rows-service.js';
 
-serveRows(parentPort!, workerData as RowsLimits);
+parentPort!.once('message', (m: RowsPort) => serveRows(m.port, m.limits));

@@ -15,6 +15,7 @@ import { ChunkGatherer, type FlushPlan, type PlanPart, bucketLabel, planBucketsI
 import { TopNames, encodedRowOf } from '../store/encode.js';
 import { startWorker } from './parse-thread.js';
 import { type SerializedError, reviveError } from './protocol.js';
+import type { RowsPort } from './rows-service.js';
 
 /**
  * Messages of rows the worker sends ahead of those read here. The rows come
@@ -56,8 +57,8 @@ const WORKER_URL = new URL('./rows-thread-worker.js', import.meta.url);
 /** A worker thread that builds the rows of flush plans. */
 export class RowsThread {
   private readonly worker: Worker;
-  /** Where requests go and rows come from: the worker's own port, or a port sent to a worker handed over. */
-  private readonly port: Worker | MessagePort;
+  /** Where requests go and rows come from: a port sent to the worker ({@link RowsPort}). */
+  private readonly port: MessagePort;
   /** The plan the worker holds (a request for it again sends only its id). */
   private planSent: FlushPlan | null = null;
   private lastId = 0;
@@ -70,15 +71,10 @@ export class RowsThread {
    */
   constructor(options: RowsThreadOptions = {}) {
     const limits = { messagesAhead: options.messagesAhead ?? ROW_MESSAGES_AHEAD, bytesAhead: options.bytesAhead ?? ROW_BYTES_AHEAD };
-    if (options.worker !== undefined) {
-      this.worker = options.worker;
-      const { port1, port2 } = new MessageChannel();
-      this.worker.postMessage({ t: 'rows', port: port2, limits }, [port2]);
-      this.port = port1;
-    } else {
-      this.worker = startWorker(WORKER_URL, limits);
-      this.port = this.worker;
-    }
+    this.worker = options.worker ?? startWorker(WORKER_URL, null);
+    const { port1, port2 } = new MessageChannel();
+    this.worker.postMessage({ t: 'rows', port: port2, limits } satisfies RowsPort, [port2]);
+    this.port = port1;
     this.port.on('message', (m: RowsWorkerMessage) => {
       if (this.reader?.id === m.id) this.reader.take(m);
     });
@@ -112,19 +108,19 @@ export class RowsThread {
     if (this.stopped) return;
     this.stopped = true;
     this.reader?.fail(new Error('the thread building rows was stopped'));
-    if (this.port !== this.worker) (this.port as MessagePort).close();
+    this.port.close();
     void this.worker.terminate();
   }
 
   /** Waiting for the worker's messages keeps the process alive; idle, it does not. */
   private ref(): void {
     this.worker.ref();
-    if (this.port !== this.worker) this.port.ref();
+    this.port.ref();
   }
 
   private unref(): void {
     this.worker.unref();
-    if (this.port !== this.worker) this.port.unref();
+    this.port.unref();
   }
 
   private async *read(plan: FlushPlan, size: number): AsyncGenerator<BucketChunk> {
