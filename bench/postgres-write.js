@@ -39,12 +39,23 @@ const columnsOf = (t) => ['site_id', t.column, 'page_views', 'unique_visitors', 
 // Read as the library sends them: buckets and times as text, JSON as text, sketches as bytes.
 const selectOf = (t) => `SELECT site_id, ${t.column}::text, page_views, unique_visitors, top_pages::text, referrers::text, visitors_sketch, import_id, created_at::text, updated_at::text FROM ${t.table} ORDER BY id`;
 
+/** Stops with one line on stderr (a server that cannot be reached, a database no import wrote). */
+function fail(what, err) {
+  console.error(`postgres-write: ${what}: ${err.message.split('\n')[0]}`);
+  process.exit(1);
+}
+
 const source = new pg.Client({ connectionString: sourceUrl.href });
-await source.connect();
 const rows = [];
-for (const t of TABLES) rows.push((await source.query({ text: selectOf(t), rowMode: 'array' })).rows);
-const sites = (await source.query({ text: 'SELECT id, umami_website_id, created_at::text, updated_at::text FROM analytics_sites ORDER BY id', rowMode: 'array' })).rows;
-await source.end();
+let sites;
+try {
+  await source.connect();
+  for (const t of TABLES) rows.push((await source.query({ text: selectOf(t), rowMode: 'array' })).rows);
+  sites = (await source.query({ text: 'SELECT id, umami_website_id, created_at::text, updated_at::text FROM analytics_sites ORDER BY id', rowMode: 'array' })).rows;
+  await source.end();
+} catch (err) {
+  fail(`reading the aggregate rows of ${sourceUrl.pathname.slice(1)}`, err);
+}
 if (rows[0].length === 0) {
   console.error(`no hourly rows in ${sourceUrl.pathname.slice(1)}: import a dump into it first`);
   process.exit(1);
@@ -182,8 +193,11 @@ try {
       results.push(r);
     }
   }
+} catch (err) {
+  await admin.query(`DROP DATABASE IF EXISTS ${target}`).catch(() => {});
+  fail(`writing into ${target}`, err);
 } finally {
-  await admin.query(`DROP DATABASE IF EXISTS ${target}`);
+  await admin.query(`DROP DATABASE IF EXISTS ${target}`).catch(() => {});
   await admin.end();
 }
 const expected = rows[0].length;
