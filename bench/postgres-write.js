@@ -4,9 +4,11 @@
 // import migrates it, in one transaction, hours then days then months, as the library writes
 // them for a server. The statement forms are compared by turns:
 //   insert   INSERT INTO … VALUES (…), … of 250 rows, a named prepared statement, the values as
-//            parameters (what the library writes)
+//            parameters, with `SET LOCAL default_toast_compression = lz4` where the server offers
+//            lz4 (what the library writes)
+//   pglz     the same with the server's default compression (pglz unless set otherwise)
 //   copy     COPY … FROM STDIN of 250 rows, the rows as COPY text (sketches as `\x` hex), sent
-//            by a copy-in query object of this script's own
+//            by a copy-in query object of this script's own, with lz4 as `insert`
 //
 //   node bench/postgres-write.js URL [--runs 4] [--rows 250]
 //
@@ -34,6 +36,7 @@ if (positionals.length !== 1 || !(Number.isInteger(runs) && runs > 0) || !(Numbe
 }
 const sourceUrl = new URL(positionals[0]);
 
+const FORMS = ['insert', 'pglz', 'copy'];
 const TABLES = [AGGREGATE_TABLES.hour, AGGREGATE_TABLES.day, AGGREGATE_TABLES.month];
 const columnsOf = (t) => ['site_id', t.column, 'page_views', 'unique_visitors', 'top_pages', 'referrers', 'visitors_sketch', 'import_id', 'created_at', 'updated_at'];
 // Read as the library sends them: buckets and times as text, JSON as text, sketches as bytes.
@@ -155,9 +158,11 @@ async function run(form) {
   try {
     for (const s of sites) await client.query('INSERT INTO analytics_sites (id, umami_website_id, created_at, updated_at) VALUES ($1, $2, $3, $4)', s);
     const pid = (await client.query('SELECT pg_backend_pid() AS pid')).rows[0].pid;
+    const lz4 = (await client.query("SELECT 1 FROM pg_settings WHERE name = 'default_toast_compression' AND 'lz4' = ANY(enumvals)")).rows.length > 0;
     const cpu0 = serverCpuMs(pid);
     const started = process.hrtime.bigint();
     await client.query('BEGIN');
+    if (lz4 && form !== 'pglz') await client.query("SET LOCAL default_toast_compression = 'lz4'");
     for (let g = 0; g < TABLES.length; g++) {
       const t = TABLES[g];
       const all = rows[g];
@@ -178,7 +183,7 @@ async function run(form) {
     const ms = Number(process.hrtime.bigint() - started) / 1e6;
     const cpu1 = serverCpuMs(pid);
     const check = (await client.query(`SELECT count(*)::int AS n, sum(page_views)::float8 AS views FROM ${TABLES[0].table}`)).rows[0];
-    return { form, ms: Math.round(ms), serverCpuMs: cpu0 === null || cpu1 === null ? null : Math.round(cpu1 - cpu0), hourRows: check.n, hourViews: check.views };
+    return { form, lz4: lz4 && form !== 'pglz', ms: Math.round(ms), serverCpuMs: cpu0 === null || cpu1 === null ? null : Math.round(cpu1 - cpu0), hourRows: check.n, hourViews: check.views };
   } finally {
     await client.end();
   }
@@ -187,7 +192,7 @@ async function run(form) {
 const results = [];
 try {
   for (let i = 0; i < runs; i++) {
-    for (const form of ['insert', 'copy']) {
+    for (const form of FORMS) {
       const r = await run(form);
       console.log(JSON.stringify(r));
       results.push(r);
@@ -204,7 +209,7 @@ const expected = rows[0].length;
 for (const r of results) if (r.hourRows !== expected) throw new Error(`${r.form} wrote ${r.hourRows} hourly rows, not ${expected}`);
 const range = (xs) => (xs.some((x) => x === null) ? 'n/a' : `${Math.min(...xs)}–${Math.max(...xs)}`);
 console.log(`${rows[0].length + rows[1].length + rows[2].length} rows, ${per} a statement, ${runs} runs each by turns:`);
-for (const form of ['insert', 'copy']) {
+for (const form of FORMS) {
   const mine = results.filter((r) => r.form === form);
   console.log(`  ${form}: ${range(mine.map((r) => r.ms))} ms, server CPU ${range(mine.map((r) => r.serverCpuMs))} ms`);
 }
