@@ -21,6 +21,7 @@ import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { parseArgs } from 'node:util';
 import { openDatabase } from '../dist/lib/cli/db.js';
+import { Dialect } from '../dist/lib/store/dialect.js';
 import { AGGREGATE_TABLES, migrate } from '../dist/lib/store/migrations.js';
 
 const require = createRequire(import.meta.url);
@@ -117,12 +118,12 @@ function copyIn(client, text, data) {
   });
 }
 
+const dialect = new Dialect('postgres');
+
+/** The library's INSERT of n rows, its `?` placeholders numbered as node-postgres takes them. */
 function insertText(t, n) {
-  const cols = columnsOf(t);
-  const tuples = [];
   let k = 0;
-  for (let r = 0; r < n; r++) tuples.push(`(${cols.map(() => `$${++k}`).join(', ')})`);
-  return `INSERT INTO ${t.table} (${cols.join(', ')}) VALUES ${tuples.join(', ')}`;
+  return dialect.insert(t.table, columnsOf(t), n).replace(/\?/g, () => `$${++k}`);
 }
 
 /** The server process's user + system CPU ms (the server on this machine), or null. */

@@ -4,11 +4,10 @@ import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import t from 'tap';
 import { createImportPipeline } from '../dist/lib/index.js';
-import { MYSQL_URL, TARGETS, freshDatabase, onServer } from './helpers/db.js';
+import { MYSQL_URL, TARGETS, freshDatabase, importBuffer, onServer } from './helpers/db.js';
 import { diffAggregates, readAggregates, readJsonFile } from './helpers/expected.js';
 import { syntheticDump } from './helpers/synthetic.js';
 
@@ -18,12 +17,6 @@ const generated = path.join(import.meta.dirname, 'fixtures', 'generated');
 async function importFile(knex, file, options = {}) {
   const importer = createImportPipeline({ knex, source: path.basename(file), ...options });
   await pipeline(fs.createReadStream(file), importer);
-  return importer.summary;
-}
-
-async function importBuffer(knex, buf, options = {}) {
-  const importer = createImportPipeline({ knex, ...options });
-  await pipeline(Readable.from([buf]), importer);
   return importer.summary;
 }
 

@@ -1,18 +1,9 @@
 // PostgreSQL: the values an import stores compressed (long top lists) are compressed with lz4
 // where the server has it, by the import's own transaction; the server's default is left alone.
-import { Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
 import knexFactory from 'knex';
 import t from 'tap';
-import { createImportPipeline } from '../dist/lib/index.js';
-import { freshDatabase, onServer } from './helpers/db.js';
+import { freshDatabase, importBuffer, onServer } from './helpers/db.js';
 import { syntheticDump } from './helpers/synthetic.js';
-
-async function importBuffer(knex, buf, options = {}) {
-  const importer = createImportPipeline({ knex, ...options });
-  await pipeline(Readable.from([buf]), importer);
-  return importer.summary;
-}
 
 /** The server's default_toast_compression and whether it offers lz4; null before PostgreSQL 14. */
 async function toastSetting(knex) {

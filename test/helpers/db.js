@@ -5,7 +5,10 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import knexFactory from 'knex';
+import { createImportPipeline } from '../../dist/lib/index.js';
 
 export const PG_URL = process.env.UA_TEST_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 export const MYSQL_URL = process.env.UA_TEST_MYSQL_URL ?? 'mysql://root@127.0.0.1:3306/test';
@@ -89,4 +92,11 @@ export async function freshDatabase(t, kind, label = 't') {
     await admin.destroy();
   });
   return { knex, url };
+}
+
+/** Imports a dump held in memory into `knex` with createImportPipeline; returns the import's summary. */
+export async function importBuffer(knex, buf, options = {}) {
+  const importer = createImportPipeline({ knex, ...options });
+  await pipeline(Readable.from([buf]), importer);
+  return importer.summary;
 }
