@@ -12,6 +12,7 @@ import zlib from 'node:zlib';
 import t from 'tap';
 import { ParseThread, createImportPipeline } from '../dist/lib/index.js';
 import { freshDatabase } from './helpers/db.js';
+import { settled, until } from './helpers/wait.js';
 
 const root = path.join(import.meta.dirname, '..');
 const samples = path.join(import.meta.dirname, 'fixtures', 'samples');
@@ -136,9 +137,9 @@ t.test('the file is closed once the import completes, fails or is stopped', { sk
     if (code) await t.rejects(done, { code }, `${what}: ${code}`);
     else await done;
     clearInterval(timer);
-    await new Promise((r) => setTimeout(r, 100));
     t.ok(sawOpen >= 1, `${what}: the file was open during the import`);
-    t.equal(openOn(file), 0, `${what}: no descriptor of it is left open`);
+    // A worker's descriptor is closed as it exits, a moment after the stream ends.
+    t.ok(await until(() => openOn(file) === 0), `${what}: no descriptor of it is left open`);
   }
 });
 
@@ -150,12 +151,10 @@ t.test('a parse thread started before the pipeline exists: the same rows and fin
   const { knex } = await freshDatabase(t, 'sqlite', 'prestarted');
   const thread = new ParseThread({ file, hashFile: true }).start();
   // The pipeline comes late: meanwhile the thread reads, then waits with a few batches.
-  await new Promise((r) => setTimeout(r, 1500));
-  const held = thread.stats.events;
-  t.ok(held > 0, `${held} events parsed before the pipeline was made`);
+  t.ok(await until(() => thread.stats.events > 0), 'events parsed before the pipeline was made');
+  const { value: held, stable } = await settled(() => thread.stats.events, { quiet: 500 });
+  t.ok(stable, `then it stops, at ${held} events (none more for 500 ms)`);
   t.ok(held < piped.summary.events / 2, `of ${piped.summary.events}: the rest waits for a reader`);
-  await new Promise((r) => setTimeout(r, 300));
-  t.equal(thread.stats.events, held, 'and no more after another 300 ms');
   const importer = createImportPipeline({ knex, inputFile: file, bytesTotal: fs.statSync(file).size, parseThread: thread });
   await finished(importer.end());
   const rows = await tables(knex);
@@ -171,7 +170,7 @@ t.test('a parse thread that has read a whole small file before the pipeline is m
   const piped = await importInto(t, file, 'pipe');
   const { knex } = await freshDatabase(t, 'sqlite', 'prestarted_small');
   const thread = new ParseThread({ file, hashFile: true }).start();
-  await new Promise((r) => setTimeout(r, 1000));
+  await until(() => thread.fileDigest() !== null);
   t.equal(thread.fileDigest(), sha256(file), 'read and hashed to the end, waiting with its batches');
   const importer = createImportPipeline({ knex, inputFile: file, parseThread: thread });
   await finished(importer.end());
@@ -190,9 +189,8 @@ t.test('a parse thread started on bad input: the error waits on the stream, and 
   for (const [what, file, code] of cases) {
     const { knex } = await freshDatabase(t, 'sqlite', 'prestarted_bad');
     const thread = new ParseThread({ file, hashFile: true }).start();
-    // Long enough for the worker to fail before anyone listens: no uncaught error.
-    await new Promise((r) => setTimeout(r, 800));
-    t.ok(thread.destroyed, `${what}: the thread stopped`);
+    // The worker fails before anyone listens: no uncaught error.
+    t.ok(await until(() => thread.destroyed), `${what}: the thread stopped`);
     const importer = createImportPipeline({ knex, inputFile: file, parseThread: thread });
     await t.rejects(finished(importer.end()), { code }, `${what}: ${code}`);
     const rows = await knex('analytics_imports').select('status', 'error');

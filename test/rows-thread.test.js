@@ -279,9 +279,12 @@ import { pipeline } from 'node:stream/promises';
 import { ParseThread } from ${JSON.stringify(new URL('../dist/lib/index.js', import.meta.url).href)};
 const thread = new ParseThread().retainWorker();
 let exited = false;
-process.on('worker', (w) => w.once('exit', () => (exited = true)));
+let onExit;
+const exit = new Promise((r) => (onExit = r));
+process.on('worker', (w) => w.once('exit', () => { exited = true; onExit(); }));
 await pipeline(fs.createReadStream(${JSON.stringify(path.join(samples, 'umami-v2-mariadb.sql'))}), thread, new Writable({ objectMode: true, write(b, e, cb) { cb(); } }));
-await new Promise((r) => setTimeout(r, 100));
+// A worker's exit is reported a moment after it is told to stop, later on a busy machine: wait for it, up to 10 s (unref'd, so the wait itself holds nothing open).
+await Promise.race([exit, new Promise((r) => setTimeout(r, 10_000).unref())]);
 console.log(thread.destroyed, exited, thread.takeWorker());`;
   // A file, not -e: the worker inherits the process's options, and --input-type is refused where a module is loaded from a file.
   const file = path.join(t.testdir(), 'retained.mjs');
