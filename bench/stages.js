@@ -67,6 +67,8 @@ const take = () => {
 const out = [];
 tokenizer.on('data', (rows) => {
   parser.parse(rows, out, packer);
+  // As on the worker: the rows' arrays are built into again (a build without recycle() makes new ones).
+  tokenizer.recycle?.(rows);
   for (const b of out) if (b.kind === 'websites') aggregator?.addWebsites(b.websites);
   out.length = 0;
   if (packer.count >= BATCH_EVENTS) take();

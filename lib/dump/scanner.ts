@@ -226,6 +226,9 @@ function numberEnd(buf: Buffer, j: number, n: number): number {
  * then share one shape, where copies of each table's {@link TableInfo} (`{ ...info }`) had one
  * shape per table, and V8 threw away the optimised scanner and parser at each new table.
  */
+/** Rows kept for building into again ({@link DumpScanner.recycle}) at most: more than a 1 MiB chunk of event rows makes. */
+const ROW_POOL_MAX = 4096;
+
 function newBatch(table: string, schema: string | null, columns: string[], types: string[], dialect: Dialect | 'json', timeZone: string | null): RowBatch {
   return { table, schema, columns, types, dialect, timeZone, rows: [], offsets: [] };
 }
@@ -294,6 +297,12 @@ export class DumpScanner {
   private fieldNull = false;
 
   // output
+  /**
+   * Rows given back by {@link recycle}, built into again: rows of the table whose columns are
+   * `poolColumns`, each `poolColumns.length` long.
+   */
+  private readonly rowPool: Row[] = [];
+  private poolColumns: readonly string[] | null = null;
   private batch: RowBatch | null = null;
   private batchInfo: TableInfo | null = null;
   private out: RowBatch[] = batchList();
@@ -1205,7 +1214,7 @@ export class DumpScanner {
       let end = lf;
       if (end > i && buf[end - 1] === CR) end--;
       if (end - i > this.options.maxValueBytes) return i;
-      const row: Row = blank!.slice();
+      const row: Row = t.info.columns === this.poolColumns ? (this.rowPool.pop() ?? blank!.slice()) : blank!.slice();
       let col = 0;
       let s = i;
       let ok = true;
@@ -1617,7 +1626,38 @@ export class DumpScanner {
     const t = this.target!;
     this.rowOffset = this.base + i;
     this.col = 0;
-    this.row = t.blank === null ? null : t.blank.slice();
+    this.row = t.blank === null ? null : this.newRow(t);
+  }
+
+  /** A row to build: one given back ({@link recycle}) if the table has any, else a copy of its blank row. */
+  private newRow(t: DataTarget): Row {
+    if (t.info.columns === this.poolColumns) {
+      const row = this.rowPool.pop();
+      if (row !== undefined) return row;
+    }
+    return t.blank!.slice();
+  }
+
+  /**
+   * Gives back the rows of a batch this scanner returned, once whoever read them is done with
+   * them: later rows of the same table are built in those arrays rather than in new ones (fewer
+   * allocations and collections on the hot path). The batch is left without rows. A row keeps
+   * the values of the columns it decodes until they are written again, each row of its table
+   * writes every one of them, and one not written is never read; rows of another length (too
+   * few or too many values) are not kept.
+   */
+  recycle(batch: RowBatch): void {
+    const columns = batch.columns;
+    if (columns !== this.poolColumns) {
+      this.rowPool.length = 0;
+      this.poolColumns = columns;
+    }
+    const pool = this.rowPool;
+    const width = columns.length;
+    const rows = batch.rows;
+    for (let r = 0; r < rows.length && pool.length < ROW_POOL_MAX; r++) if (rows[r].length === width) pool.push(rows[r]);
+    rows.length = 0;
+    batch.offsets.length = 0;
   }
 
   private endRow(): void {

@@ -57,6 +57,15 @@ export class DumpTokenizer extends Transform {
     this.opts = options;
   }
 
+  /**
+   * Gives back a batch's rows once they have been read (see {@link DumpScanner.recycle}): later
+   * rows of the same table are built in the same arrays. For a consumer that keeps nothing of a
+   * batch's rows after reading them; it must not read them again.
+   */
+  recycle(batch: RowBatch): void {
+    this.source?.recycle(batch);
+  }
+
   get rowsRead(): number {
     return this.source?.rowsRead ?? this.json?.rowsRead ?? 0;
   }

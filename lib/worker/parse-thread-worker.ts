@@ -89,6 +89,8 @@ try {
       } catch (err) {
         return cb(err as Error);
       }
+      // The parser keeps nothing of the rows (events are packed, websites copied): their arrays are built into again.
+      tokenizer.recycle(rows);
       if (out.length > 0) {
         // Websites go after the events read before them.
         sendPacked();
