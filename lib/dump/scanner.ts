@@ -180,6 +180,8 @@ interface DataTarget {
    * scanner was thrown away each time a table brought a new sequence of kinds.
    */
   blank: Row | null;
+  /** The columns decoded (every one with `all`): the slots a row given back is cleared in. */
+  decoded: Int32Array;
 }
 
 /**
@@ -280,6 +282,8 @@ export class DumpScanner {
   private readonly shapes = new Map<string, { columns: string[]; types: string[] }>();
   private readonly headerCache = new Map<string, DataTarget>();
   private target: DataTarget | null = null;
+  /** The table whose rows were read last (kept between statements, where `target` is null). */
+  private lastTarget: DataTarget | null = null;
 
   // current row / value
   private row: Row | null = null;
@@ -1538,6 +1542,7 @@ export class DumpScanner {
       if (target) {
         this.setDialect('postgres');
         this.target = target;
+        this.lastTarget = target;
         this.state = C_SKIP;
       }
     } else if (head.startsWith('SET') || head.startsWith('USE') || head.startsWith('SELECT PG_CATALOG')) {
@@ -1592,7 +1597,8 @@ export class DumpScanner {
     const interners = Array.isArray(sel) && sel.some((m) => m === 'intern' || m instanceof Interner) ? sel.map((m) => (m === 'intern' ? new Interner() : m instanceof Interner ? m : null)) : null;
     const converters = Array.isArray(sel) && sel.some((m) => typeof m === 'function') ? sel.map((m) => (typeof m === 'function' ? m : null)) : null;
     const blank = mask === null ? null : new Array<string | number | null | undefined>(columns.length).fill(undefined);
-    return { info, mask, all: sel === true, interners, converters, blank };
+    const decoded = Int32Array.from(mask === null ? [] : columns.flatMap((_, k) => (mask[k] ? [k] : [])));
+    return { info, mask, all: sel === true, interners, converters, blank, decoded };
   }
 
   private startValues(at: number): void {
@@ -1607,6 +1613,7 @@ export class DumpScanner {
       return;
     }
     this.target = target;
+    this.lastTarget = target;
     this.startRow(at);
     this.state = V_VALUE;
   }
@@ -1641,21 +1648,30 @@ export class DumpScanner {
   /**
    * Gives back the rows of a batch this scanner returned, once whoever read them is done with
    * them: later rows of the same table are built in those arrays rather than in new ones (fewer
-   * allocations and collections on the hot path). The batch is left without rows. A row keeps
-   * the values of the columns it decodes until they are written again, each row of its table
-   * writes every one of them, and one not written is never read; rows of another length (too
-   * few or too many values) are not kept.
+   * allocations and collections on the hot path). The batch is left without rows. The rows kept
+   * are those of the table read last, of its width (not a row with too few or too many values),
+   * cleared in the columns decoded: as its blank row again, holding no value that would
+   * outlive the row's use.
    */
   recycle(batch: RowBatch): void {
     const columns = batch.columns;
-    if (columns !== this.poolColumns) {
-      this.rowPool.length = 0;
-      this.poolColumns = columns;
-    }
-    const pool = this.rowPool;
-    const width = columns.length;
     const rows = batch.rows;
-    for (let r = 0; r < rows.length && pool.length < ROW_POOL_MAX; r++) if (rows[r].length === width) pool.push(rows[r]);
+    const t = this.lastTarget;
+    if (t !== null && t.blank !== null && t.info.columns === columns) {
+      if (columns !== this.poolColumns) {
+        this.rowPool.length = 0;
+        this.poolColumns = columns;
+      }
+      const pool = this.rowPool;
+      const width = columns.length;
+      const decoded = t.decoded;
+      for (let r = 0; r < rows.length && pool.length < ROW_POOL_MAX; r++) {
+        const row = rows[r];
+        if (row.length !== width) continue;
+        for (let k = 0; k < decoded.length; k++) row[decoded[k]] = undefined;
+        pool.push(row);
+      }
+    }
     rows.length = 0;
     batch.offsets.length = 0;
   }
