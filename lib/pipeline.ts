@@ -344,6 +344,8 @@ export class ImportPipeline extends Writable {
         if (!this.destroyed && aggregator.aggregator.spills === 0) rowsThread();
       });
       aggregator.buildRows = (plan, size) => rowsThread().buildRows(plan, size);
+      // The last flush's names go first: the worker orders them while this thread groups the tables.
+      aggregator.prepareRows = (paths, refNames) => rowsThread().prepare(paths, refNames);
     }
     if (thread) {
       this.parseThread = thread;

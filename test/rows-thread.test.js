@@ -213,6 +213,83 @@ t.test('the aggregator stream hands its last flush to buildRows; chunks() then r
   for (const g of ['hour', 'day', 'month']) t.same(got[g].map(stored), expected[g].map(stored), `${g}: identical rows`);
 });
 
+t.test("names sent ahead of their plan: the worker orders them first, and the plan goes without them; names of other arrays are not used", async (t) => {
+  for (const file of ['umami-v2-mariadb.sql', 'umami-v1-mariadb.sql']) {
+    const expected = collectRows((await aggregated(file)).flush(true));
+    for (const [how, copy] of [
+      ['the same arrays', false],
+      ['copies of them', true],
+    ]) {
+      const a = await aggregated(file);
+      const names = a.nextPlanNames();
+      t.ok(names.paths.length > 0 && names.refNames.length > 0, `${file}: ${names.paths.length} paths, ${names.refNames.length} referrer names`);
+      const rows = new RowsThread();
+      t.teardown(() => rows.stop());
+      // Sent ahead; with copies, the plan's own arrays differ, and it goes with its own names.
+      rows.prepare(copy ? [...names.paths].reverse() : names.paths, copy ? [...names.refNames].reverse() : names.refNames);
+      const batch = a.flush(true);
+      t.equal(batch.plan.paths === names.paths, true, "the plan holds the names' arrays as they were");
+      const got = byGranularity(await readAll(rows.buildRows(batch.plan, 7)));
+      for (const g of ['hour', 'day', 'month']) t.same(got[g].map(stored), expected[g].map(stored), `${file}, ${how}: ${g}: identical rows`);
+      // Asked for again (a retried write): the same rows from the plan the worker kept.
+      const again = byGranularity(await readAll(rows.buildRows(batch.plan, 64)));
+      t.same(again.day.map(stored), expected.day.map(stored), `${file}, ${how}: asked for again, the same rows`);
+    }
+  }
+  // An aggregator whose last flush merges spilled runs has no names to send ahead.
+  const spilling = new Aggregator({ timezone: 'Europe/Berlin', topN: 10, spillDir: t.testdir() });
+  const parser = createEventParser();
+  await pipeline(
+    fs.createReadStream(path.join(samples, 'umami-v2-mariadb.sql')),
+    createDumpTokenizer({ select: parser.parser.select }),
+    parser,
+    new Writable({
+      objectMode: true,
+      write(b, _enc, cb) {
+        if (b.kind === 'websites') spilling.addWebsites(b.websites);
+        else if (b.kind === 'events') spilling.add(b.events);
+        cb();
+      },
+    }),
+  );
+  t.not(spilling.nextPlanNames(), null, 'before a spill: names ahead');
+  t.ok(spilling.spill(), 'spilled to a run file');
+  t.equal(spilling.nextPlanNames(), null, 'spilled: no names ahead');
+  spilling.disposeSpills();
+});
+
+t.test('the aggregator stream sends its last plan\'s names to prepareRows before it groups the tables', async (t) => {
+  const rows = new RowsThread();
+  t.teardown(() => rows.stop());
+  const parser = createEventParser();
+  const stream = createAggregator({ timezone: 'Europe/Berlin', topN: 10, buildRows: (plan, size) => rows.buildRows(plan, size) });
+  const calls = [];
+  stream.prepareRows = (paths, refNames) => {
+    calls.push({ paths, refNames });
+    rows.prepare(paths, refNames);
+  };
+  const batches = [];
+  await pipeline(
+    fs.createReadStream(path.join(samples, 'umami-v2-mariadb.sql')),
+    createDumpTokenizer({ select: parser.parser.select }),
+    parser,
+    stream,
+    new Writable({
+      objectMode: true,
+      write(b, _enc, cb) {
+        if (b.kind === 'buckets') batches.push(b);
+        cb();
+      },
+    }),
+  );
+  t.equal(calls.length, 1, 'called once');
+  t.equal(calls[0].paths, batches[0].plan.paths, "with the plan's path names");
+  t.equal(calls[0].refNames, batches[0].plan.refNames, "and its referrer names");
+  const expected = collectRows((await aggregated('umami-v2-mariadb.sql')).flush(true));
+  const got = byGranularity(await readAll(batches[0].chunksAsync(10)));
+  for (const g of ['hour', 'day', 'month']) t.same(got[g].map(stored), expected[g].map(stored), `${g}: identical rows`);
+});
+
 /** A ParseThread that has parsed a sample dump, its worker kept or not, and what takeWorker() gave once it was done with its input. */
 async function parsedThread(retain) {
   const thread = new ParseThread();

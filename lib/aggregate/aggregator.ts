@@ -531,6 +531,16 @@ export class Aggregator {
    * input. A flush with nothing held still hands over a batch (no rows): it
    * carries the position reached, for a checkpoint.
    */
+  /**
+   * The path and referrer names the next flush's plan will hold (its `paths` and `refNames`,
+   * the same arrays), as long as no events are added before it: null when that flush merges
+   * spilled runs (whose names are made then).
+   */
+  nextPlanNames(): { paths: readonly string[]; refNames: readonly string[] } | null {
+    if (this.runs.length > 0) return null;
+    return { paths: this.paths.names, refNames: this.refNames.names };
+  }
+
   flush(final: boolean): BucketBatch {
     if (this.spillFailure !== null) throw this.spillFailure;
     if (this.runs.length > 0) return this.mergedFlush(final);
@@ -898,6 +908,11 @@ export class AggregatorStream extends Transform {
   private readonly chunkSize: number;
   /** See {@link AggregatorOptions.buildRows}; may be set until the input ends. */
   buildRows: ((plan: FlushPlan, size: number) => AsyncIterable<BucketChunk>) | null;
+  /**
+   * Given with {@link buildRows}: called at the end of the input, before the last flush groups
+   * its tables, with the names its plan will hold, so that the builder can order them meanwhile.
+   */
+  prepareRows: ((paths: readonly string[], refNames: readonly string[]) => void) | null = null;
 
   constructor(options: AggregatorOptions = {}) {
     super({ objectMode: true, highWaterMark: 4 });
@@ -998,6 +1013,8 @@ export class AggregatorStream extends Transform {
   override _flush(cb: TransformCallback): void {
     let batch: BucketBatch;
     try {
+      const names = this.buildRows !== null && this.prepareRows !== null ? this.aggregator.nextPlanNames() : null;
+      if (names !== null) this.prepareRows!(names.paths, names.refNames);
       batch = this.aggregator.flush(true);
     } catch (err) {
       return cb(err as Error);

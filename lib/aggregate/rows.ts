@@ -42,7 +42,7 @@ export interface FlushPlan {
   topN: number;
 }
 
-/** Name orders and tallies a caller may share between plans over the same names (slices of a merge). */
+/** Name orders and tallies a caller may share between plans over the same names (slices of a merge), or make before its plan comes. */
 export interface PlanShared {
   pathOrder: NameOrder;
   refOrder: NameOrder;
@@ -330,10 +330,11 @@ class PartWriter {
 /**
  * The sketches and top lists of the plan's rows, `size` rows at a time, in
  * {@link planBucketsInterleaved}' order: the costly part of a flush's rows, made where the plan
- * is (another thread), the rest read from the plan where the rows are written.
+ * is (another thread), the rest read from the plan where the rows are written. `shared`: orders
+ * and tallies over the plan's names, made beforehand.
  */
-export function* planParts(plan: FlushPlan, size: number): Generator<PlanPart> {
-  const make = new RowMaker(plan, null);
+export function* planParts(plan: FlushPlan, size: number, shared: PlanShared | null = null): Generator<PlanPart> {
+  const make = new RowMaker(plan, shared);
   let part = new PartWriter(size);
   for (const { granularity, site, b } of planBucketsInterleaved(plan)) {
     part.add(make, b, granularity, site.domain);

@@ -7,7 +7,7 @@
  * parse thread's worker once its input is parsed.
  */
 import type { MessagePort } from 'node:worker_threads';
-import { type FlushPlan, type PlanPart, partBuffers, planParts } from '../aggregate/rows.js';
+import { type FlushPlan, NameOrder, type PlanPart, type PlanShared, Tally, partBuffers, planParts } from '../aggregate/rows.js';
 import { serializeError } from './protocol.js';
 import type { RowsMainMessage, RowsWorkerMessage } from './rows-thread.js';
 
@@ -32,6 +32,10 @@ export function serveRows(port: MessagePort, { messagesAhead, bytesAhead }: Rows
   const post = (m: RowsWorkerMessage, transfer: ArrayBuffer[] = []): void => port.postMessage(m, transfer);
   /** The plan last sent (kept: a retried write asks for its rows again). */
   let plan: FlushPlan | null = null;
+  /** Names sent ahead of a plan, ordered as they came; the orders and tallies of the plan made over them. */
+  let ahead: { paths: readonly string[]; refNames: readonly string[]; shared: PlanShared } | null = null;
+  /** The orders and tallies of the plan last sent, when made ahead of it. */
+  let shared: PlanShared | null = null;
   /** The request being built, with the sizes of the messages the reader has not read yet. */
   let request: { id: number; parts: Iterator<PlanPart>; ahead: number[]; bytes: number } | null = null;
 
@@ -62,13 +66,35 @@ export function serveRows(port: MessagePort, { messagesAhead, bytesAhead }: Rows
 
   port.on('message', (m: RowsMainMessage) => {
     switch (m.t) {
+      case 'names': {
+        // Ordered now, while the other thread groups the plan's tables.
+        const { paths, refNames } = m;
+        ahead = { paths, refNames, shared: { pathOrder: new NameOrder(paths), refOrder: new NameOrder(refNames), pathTally: new Tally(paths.length), refTally: new Tally(refNames.length) } };
+        return;
+      }
       case 'build':
-        if (m.plan !== null) plan = m.plan;
+        if (m.plan !== null) {
+          // Names sent ahead serve the next plan only.
+          const early = ahead;
+          ahead = null;
+          plan = m.plan;
+          shared = null;
+          if (m.namesSent === true) {
+            if (early === null) {
+              post({ t: 'error', id: m.id, error: serializeError(new Error('a plan came without its names, and none were sent ahead of it')) });
+              plan = null;
+              return;
+            }
+            plan.paths = early.paths;
+            plan.refNames = early.refNames;
+            shared = early.shared;
+          }
+        }
         if (plan === null) {
           post({ t: 'error', id: m.id, error: serializeError(new Error('rows were asked for before their plan was sent')) });
           return;
         }
-        request = { id: m.id, parts: planParts(plan, ROWS_PER_MESSAGE), ahead: [], bytes: 0 };
+        request = { id: m.id, parts: planParts(plan, ROWS_PER_MESSAGE, shared), ahead: [], bytes: 0 };
         build();
         return;
       case 'ack':

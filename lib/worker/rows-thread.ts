@@ -50,7 +50,11 @@ export type RowsWorkerMessage =
   | { t: 'error'; id: number; error: SerializedError };
 
 /** Messages to the worker. */
-export type RowsMainMessage = { t: 'build'; id: number; plan: FlushPlan | null } | { t: 'ack'; id: number; n: number } | { t: 'stop'; id: number };
+export type RowsMainMessage =
+  | { t: 'names'; paths: readonly string[]; refNames: readonly string[] }
+  | { t: 'build'; id: number; plan: FlushPlan | null; namesSent?: boolean }
+  | { t: 'ack'; id: number; n: number }
+  | { t: 'stop'; id: number };
 
 const WORKER_URL = new URL('./rows-thread-worker.js', import.meta.url);
 
@@ -61,6 +65,8 @@ export class RowsThread {
   private readonly port: MessagePort;
   /** The plan the worker holds (a request for it again sends only its id). */
   private planSent: FlushPlan | null = null;
+  /** The names last sent ahead of a plan ({@link prepare}). */
+  private namesSent: { paths: readonly string[]; refNames: readonly string[] } | null = null;
   private lastId = 0;
   private reader: RowsReader | null = null;
   private stopped = false;
@@ -103,6 +109,17 @@ export class RowsThread {
     return { [Symbol.asyncIterator]: () => this.read(plan, size) };
   }
 
+  /**
+   * Sends the names of the next plan ahead of it (its `paths` and `refNames`, the same arrays):
+   * the worker orders them while this thread groups the plan's tables, and the plan then goes
+   * without them. A plan over other arrays goes with its own names, as without this.
+   */
+  prepare(paths: readonly string[], refNames: readonly string[]): void {
+    if (this.stopped) return;
+    this.post({ t: 'names', paths, refNames });
+    this.namesSent = { paths, refNames };
+  }
+
   /** Stops the worker (an iteration under way fails). */
   stop(): void {
     if (this.stopped) return;
@@ -136,7 +153,10 @@ export class RowsThread {
     this.ref();
     let ended = false;
     try {
-      this.post({ t: 'build', id: reader.id, plan: send ? plan : null }, send ? planBuffers(plan) : []);
+      // Names sent ahead stay there: the plan goes without its own copy of them.
+      const named = send && this.namesSent !== null && this.namesSent.paths === plan.paths && this.namesSent.refNames === plan.refNames;
+      const sent = named ? { ...plan, paths: [], refNames: [] } : plan;
+      this.post({ t: 'build', id: reader.id, plan: send ? sent : null, namesSent: named }, send ? planBuffers(plan) : []);
       this.planSent = plan;
       // The rest of each row is read from the plan here, in the same order (messages hold a few dozen rows).
       const buckets = planBucketsInterleaved(plan);
