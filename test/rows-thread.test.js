@@ -15,8 +15,8 @@ import { EncodedRow, topJson } from '../dist/lib/store/encode.js';
 const samples = path.join(import.meta.dirname, 'fixtures', 'samples');
 
 /** An aggregator holding a sample dump's events (flushed by the caller). */
-async function aggregated(file) {
-  const a = new Aggregator({ timezone: 'Europe/Berlin', topN: 10 });
+async function aggregated(file, options = {}) {
+  const a = new Aggregator({ timezone: 'Europe/Berlin', topN: 10, ...options });
   const parser = createEventParser();
   await pipeline(
     fs.createReadStream(path.join(samples, file)),
@@ -32,6 +32,26 @@ async function aggregated(file) {
     }),
   );
   return a;
+}
+
+/** The bucket batches an aggregator stream makes of the v2 sample dump. */
+async function streamBatches(stream) {
+  const parser = createEventParser();
+  const batches = [];
+  await pipeline(
+    fs.createReadStream(path.join(samples, 'umami-v2-mariadb.sql')),
+    createDumpTokenizer({ select: parser.parser.select }),
+    parser,
+    stream,
+    new Writable({
+      objectMode: true,
+      write(b, _enc, cb) {
+        if (b.kind === 'buckets') batches.push(b);
+        cb();
+      },
+    }),
+  );
+  return batches;
 }
 
 /** A row as comparable text: what the tables store of it. */
@@ -190,22 +210,7 @@ t.test('the aggregator stream hands its last flush to buildRows; chunks() then r
   const expected = collectRows((await aggregated('umami-v2-mariadb.sql')).flush(true));
   const rows = new RowsThread();
   t.teardown(() => rows.stop());
-  const parser = createEventParser();
-  const stream = createAggregator({ timezone: 'Europe/Berlin', topN: 10, buildRows: (plan, size) => rows.buildRows(plan, size) });
-  const batches = [];
-  await pipeline(
-    fs.createReadStream(path.join(samples, 'umami-v2-mariadb.sql')),
-    createDumpTokenizer({ select: parser.parser.select }),
-    parser,
-    stream,
-    new Writable({
-      objectMode: true,
-      write(b, _enc, cb) {
-        if (b.kind === 'buckets') batches.push(b);
-        cb();
-      },
-    }),
-  );
+  const batches = await streamBatches(createAggregator({ timezone: 'Europe/Berlin', topN: 10, buildRows: (plan, size) => rows.buildRows(plan, size) }));
   t.equal(batches.length, 1);
   const [batch] = batches;
   t.throws(() => [...batch.chunks(10)], /built elsewhere/);
@@ -237,21 +242,7 @@ t.test("names sent ahead of their plan: the worker orders them first, and the pl
     }
   }
   // An aggregator whose last flush merges spilled runs has no names to send ahead.
-  const spilling = new Aggregator({ timezone: 'Europe/Berlin', topN: 10, spillDir: t.testdir() });
-  const parser = createEventParser();
-  await pipeline(
-    fs.createReadStream(path.join(samples, 'umami-v2-mariadb.sql')),
-    createDumpTokenizer({ select: parser.parser.select }),
-    parser,
-    new Writable({
-      objectMode: true,
-      write(b, _enc, cb) {
-        if (b.kind === 'websites') spilling.addWebsites(b.websites);
-        else if (b.kind === 'events') spilling.add(b.events);
-        cb();
-      },
-    }),
-  );
+  const spilling = await aggregated('umami-v2-mariadb.sql', { spillDir: t.testdir() });
   t.not(spilling.nextPlanNames(), null, 'before a spill: names ahead');
   t.ok(spilling.spill(), 'spilled to a run file');
   t.equal(spilling.nextPlanNames(), null, 'spilled: no names ahead');
@@ -261,27 +252,13 @@ t.test("names sent ahead of their plan: the worker orders them first, and the pl
 t.test('the aggregator stream sends its last plan\'s names to prepareRows before it groups the tables', async (t) => {
   const rows = new RowsThread();
   t.teardown(() => rows.stop());
-  const parser = createEventParser();
   const stream = createAggregator({ timezone: 'Europe/Berlin', topN: 10, buildRows: (plan, size) => rows.buildRows(plan, size) });
   const calls = [];
   stream.prepareRows = (paths, refNames) => {
     calls.push({ paths, refNames });
     rows.prepare(paths, refNames);
   };
-  const batches = [];
-  await pipeline(
-    fs.createReadStream(path.join(samples, 'umami-v2-mariadb.sql')),
-    createDumpTokenizer({ select: parser.parser.select }),
-    parser,
-    stream,
-    new Writable({
-      objectMode: true,
-      write(b, _enc, cb) {
-        if (b.kind === 'buckets') batches.push(b);
-        cb();
-      },
-    }),
-  );
+  const batches = await streamBatches(stream);
   t.equal(calls.length, 1, 'called once');
   t.equal(calls[0].paths, batches[0].plan.paths, "with the plan's path names");
   t.equal(calls[0].refNames, batches[0].plan.refNames, "and its referrer names");
