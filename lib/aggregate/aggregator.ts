@@ -527,11 +527,6 @@ export class Aggregator {
   }
 
   /**
-   * Hands over every bucket held and forgets them. `final` marks the end of
-   * input. A flush with nothing held still hands over a batch (no rows): it
-   * carries the position reached, for a checkpoint.
-   */
-  /**
    * The path and referrer names the next flush's plan will hold (its `paths` and `refNames`,
    * the same arrays), as long as no events are added before it: null when that flush merges
    * spilled runs (whose names are made then).
@@ -541,6 +536,11 @@ export class Aggregator {
     return { paths: this.paths.names, refNames: this.refNames.names };
   }
 
+  /**
+   * Hands over every bucket held and forgets them. `final` marks the end of
+   * input. A flush with nothing held still hands over a batch (no rows): it
+   * carries the position reached, for a checkpoint.
+   */
   flush(final: boolean): BucketBatch {
     if (this.spillFailure !== null) throw this.spillFailure;
     if (this.runs.length > 0) return this.mergedFlush(final);

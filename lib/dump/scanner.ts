@@ -223,14 +223,14 @@ function numberEnd(buf: Buffer, j: number, n: number): number {
   return n;
 }
 
+/** Rows kept for building into again ({@link DumpScanner.recycle}) at most: more than a 1 MiB chunk of event rows makes. */
+const ROW_POOL_MAX = 4096;
+
 /**
  * A batch with no rows yet. Every batch is made here, its fields always in one order: batches
  * then share one shape, where copies of each table's {@link TableInfo} (`{ ...info }`) had one
  * shape per table, and V8 threw away the optimised scanner and parser at each new table.
  */
-/** Rows kept for building into again ({@link DumpScanner.recycle}) at most: more than a 1 MiB chunk of event rows makes. */
-const ROW_POOL_MAX = 4096;
-
 function newBatch(table: string, schema: string | null, columns: string[], types: string[], dialect: Dialect | 'json', timeZone: string | null): RowBatch {
   return { table, schema, columns, types, dialect, timeZone, rows: [], offsets: [] };
 }

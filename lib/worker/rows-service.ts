@@ -36,6 +36,8 @@ export function serveRows(port: MessagePort, { messagesAhead, bytesAhead }: Rows
   let ahead: { paths: readonly string[]; refNames: readonly string[]; shared: PlanShared } | null = null;
   /** The orders and tallies of the plan last sent, when made ahead of it. */
   let shared: PlanShared | null = null;
+  /** Why the names last sent ahead could not be ordered (reported when their plan comes). */
+  let aheadError: unknown = null;
   /** The request being built, with the sizes of the messages the reader has not read yet. */
   let request: { id: number; parts: Iterator<PlanPart>; ahead: number[]; bytes: number } | null = null;
 
@@ -69,7 +71,13 @@ export function serveRows(port: MessagePort, { messagesAhead, bytesAhead }: Rows
       case 'names': {
         // Ordered now, while the other thread groups the plan's tables.
         const { paths, refNames } = m;
-        ahead = { paths, refNames, shared: { pathOrder: new NameOrder(paths), refOrder: new NameOrder(refNames), pathTally: new Tally(paths.length), refTally: new Tally(refNames.length) } };
+        try {
+          ahead = { paths, refNames, shared: { pathOrder: new NameOrder(paths), refOrder: new NameOrder(refNames), pathTally: new Tally(paths.length), refTally: new Tally(refNames.length) } };
+          aheadError = null;
+        } catch (err) {
+          ahead = null;
+          aheadError = err;
+        }
         return;
       }
       case 'build':
@@ -77,11 +85,12 @@ export function serveRows(port: MessagePort, { messagesAhead, bytesAhead }: Rows
           // Names sent ahead serve the next plan only.
           const early = ahead;
           ahead = null;
+          aheadError = null;
           plan = m.plan;
           shared = null;
           if (m.namesSent === true) {
             if (early === null) {
-              post({ t: 'error', id: m.id, error: serializeError(new Error('a plan came without its names, and none were sent ahead of it')) });
+              post({ t: 'error', id: m.id, error: serializeError(aheadError ?? new Error('a plan came without its names, and none were sent ahead of it')) });
               plan = null;
               return;
             }
