@@ -6,14 +6,12 @@ import t from 'tap';
 import { DumpScanner, EventParser } from '../dist/lib/index.js';
 
 const fixtures = path.join(import.meta.dirname, 'fixtures');
-const files = [
-  ...['samples', 'variants', 'generated'].flatMap((dir) =>
-    fs
-      .readdirSync(path.join(fixtures, dir))
-      .filter((f) => f.endsWith('.sql'))
-      .map((f) => path.join(fixtures, dir, f)),
-  ),
-];
+const files = ['samples', 'variants', 'generated'].flatMap((dir) =>
+  fs
+    .readdirSync(path.join(fixtures, dir))
+    .filter((f) => f.endsWith('.sql'))
+    .map((f) => path.join(fixtures, dir, f)),
+);
 
 /** Every row as [table, copy of its values, offset], the input fed `size` bytes at a time; with `recycle`, each batch given back once copied. */
 function rowsOf(buf, size, { recycle, select }) {

@@ -1208,7 +1208,6 @@ export class DumpScanner {
     const all = t.all;
     const interners = t.interners;
     const converters = t.converters;
-    const blank = t.blank;
     // Plain bytes are stepped over four at a time through this view (little-endian reads).
     const words = this.wordsOf(buf);
     for (;;) {
@@ -1218,7 +1217,7 @@ export class DumpScanner {
       let end = lf;
       if (end > i && buf[end - 1] === CR) end--;
       if (end - i > this.options.maxValueBytes) return i;
-      const row: Row = t.info.columns === this.poolColumns ? (this.rowPool.pop() ?? blank!.slice()) : blank!.slice();
+      const row = this.newRow(t);
       let col = 0;
       let s = i;
       let ok = true;

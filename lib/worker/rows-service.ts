@@ -32,12 +32,13 @@ export function serveRows(port: MessagePort, { messagesAhead, bytesAhead }: Rows
   const post = (m: RowsWorkerMessage, transfer: ArrayBuffer[] = []): void => port.postMessage(m, transfer);
   /** The plan last sent (kept: a retried write asks for its rows again). */
   let plan: FlushPlan | null = null;
-  /** Names sent ahead of a plan, ordered as they came; the orders and tallies of the plan made over them. */
-  let ahead: { paths: readonly string[]; refNames: readonly string[]; shared: PlanShared } | null = null;
+  /**
+   * Names sent ahead of a plan: the orders and tallies of the plan made over them as they came
+   * (the orders hold the names), or why they could not be ordered (reported when the plan comes).
+   */
+  let ahead: { shared: PlanShared } | { error: unknown } | null = null;
   /** The orders and tallies of the plan last sent, when made ahead of it. */
   let shared: PlanShared | null = null;
-  /** Why the names last sent ahead could not be ordered (reported when their plan comes). */
-  let aheadError: unknown = null;
   /** The request being built, with the sizes of the messages the reader has not read yet. */
   let request: { id: number; parts: Iterator<PlanPart>; ahead: number[]; bytes: number } | null = null;
 
@@ -72,11 +73,9 @@ export function serveRows(port: MessagePort, { messagesAhead, bytesAhead }: Rows
         // Ordered now, while the other thread groups the plan's tables.
         const { paths, refNames } = m;
         try {
-          ahead = { paths, refNames, shared: { pathOrder: new NameOrder(paths), refOrder: new NameOrder(refNames), pathTally: new Tally(paths.length), refTally: new Tally(refNames.length) } };
-          aheadError = null;
-        } catch (err) {
-          ahead = null;
-          aheadError = err;
+          ahead = { shared: { pathOrder: new NameOrder(paths), refOrder: new NameOrder(refNames), pathTally: new Tally(paths.length), refTally: new Tally(refNames.length) } };
+        } catch (error) {
+          ahead = { error };
         }
         return;
       }
@@ -85,18 +84,17 @@ export function serveRows(port: MessagePort, { messagesAhead, bytesAhead }: Rows
           // Names sent ahead serve the next plan only.
           const early = ahead;
           ahead = null;
-          aheadError = null;
           plan = m.plan;
           shared = null;
           if (m.namesSent === true) {
-            if (early === null) {
-              post({ t: 'error', id: m.id, error: serializeError(aheadError ?? new Error('a plan came without its names, and none were sent ahead of it')) });
+            if (early === null || 'error' in early) {
+              post({ t: 'error', id: m.id, error: serializeError(early?.error ?? new Error('a plan came without its names, and none were sent ahead of it')) });
               plan = null;
               return;
             }
-            plan.paths = early.paths;
-            plan.refNames = early.refNames;
             shared = early.shared;
+            plan.paths = shared.pathOrder.names;
+            plan.refNames = shared.refOrder.names;
           }
         }
         if (plan === null) {
