@@ -205,6 +205,17 @@ function escapedValueEnd(buf: Buffer, q: number, n: number): number {
  * changes kind at its first push, and the fast paths (which push a batch every few thousand
  * rows) were optimised on one kind and thrown away at the other ("wrong map").
  */
+/**
+ * An empty list of rows whose elements are already of the kind rows make (a `[]` starts as a list
+ * of small integers and changes its kind at the first row pushed): the scanner's two row lists
+ * then share one shape, so the call that takes a row from either stays monomorphic.
+ */
+function rowList(): Row[] {
+  const list: Row[] = [[]];
+  list.pop();
+  return list;
+}
+
 function batchList(): RowBatch[] {
   const list: Array<RowBatch | null> = [null];
   list.pop();
@@ -305,8 +316,10 @@ export class DumpScanner {
    * Rows given back by {@link recycle}, built into again: rows of the table whose columns are
    * `poolColumns`, each `poolColumns.length` long.
    */
-  private readonly rowPool: Row[] = [];
+  private readonly rowPool: Row[] = rowList();
   private poolColumns: readonly string[] | null = null;
+  /** Always empty: what {@link newRow} takes from for a table whose rows the pool does not hold. */
+  private readonly noRows: Row[] = rowList();
   private batch: RowBatch | null = null;
   private batchInfo: TableInfo | null = null;
   private out: RowBatch[] = batchList();
@@ -1637,11 +1650,11 @@ export class DumpScanner {
 
   /** A row to build: one given back ({@link recycle}) if the table has any, else a copy of its blank row. */
   private newRow(t: DataTarget): Row {
-    if (t.info.columns === this.poolColumns) {
-      const row = this.rowPool.pop();
-      if (row !== undefined) return row;
-    }
-    return t.blank!.slice();
+    // pop() is called for every row, from the first one: the call has its type feedback by the
+    // time the fast paths are optimised. Called only once rows had come back, it had none then,
+    // and the first row given back threw the optimised fastCopy away (compiled once more).
+    const row = (t.info.columns === this.poolColumns ? this.rowPool : this.noRows).pop();
+    return row !== undefined ? row : t.blank!.slice();
   }
 
   /**
