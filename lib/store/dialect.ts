@@ -16,6 +16,13 @@ export function dialectOf(knex: Knex): DialectName {
   throw new Error(`unsupported knex client ${client}`);
 }
 
+/**
+ * Columns of JSON text that SQLite is given as UTF-8 bytes: their placeholder there is
+ * `CAST(? AS TEXT)`, which stores the bytes of a bound BLOB as text (in a UTF-8 database, the
+ * same text as the string they decode to) and leaves a bound string as it is.
+ */
+const JSON_TEXT_COLUMNS = new Set(['top_pages', 'referrers']);
+
 /** INSERT texts a dialect keeps (by table and rows; a flush asks for a few). */
 const INSERTS_KEPT = 64;
 
@@ -54,9 +61,14 @@ export class Dialect {
     return this.name === 'sqlite' ? '' : ' FOR UPDATE';
   }
 
+  /** The placeholder of a value of `column` (see JSON_TEXT_COLUMNS). */
+  placeholder(column: string): string {
+    return this.name === 'sqlite' && JSON_TEXT_COLUMNS.has(column) ? 'CAST(? AS TEXT)' : '?';
+  }
+
   /** `INSERT … VALUES …` that overwrites the listed columns when the key exists. */
   upsert(table: string, columns: readonly string[], key: readonly string[], update: readonly string[], rows: number): string {
-    const row = `(${columns.map(() => '?').join(', ')})`;
+    const row = `(${columns.map((c) => this.placeholder(c)).join(', ')})`;
     const values = new Array<string>(rows).fill(row).join(', ');
     let sql = `INSERT INTO ${this.id(table)} (${columns.map((c) => this.id(c)).join(', ')}) VALUES ${values}`;
     if (this.name === 'mysql') {
@@ -69,7 +81,7 @@ export class Dialect {
 
   /** `UPDATE … SET` the listed columns of the row with a given id (the id is the last parameter). */
   updateById(table: string, columns: readonly string[]): string {
-    return `UPDATE ${this.id(table)} SET ${columns.map((c) => `${this.id(c)} = ?`).join(', ')} WHERE id = ?`;
+    return `UPDATE ${this.id(table)} SET ${columns.map((c) => `${this.id(c)} = ${this.placeholder(c)}`).join(', ')} WHERE id = ?`;
   }
 
   /**
@@ -95,7 +107,7 @@ export class Dialect {
   }
 
   private insertText(table: string, columns: readonly string[], rows: number): string {
-    const row = `(${columns.map(() => '?').join(', ')})`;
+    const row = `(${columns.map((c) => this.placeholder(c)).join(', ')})`;
     return `INSERT${this.name === 'sqlite' ? ' OR FAIL' : ''} INTO ${this.id(table)} (${columns.map((c) => this.id(c)).join(', ')}) VALUES ${new Array<string>(rows).fill(row).join(', ')}`;
   }
 

@@ -136,6 +136,24 @@ export class TopJsonWriter {
     this.bytes[this.n++] = 0x5d; // ]
   }
 
+  /**
+   * Writes the JSON of entries [from, to) after what was written before (see {@link JsonBytes}) and
+   * returns a view of its bytes. A view stays as it was when the buffer grows (it keeps the old one).
+   */
+  append(names: TopNames, items: Int32Array, counts: Float64Array, from: number, to: number): Buffer {
+    const start = this.n;
+    this.room(2);
+    this.bytes[this.n++] = 0x5b; // [
+    for (let j = from; j < to; j++) this.entry(names.head(items[j]), counts[j], j > from);
+    this.bytes[this.n++] = 0x5d; // ]
+    return this.bytes.subarray(start, this.n);
+  }
+
+  /** Forgets what was written: the next list is written at the start again. */
+  reset(): void {
+    this.n = 0;
+  }
+
   /** The bytes written, as a string; starts again. */
   text(): string {
     const s = this.bytes.toString('utf8', 0, this.n);
@@ -188,6 +206,25 @@ export class TopJsonWriter {
 
 /** The writer this thread makes its rows' JSON strings with (one at a time). */
 const textWriter = new TopJsonWriter();
+
+/**
+ * Top lists' JSON as UTF-8 bytes, for a statement that takes them as they are (SQLite's
+ * `CAST(? AS TEXT)`, see {@link Dialect}): no string made of them, none encoded again by the
+ * driver. The lists of one statement's rows lie side by side in one buffer, written over for the
+ * next statement's: {@link reset} only once the statement they were bound to has run.
+ */
+export class JsonBytes {
+  private readonly writer = new TopJsonWriter();
+
+  reset(): void {
+    this.writer.reset();
+  }
+
+  /** The bytes of a picked top list (valid until the next {@link reset}). */
+  of(top: PickedTop): Buffer {
+    return this.writer.append(top.names, top.items, top.counts, top.from, top.to);
+  }
+}
 
 /** A row's top list as picked where it was made: entries [from, to) of items and counts. */
 export interface PickedTop {
@@ -245,6 +282,16 @@ export class EncodedRow implements BucketRow, EncodedValues {
   get referrersJson(): string {
     const r = this.refs;
     return r.names.json(r.items, r.counts, r.from, r.to);
+  }
+
+  /** {@link topPagesJson} as bytes written into `out`. */
+  topPagesBytes(out: JsonBytes): Buffer {
+    return out.of(this.pages);
+  }
+
+  /** {@link referrersJson} as bytes written into `out`. */
+  referrersBytes(out: JsonBytes): Buffer {
+    return out.of(this.refs);
   }
 }
 

@@ -24,7 +24,7 @@ import { formatUtc } from '../aggregate/timezone.js';
 import { Dialect, dialectOf, nowText, readInt } from './dialect.js';
 import { type ImportMode, type LedgerUpdate, ledgerRow, startImport } from './ledger.js';
 import { AGGREGATE_TABLES } from './migrations.js';
-import { RowEncoder, readTop, rowBytes } from './encode.js';
+import { EncodedRow, JsonBytes, RowEncoder, readTop, rowBytes } from './encode.js';
 import { type ResolveSite, SiteDirectory } from './sites.js';
 
 export interface UpserterOptions {
@@ -128,6 +128,13 @@ export class BucketWriter {
   /** Flushes written (committed or in the open transaction). */
   private writes = 0;
   private readonly encoder = new RowEncoder();
+  /**
+   * Top lists' JSON bytes of the SQLite statements being prepared (see {@link JsonBytes}), and
+   * whether a chunk's statements that were given them have yet to run: a chunk prepared in that
+   * time gives its lists as strings.
+   */
+  private readonly jsonBytes = new JsonBytes();
+  private jsonBytesBusy = false;
   /** Whether the PostgreSQL server compresses with lz4 (asked once, at the first write there). */
   private lz4: boolean | null = null;
 
@@ -167,6 +174,8 @@ export class BucketWriter {
     const size = sqlite ? Math.min(this.batchSize, SQLITE_ROWS_PER_CHUNK) : this.batchSize;
     // The transaction's connection, looked up once for the whole flush.
     const driver = await driverOf(trx, this.dialect);
+    // Statements of an earlier write that were never sent (it failed) hold no bytes any more.
+    this.jsonBytesBusy = false;
     if (driver?.kind === 'pg') await this.compressWithLz4(trx);
     // A server runs one chunk's statements while the next chunk's values are made here. One
     // statement at a time on the connection: any other query waits for the one running (settle).
@@ -316,6 +325,12 @@ export class BucketWriter {
       await settle();
       existing = await this.selectExisting(trx, driver, g, rows);
     }
+    // Into a UTF-8 SQLite database, the top lists of rows made on the rows thread go as bytes.
+    const bytes = driver?.kind === 'sqlite' && !this.jsonBytesBusy && storesUtf8(driver.db) ? this.jsonBytes : null;
+    if (bytes !== null) {
+      bytes.reset();
+      this.jsonBytesBusy = true;
+    }
     const inserts: unknown[] = [];
     const updates: unknown[] = [];
     const updatesById: unknown[] = [];
@@ -328,7 +343,10 @@ export class BucketWriter {
       const merge = stored !== undefined && (this.mode === 'merge' || stored.importId === importId);
       const out = merge ? mergeRows(storedBucketRow(stored, row), row, this.topN) : row;
       const v = this.encoder.encode(out);
-      const values = [siteId, row.bucket, out.pageViews, v.uniqueVisitors, v.topPagesJson, v.referrersJson, v.sketchBytes, importId, now, now];
+      const direct = bytes !== null && out instanceof EncodedRow ? out : null;
+      const pages = direct !== null ? direct.topPagesBytes(bytes!) : v.topPagesJson;
+      const referrers = direct !== null ? direct.referrersBytes(bytes!) : v.referrersJson;
+      const values = [siteId, row.bucket, out.pageViews, v.uniqueVisitors, pages, referrers, v.sketchBytes, importId, now, now];
       if (stored && stored.id !== null && driver?.kind === 'sqlite') {
         // The stored row by its id: no conflicting insert first, no unique index search.
         for (const k of UPDATE_AT) updatesById.push(values[k]);
@@ -345,9 +363,13 @@ export class BucketWriter {
     const columns = TABLE_COLUMNS[g];
     this.rowsWritten[g] += rows.length;
     return async () => {
-      if (nById > 0) await writeRows(trx, driver, () => this.dialect.updateById(spec.table, UPDATE_COLUMNS), updatesById, UPDATE_COLUMNS.length + 1, false);
-      if (nInsert > 0) await writeRows(trx, driver, (n) => this.dialect.insert(spec.table, columns, n), inserts, columns.length);
-      if (nUpdate > 0) await writeRows(trx, driver, (n) => this.dialect.upsert(spec.table, columns, ['site_id', spec.column], UPDATE_COLUMNS, n), updates, columns.length);
+      try {
+        if (nById > 0) await writeRows(trx, driver, () => this.dialect.updateById(spec.table, UPDATE_COLUMNS), updatesById, UPDATE_COLUMNS.length + 1, false);
+        if (nInsert > 0) await writeRows(trx, driver, (n) => this.dialect.insert(spec.table, columns, n), inserts, columns.length);
+        if (nUpdate > 0) await writeRows(trx, driver, (n) => this.dialect.upsert(spec.table, columns, ['site_id', spec.column], UPDATE_COLUMNS, n), updates, columns.length);
+      } finally {
+        if (bytes !== null) this.jsonBytesBusy = false;
+      }
     };
   }
 
@@ -511,6 +533,18 @@ async function writeRows(trx: Knex, driver: Driver | null, sql: (rows: number) =
 }
 
 /** A statement prepared once per connection. */
+/** Databases by whether their text is UTF-8 (`PRAGMA encoding`: a file may have been made UTF-16). */
+const utf8Databases = new WeakMap<SqliteDatabase, boolean>();
+
+function storesUtf8(db: SqliteDatabase): boolean {
+  let utf8 = utf8Databases.get(db);
+  if (utf8 === undefined) {
+    utf8 = db.prepare('PRAGMA encoding').all()[0]?.encoding === 'UTF-8';
+    utf8Databases.set(db, utf8);
+  }
+  return utf8;
+}
+
 function preparedOn(db: SqliteDatabase, sql: string): SqliteStatement {
   let cache = statements.get(db);
   if (!cache) statements.set(db, (cache = new Map()));

@@ -1,0 +1,129 @@
+// Top lists stored in SQLite are JSON text: of type text (SQLite's own JSON functions read them,
+// not as a BLOB), the text JSON.stringify writes, whichever way they reached the database (rows
+// made on the rows thread go as UTF-8 bytes bound to `CAST(? AS TEXT)`, merged rows as strings),
+// into a UTF-8 or a UTF-16 database.
+import { execFile } from 'node:child_process';
+import fs from 'node:fs';
+import { createRequire } from 'node:module';
+import path from 'node:path';
+import knexFactory from 'knex';
+import t from 'tap';
+import { bin, tempDir } from './helpers/cli.js';
+import { freshDatabase, importBuffer } from './helpers/db.js';
+import { diffAggregates, readAggregates, readJsonFile } from './helpers/expected.js';
+
+const require = createRequire(import.meta.url);
+const Database = require('better-sqlite3');
+
+const samples = path.join(import.meta.dirname, 'fixtures', 'samples');
+const DUMP = path.join(samples, 'umami-v2-postgres.sql');
+const expected = readJsonFile(path.join(samples, 'umami-v2.expected.json'));
+const TABLES = ['analytics_hourly', 'analytics_daily', 'analytics_monthly'];
+
+/** The command line's import of `dump` into the SQLite file `db`, with more arguments. */
+function cliImport(dump, db, ...args) {
+  const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('ANALYTICS_') && k !== 'DATABASE_URL'));
+  return new Promise((resolve, reject) =>
+    execFile(process.execPath, [bin, 'import', dump, '--db', `sqlite:${db}`, '--quiet', ...args], { env }, (err, _stdout, stderr) => (err ? reject(new Error(stderr)) : resolve())),
+  );
+}
+
+/** Every row's top lists as SQLite sees them, and the file's text encoding. */
+function storedLists(file) {
+  const db = new Database(file, { readonly: true });
+  try {
+    const rows = [];
+    for (const table of TABLES) {
+      rows.push(
+        ...db
+          .prepare(
+            `SELECT typeof(top_pages) AS pagesType, typeof(referrers) AS referrersType, json_valid(top_pages) AS pagesValid,
+                    json_valid(referrers) AS referrersValid, top_pages AS pages, referrers, json_extract(top_pages, '$[0].path') AS firstPath,
+                    json_array_length(referrers) AS referrerCount, page_views AS pageViews
+             FROM ${table}`,
+          )
+          .all(),
+      );
+    }
+    return { rows, encoding: db.pragma('encoding', { simple: true }) };
+  } finally {
+    db.close();
+  }
+}
+
+/** The checks every stored list passes. */
+function checkText(t, rows) {
+  t.ok(rows.length > 0, `${rows.length} rows`);
+  t.same(rows.filter((r) => r.pagesType !== 'text' || r.referrersType !== 'text').length, 0, 'every top list is of type text');
+  t.same(rows.filter((r) => r.pagesValid !== 1 || r.referrersValid !== 1).length, 0, "every top list is valid JSON to SQLite's json_valid");
+  const canonical = (s) => JSON.stringify(JSON.parse(s)) === s;
+  t.same(rows.filter((r) => !canonical(r.pages) || !canonical(r.referrers)).length, 0, 'every list is the text JSON.stringify writes of it');
+  const first = rows.filter((r) => (JSON.parse(r.pages)[0]?.path ?? null) !== r.firstPath);
+  t.same(first.slice(0, 3).map((r) => [r.pages.slice(0, 80), r.firstPath]), [], "SQLite's json_extract reads the first path JavaScript reads");
+  t.same(rows.filter((r) => JSON.parse(r.referrers).length !== r.referrerCount).length, 0, "SQLite's json_array_length counts the referrers JavaScript counts");
+  t.ok(
+    rows.some((r) => /[^\x00-\x7f]/.test(r.pages)),
+    'names beyond ASCII among the lists (bytes and characters differ for them)',
+  );
+}
+
+async function aggregatesOf(file) {
+  const knex = knexFactory({ client: 'better-sqlite3', connection: { filename: file }, useNullAsDefault: true });
+  try {
+    return await readAggregates(knex);
+  } finally {
+    await knex.destroy();
+  }
+}
+
+t.test('a new file, imported by the command line (rows made on the rows thread)', async (t) => {
+  const file = path.join(tempDir(t), 'new.sqlite');
+  await cliImport(DUMP, file);
+  const { rows, encoding } = storedLists(file);
+  t.equal(encoding, 'UTF-8');
+  checkText(t, rows);
+  const problems = diffAggregates(expected, await aggregatesOf(file));
+  t.same(problems.slice(0, 10), [], `every bucket equals expected.json (${problems.length} differences)`);
+});
+
+t.test('a UTF-16 file: its lists are the same text', async (t) => {
+  const file = path.join(tempDir(t), 'utf16.sqlite');
+  // The encoding of a database is set before its first table.
+  const db = new Database(file);
+  db.pragma("encoding = 'UTF-16le'");
+  db.exec('CREATE TABLE made_utf16 (x INTEGER)');
+  db.close();
+  await cliImport(DUMP, file);
+  const { rows, encoding } = storedLists(file);
+  t.equal(encoding, 'UTF-16le', 'the file kept its encoding');
+  checkText(t, rows);
+  const problems = diffAggregates(expected, await aggregatesOf(file));
+  t.same(problems.slice(0, 10), [], `every bucket equals expected.json (${problems.length} differences)`);
+});
+
+t.test('rows merged with stored ones (written as strings) next to rows written as bytes', async (t) => {
+  const file = path.join(tempDir(t), 'merged.sqlite');
+  await cliImport(DUMP, file);
+  const before = storedLists(file).rows;
+  await cliImport(DUMP, file, '--mode', 'merge', '--force');
+  const { rows } = storedLists(file);
+  checkText(t, rows);
+  t.equal(rows.length, before.length, 'the same buckets');
+  t.equal(
+    rows.reduce((s, r) => s + r.pageViews, 0),
+    2 * before.reduce((s, r) => s + r.pageViews, 0),
+    'every page view counted twice',
+  );
+  const merged = await aggregatesOf(file);
+  const doubled = expected.month.map((e) => ({ ...e, page_views: 2 * e.page_views, top_pages: e.top_pages.map(([p, n]) => [p, 2 * n]), referrers: e.referrers.map(([d, n]) => [d, 2 * n]) }));
+  const problems = diffAggregates({ hour: [], day: [], month: doubled }, { hour: [], day: [], month: merged.month }, { fields: ['page_views', 'top_pages', 'referrers'] });
+  t.same(problems.slice(0, 10), [], `each month holds twice the sample's counts (${problems.length} differences)`);
+});
+
+t.test('the library without a worker thread (rows made on the main thread)', async (t) => {
+  const { knex, file } = await freshDatabase(t, 'sqlite', 'text');
+  await importBuffer(knex, fs.readFileSync(DUMP), { source: 'umami-v2-postgres.sql', worker: false });
+  checkText(t, storedLists(file).rows);
+  const problems = diffAggregates(expected, await readAggregates(knex));
+  t.same(problems.slice(0, 10), [], `every bucket equals expected.json (${problems.length} differences)`);
+});
