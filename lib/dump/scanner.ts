@@ -201,11 +201,6 @@ function escapedValueEnd(buf: Buffer, q: number, n: number): number {
 }
 
 /**
- * An empty array for batches whose elements are already of the kind objects take: a new `[]`
- * changes kind at its first push, and the fast paths (which push a batch every few thousand
- * rows) were optimised on one kind and thrown away at the other ("wrong map").
- */
-/**
  * An empty list of rows whose elements are already of the kind rows make (a `[]` starts as a list
  * of small integers and changes its kind at the first row pushed): the scanner's two row lists
  * then share one shape, so the call that takes a row from either stays monomorphic.
@@ -216,6 +211,11 @@ function rowList(): Row[] {
   return list;
 }
 
+/**
+ * An empty array for batches whose elements are already of the kind objects take: a new `[]`
+ * changes kind at its first push, and the fast paths (which push a batch every few thousand
+ * rows) were optimised on one kind and thrown away at the other ("wrong map").
+ */
 function batchList(): RowBatch[] {
   const list: Array<RowBatch | null> = [null];
   list.pop();

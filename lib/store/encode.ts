@@ -208,10 +208,10 @@ export class TopJsonWriter {
 const textWriter = new TopJsonWriter();
 
 /**
- * Top lists' JSON as UTF-8 bytes, for a statement that takes them as they are (SQLite's
- * `CAST(? AS TEXT)`, see {@link Dialect}): no string made of them, none encoded again by the
- * driver. The lists of one statement's rows lie side by side in one buffer, written over for the
- * next statement's: {@link reset} only once the statement they were bound to has run.
+ * Top lists' JSON as UTF-8 bytes, for statements that take them as they are (SQLite's
+ * `CAST(? AS TEXT)`, see the dialect's placeholders): no string made of them, none encoded again
+ * by the driver. The lists of a chunk of rows lie side by side in one buffer, written over for the
+ * next chunk's: {@link reset} only once the statements they were bound to have run.
  */
 export class JsonBytes {
   private readonly writer = new TopJsonWriter();
