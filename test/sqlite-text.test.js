@@ -2,13 +2,11 @@
 // not as a BLOB), the text JSON.stringify writes, whichever way they reached the database (rows
 // made on the rows thread go as UTF-8 bytes bound to `CAST(? AS TEXT)`, merged rows as strings),
 // into a UTF-8 or a UTF-16 database.
-import { execFile } from 'node:child_process';
 import fs from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
-import knexFactory from 'knex';
 import t from 'tap';
-import { bin, tempDir } from './helpers/cli.js';
+import { cliImport, sqliteAggregates, tempDir } from './helpers/cli.js';
 import { freshDatabase, importBuffer } from './helpers/db.js';
 import { diffAggregates, readAggregates, readJsonFile } from './helpers/expected.js';
 
@@ -19,14 +17,6 @@ const samples = path.join(import.meta.dirname, 'fixtures', 'samples');
 const DUMP = path.join(samples, 'umami-v2-postgres.sql');
 const expected = readJsonFile(path.join(samples, 'umami-v2.expected.json'));
 const TABLES = ['analytics_hourly', 'analytics_daily', 'analytics_monthly'];
-
-/** The command line's import of `dump` into the SQLite file `db`, with more arguments. */
-function cliImport(dump, db, ...args) {
-  const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('ANALYTICS_') && k !== 'DATABASE_URL'));
-  return new Promise((resolve, reject) =>
-    execFile(process.execPath, [bin, 'import', dump, '--db', `sqlite:${db}`, '--quiet', ...args], { env }, (err, _stdout, stderr) => (err ? reject(new Error(stderr)) : resolve())),
-  );
-}
 
 /** Every row's top lists as SQLite sees them, and the file's text encoding. */
 function storedLists(file) {
@@ -67,22 +57,13 @@ function checkText(t, rows) {
   );
 }
 
-async function aggregatesOf(file) {
-  const knex = knexFactory({ client: 'better-sqlite3', connection: { filename: file }, useNullAsDefault: true });
-  try {
-    return await readAggregates(knex);
-  } finally {
-    await knex.destroy();
-  }
-}
-
 t.test('a new file, imported by the command line (rows made on the rows thread)', async (t) => {
   const file = path.join(tempDir(t), 'new.sqlite');
   await cliImport(DUMP, file);
   const { rows, encoding } = storedLists(file);
   t.equal(encoding, 'UTF-8');
   checkText(t, rows);
-  const problems = diffAggregates(expected, await aggregatesOf(file));
+  const problems = diffAggregates(expected, await sqliteAggregates(file));
   t.same(problems.slice(0, 10), [], `every bucket equals expected.json (${problems.length} differences)`);
 });
 
@@ -97,7 +78,7 @@ t.test('a UTF-16 file: its lists are the same text', async (t) => {
   const { rows, encoding } = storedLists(file);
   t.equal(encoding, 'UTF-16le', 'the file kept its encoding');
   checkText(t, rows);
-  const problems = diffAggregates(expected, await aggregatesOf(file));
+  const problems = diffAggregates(expected, await sqliteAggregates(file));
   t.same(problems.slice(0, 10), [], `every bucket equals expected.json (${problems.length} differences)`);
 });
 
@@ -114,7 +95,7 @@ t.test('rows merged with stored ones (written as strings) next to rows written a
     2 * before.reduce((s, r) => s + r.pageViews, 0),
     'every page view counted twice',
   );
-  const merged = await aggregatesOf(file);
+  const merged = await sqliteAggregates(file);
   const doubled = expected.month.map((e) => ({ ...e, page_views: 2 * e.page_views, top_pages: e.top_pages.map(([p, n]) => [p, 2 * n]), referrers: e.referrers.map(([d, n]) => [d, 2 * n]) }));
   const problems = diffAggregates({ hour: [], day: [], month: doubled }, { hour: [], day: [], month: merged.month }, { fields: ['page_views', 'top_pages', 'referrers'] });
   t.same(problems.slice(0, 10), [], `each month holds twice the sample's counts (${problems.length} differences)`);

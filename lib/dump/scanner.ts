@@ -201,25 +201,15 @@ function escapedValueEnd(buf: Buffer, q: number, n: number): number {
 }
 
 /**
- * An empty list of rows whose elements are already of the kind rows make (a `[]` starts as a list
- * of small integers and changes its kind at the first row pushed): the scanner's two row lists
- * then share one shape, so the call that takes a row from either stays monomorphic.
+ * An empty array whose elements are already of the kind objects take (a new `[]` changes kind at
+ * its first push): the fast paths, which push a batch every few thousand rows, were optimised on
+ * one kind and thrown away at the other ("wrong map"); and the scanner's two lists of rows share
+ * one shape, so the call that takes a row from either stays monomorphic.
  */
-function rowList(): Row[] {
-  const list: Row[] = [[]];
+function objectList<T extends object>(): T[] {
+  const list: Array<T | null> = [null];
   list.pop();
-  return list;
-}
-
-/**
- * An empty array for batches whose elements are already of the kind objects take: a new `[]`
- * changes kind at its first push, and the fast paths (which push a batch every few thousand
- * rows) were optimised on one kind and thrown away at the other ("wrong map").
- */
-function batchList(): RowBatch[] {
-  const list: Array<RowBatch | null> = [null];
-  list.pop();
-  return list as RowBatch[];
+  return list as T[];
 }
 
 /** The end (`,` or `)`) of an unquoted number from j on; n when it is not one (0x…, say) or the chunk ends first. */
@@ -316,13 +306,13 @@ export class DumpScanner {
    * Rows given back by {@link recycle}, built into again: rows of the table whose columns are
    * `poolColumns`, each `poolColumns.length` long.
    */
-  private readonly rowPool: Row[] = rowList();
+  private readonly rowPool: Row[] = objectList<Row>();
   private poolColumns: readonly string[] | null = null;
   /** Always empty: what {@link newRow} takes from for a table whose rows the pool does not hold. */
-  private readonly noRows: Row[] = rowList();
+  private readonly noRows: Row[] = objectList<Row>();
   private batch: RowBatch | null = null;
   private batchInfo: TableInfo | null = null;
-  private out: RowBatch[] = batchList();
+  private out: RowBatch[] = objectList<RowBatch>();
 
   constructor(options: ScannerOptions = {}) {
     this.options = {
@@ -374,7 +364,7 @@ export class DumpScanner {
   private take(): RowBatch[] {
     this.flushBatch();
     const out = this.out;
-    this.out = batchList();
+    this.out = objectList<RowBatch>();
     return out;
   }
 

@@ -113,6 +113,28 @@ export class TopJsonWriter {
   list(names: TopNames, items: Int32Array, counts: Float64Array, from: number, to: number): void {
     // Each list starts the buffer again: a write that threw half-way leaves nothing behind.
     this.n = 0;
+    this.write(names, items, counts, from, to);
+  }
+
+  /**
+   * Writes the JSON of entries [from, to) after the lists written since the last {@link reset}
+   * and returns a view of its bytes: the lists of several rows side by side, for statements that
+   * bind them as they are (SQLite's `CAST(? AS TEXT)`, see the dialect's placeholders), with no
+   * string made of them. A view stays as it was when the buffer grows (it keeps the old one);
+   * {@link reset} only once the statements the views were bound to have run.
+   */
+  append(names: TopNames, items: Int32Array, counts: Float64Array, from: number, to: number): Buffer {
+    const start = this.n;
+    this.write(names, items, counts, from, to);
+    return this.bytes.subarray(start, this.n);
+  }
+
+  /** Forgets what was written: the next list is written at the start again. */
+  reset(): void {
+    this.n = 0;
+  }
+
+  private write(names: TopNames, items: Int32Array, counts: Float64Array, from: number, to: number): void {
     this.room(2);
     this.bytes[this.n++] = 0x5b; // [
     for (let j = from; j < to; j++) this.entry(names.head(items[j]), counts[j], j > from);
@@ -134,24 +156,6 @@ export class TopJsonWriter {
       this.entry(head, list[j][1], j > 0);
     }
     this.bytes[this.n++] = 0x5d; // ]
-  }
-
-  /**
-   * Writes the JSON of entries [from, to) after what was written before (see {@link JsonBytes}) and
-   * returns a view of its bytes. A view stays as it was when the buffer grows (it keeps the old one).
-   */
-  append(names: TopNames, items: Int32Array, counts: Float64Array, from: number, to: number): Buffer {
-    const start = this.n;
-    this.room(2);
-    this.bytes[this.n++] = 0x5b; // [
-    for (let j = from; j < to; j++) this.entry(names.head(items[j]), counts[j], j > from);
-    this.bytes[this.n++] = 0x5d; // ]
-    return this.bytes.subarray(start, this.n);
-  }
-
-  /** Forgets what was written: the next list is written at the start again. */
-  reset(): void {
-    this.n = 0;
   }
 
   /** The bytes written, as a string; starts again. */
@@ -206,25 +210,6 @@ export class TopJsonWriter {
 
 /** The writer this thread makes its rows' JSON strings with (one at a time). */
 const textWriter = new TopJsonWriter();
-
-/**
- * Top lists' JSON as UTF-8 bytes, for statements that take them as they are (SQLite's
- * `CAST(? AS TEXT)`, see the dialect's placeholders): no string made of them, none encoded again
- * by the driver. The lists of a chunk of rows lie side by side in one buffer, written over for the
- * next chunk's: {@link reset} only once the statements they were bound to have run.
- */
-export class JsonBytes {
-  private readonly writer = new TopJsonWriter();
-
-  reset(): void {
-    this.writer.reset();
-  }
-
-  /** The bytes of a picked top list (valid until the next {@link reset}). */
-  of(top: PickedTop): Buffer {
-    return this.writer.append(top.names, top.items, top.counts, top.from, top.to);
-  }
-}
 
 /** A row's top list as picked where it was made: entries [from, to) of items and counts. */
 export interface PickedTop {
@@ -284,14 +269,16 @@ export class EncodedRow implements BucketRow, EncodedValues {
     return r.names.json(r.items, r.counts, r.from, r.to);
   }
 
-  /** {@link topPagesJson} as bytes written into `out`. */
-  topPagesBytes(out: JsonBytes): Buffer {
-    return out.of(this.pages);
+  /** {@link topPagesJson} as bytes appended to `out` (see {@link TopJsonWriter.append}). */
+  topPagesBytes(out: TopJsonWriter): Buffer {
+    const p = this.pages;
+    return out.append(p.names, p.items, p.counts, p.from, p.to);
   }
 
-  /** {@link referrersJson} as bytes written into `out`. */
-  referrersBytes(out: JsonBytes): Buffer {
-    return out.of(this.refs);
+  /** {@link referrersJson} as bytes appended to `out`. */
+  referrersBytes(out: TopJsonWriter): Buffer {
+    const r = this.refs;
+    return out.append(r.names, r.items, r.counts, r.from, r.to);
   }
 }
 

@@ -24,7 +24,7 @@ import { formatUtc } from '../aggregate/timezone.js';
 import { Dialect, dialectOf, nowText, readInt } from './dialect.js';
 import { type ImportMode, type LedgerUpdate, ledgerRow, startImport } from './ledger.js';
 import { AGGREGATE_TABLES } from './migrations.js';
-import { EncodedRow, JsonBytes, RowEncoder, readTop, rowBytes } from './encode.js';
+import { EncodedRow, RowEncoder, TopJsonWriter, readTop, rowBytes } from './encode.js';
 import { type ResolveSite, SiteDirectory } from './sites.js';
 
 export interface UpserterOptions {
@@ -129,11 +129,11 @@ export class BucketWriter {
   private writes = 0;
   private readonly encoder = new RowEncoder();
   /**
-   * Top lists' JSON bytes of the SQLite statements being prepared (see {@link JsonBytes}), and
-   * whether a chunk's statements that were given them have yet to run: a chunk prepared in that
-   * time gives its lists as strings.
+   * Top lists' JSON bytes of the SQLite statements being prepared ({@link TopJsonWriter.append}),
+   * and whether a chunk's statements that were given them have yet to run: a chunk prepared in
+   * that time gives its lists as strings.
    */
-  private readonly jsonBytes = new JsonBytes();
+  private readonly jsonBytes = new TopJsonWriter();
   private jsonBytesBusy = false;
   /** Whether the PostgreSQL server compresses with lz4 (asked once, at the first write there). */
   private lz4: boolean | null = null;
@@ -532,7 +532,6 @@ async function writeRows(trx: Knex, driver: Driver | null, sql: (rows: number) =
   await trx.raw(sql(n), values as Knex.RawBinding[]);
 }
 
-/** A statement prepared once per connection. */
 /** Databases by whether their text is UTF-8 (`PRAGMA encoding`: a file may have been made UTF-16). */
 const utf8Databases = new WeakMap<SqliteDatabase, boolean>();
 
@@ -545,6 +544,7 @@ function storesUtf8(db: SqliteDatabase): boolean {
   return utf8;
 }
 
+/** A statement prepared once per connection. */
 function preparedOn(db: SqliteDatabase, sql: string): SqliteStatement {
   let cache = statements.get(db);
   if (!cache) statements.set(db, (cache = new Map()));

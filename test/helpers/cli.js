@@ -15,17 +15,27 @@ export function tempDir(t, prefix = 'ua-test-') {
   return dir;
 }
 
-/** The aggregates of the same dump imported by the command line into another SQLite file. */
-export async function cliAggregates(t, file) {
-  const db = path.join(tempDir(t), 'cli.sqlite');
+/** The command line's import of `file` into the SQLite file `db`, with more arguments (no progress, the environment's own settings left out). */
+export function cliImport(file, db, ...args) {
   const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('ANALYTICS_') && k !== 'DATABASE_URL'));
-  await new Promise((resolve, reject) =>
-    execFile(process.execPath, [bin, 'import', file, '--db', `sqlite:${db}`, '--quiet'], { env }, (err, _stdout, stderr) => (err ? reject(new Error(stderr)) : resolve())),
+  return new Promise((resolve, reject) =>
+    execFile(process.execPath, [bin, 'import', file, '--db', `sqlite:${db}`, '--quiet', ...args], { env }, (err, _stdout, stderr) => (err ? reject(new Error(stderr)) : resolve())),
   );
+}
+
+/** The aggregates in the SQLite file `db`, as {@link readAggregates} reads them. */
+export async function sqliteAggregates(db) {
   const knex = knexFactory({ client: 'better-sqlite3', connection: { filename: db }, useNullAsDefault: true });
   try {
     return await readAggregates(knex);
   } finally {
     await knex.destroy();
   }
+}
+
+/** The aggregates of the same dump imported by the command line into another SQLite file. */
+export async function cliAggregates(t, file) {
+  const db = path.join(tempDir(t), 'cli.sqlite');
+  await cliImport(file, db);
+  return sqliteAggregates(db);
 }
