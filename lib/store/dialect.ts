@@ -17,9 +17,11 @@ export function dialectOf(knex: Knex): DialectName {
 }
 
 /**
- * Columns of JSON text that SQLite is given as UTF-8 bytes: their placeholder there is
- * `CAST(? AS TEXT)`, which stores the bytes of a bound BLOB as text (in a UTF-8 database, the
- * same text as the string they decode to) and leaves a bound string as it is.
+ * Columns of JSON text that SQLite and PostgreSQL are given as UTF-8 bytes. Their placeholder
+ * there is `CAST(? AS TEXT)` (SQLite: the bytes of a bound BLOB stored as text, in a UTF-8
+ * database the same text as the string they decode to) or `CAST(? AS json)` (pg sends a Buffer
+ * in the binary format, which for json is its text; the cast also keeps a jsonb column working,
+ * by its assignment cast from json). A bound string is taken as before on both.
  */
 const JSON_TEXT_COLUMNS = new Set(['top_pages', 'referrers']);
 
@@ -63,7 +65,8 @@ export class Dialect {
 
   /** The placeholder of a value of `column` (see JSON_TEXT_COLUMNS). */
   placeholder(column: string): string {
-    return this.name === 'sqlite' && JSON_TEXT_COLUMNS.has(column) ? 'CAST(? AS TEXT)' : '?';
+    if (!JSON_TEXT_COLUMNS.has(column)) return '?';
+    return this.name === 'sqlite' ? 'CAST(? AS TEXT)' : this.name === 'postgres' ? 'CAST(? AS json)' : '?';
   }
 
   /** `INSERT … VALUES …` that overwrites the listed columns when the key exists. */

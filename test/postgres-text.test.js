@@ -1,0 +1,78 @@
+// Top lists stored in PostgreSQL are json: the rows an import makes bind their JSON as UTF-8 bytes
+// to `CAST(? AS json)` (pg sends a Buffer in the binary format, which for json is its text), merged
+// rows as strings. Either way the stored text is exactly what JSON.stringify writes, and the
+// server's own json operators read what JavaScript reads. A host's jsonb column takes them too.
+import fs from 'node:fs';
+import path from 'node:path';
+import t from 'tap';
+import { migrate } from '../dist/lib/index.js';
+import { freshDatabase, importBuffer, onServer } from './helpers/db.js';
+import { diffAggregates, readAggregates, readJsonFile } from './helpers/expected.js';
+
+const samples = path.join(import.meta.dirname, 'fixtures', 'samples');
+const DUMP = path.join(samples, 'umami-v2-postgres.sql');
+const expected = readJsonFile(path.join(samples, 'umami-v2.expected.json'));
+const TABLES = ['analytics_hourly', 'analytics_daily', 'analytics_monthly'];
+
+/** Every row's top lists as the server sees them (as text, whatever the column's type). */
+async function storedLists(knex) {
+  const rows = [];
+  for (const table of TABLES) {
+    const result = await knex.raw(
+      `SELECT pg_typeof(top_pages)::text AS type, top_pages::text AS pages, referrers::text AS referrers,
+              json_typeof(top_pages::json) AS pagesKind, (top_pages::json)->0->>'path' AS "firstPath",
+              json_array_length(referrers::json) AS "referrerCount", page_views AS "pageViews"
+       FROM ${table}`,
+    );
+    rows.push(...result.rows);
+  }
+  return rows;
+}
+
+function checkLists(t, rows, { exactText }) {
+  t.ok(rows.length > 0, `${rows.length} rows`);
+  t.same(rows.filter((r) => r.pageskind !== 'array').length, 0, 'every top list is a JSON array to the server');
+  if (exactText) {
+    const canonical = (s) => JSON.stringify(JSON.parse(s)) === s;
+    t.same(rows.filter((r) => !canonical(r.pages) || !canonical(r.referrers)).length, 0, 'every list is stored as the text JSON.stringify writes of it');
+  }
+  const first = rows.filter((r) => (JSON.parse(r.pages)[0]?.path ?? null) !== r.firstPath);
+  t.same(first.slice(0, 3).map((r) => [r.pages.slice(0, 80), r.firstPath]), [], "the server's ->0->>'path' reads the first path JavaScript reads");
+  t.same(rows.filter((r) => JSON.parse(r.referrers).length !== Number(r.referrerCount)).length, 0, "the server's json_array_length counts the referrers JavaScript counts");
+  t.ok(
+    rows.some((r) => /[^\x00-\x7f]/.test(r.pages)),
+    'names beyond ASCII among the lists (bytes and characters differ for them)',
+  );
+}
+
+onServer(t, 'postgres', 'top lists are json, stored as the text JSON.stringify writes, also when merged', async (t) => {
+  const { knex } = await freshDatabase(t, 'postgres', 'text');
+  await importBuffer(knex, fs.readFileSync(DUMP), { source: 'umami-v2-postgres.sql' });
+  const rows = await storedLists(knex);
+  t.same([...new Set(rows.map((r) => r.type))], ['json'], 'the columns are json');
+  checkLists(t, rows, { exactText: true });
+  const problems = diffAggregates(expected, await readAggregates(knex));
+  t.same(problems.slice(0, 10), [], `every bucket equals expected.json (${problems.length} differences)`);
+
+  // Rows merged with the stored ones are written as strings.
+  await importBuffer(knex, fs.readFileSync(DUMP), { source: 'umami-v2-postgres.sql', mode: 'merge', force: true });
+  const merged = await storedLists(knex);
+  checkLists(t, merged, { exactText: true });
+  t.equal(
+    merged.reduce((s, r) => s + Number(r.pageViews), 0),
+    2 * rows.reduce((s, r) => s + Number(r.pageViews), 0),
+    'every page view counted twice after the merge',
+  );
+});
+
+onServer(t, 'postgres', "a host's tables with jsonb top lists take the lists too", async (t) => {
+  const { knex } = await freshDatabase(t, 'postgres', 'jsonb');
+  await migrate(knex);
+  for (const table of TABLES) await knex.raw(`ALTER TABLE ${table} ALTER COLUMN top_pages TYPE jsonb, ALTER COLUMN referrers TYPE jsonb`);
+  await importBuffer(knex, fs.readFileSync(DUMP), { source: 'umami-v2-postgres.sql' });
+  const rows = await storedLists(knex);
+  t.same([...new Set(rows.map((r) => r.type))], ['jsonb'], 'the columns stayed jsonb');
+  checkLists(t, rows, { exactText: false });
+  const problems = diffAggregates(expected, await readAggregates(knex));
+  t.same(problems.slice(0, 10), [], `every bucket equals expected.json (${problems.length} differences)`);
+});
