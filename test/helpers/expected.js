@@ -69,3 +69,26 @@ export function diffAggregates(expected, actual, { fields = ['page_views', 'uniq
   }
   return problems;
 }
+
+/**
+ * Checks the top lists a database stored, row by row as it reads them back: `pages` and
+ * `referrers` (the lists' text), `valid` (the database's own check of both, true or false),
+ * `firstPath` and `referrerCount` (what its JSON functions read: the first entry's path, the
+ * number of referrers). `db` names the database in the messages; `exactText` asks for the text
+ * JSON.stringify writes (not for jsonb, which stores its own form).
+ */
+export function checkStoredLists(t, rows, { db, exactText = true }) {
+  t.ok(rows.length > 0, `${rows.length} rows`);
+  t.same(rows.filter((r) => r.valid !== true).length, 0, `every top list is valid JSON to ${db}`);
+  if (exactText) {
+    const canonical = (s) => JSON.stringify(JSON.parse(s)) === s;
+    t.same(rows.filter((r) => !canonical(r.pages) || !canonical(r.referrers)).length, 0, 'every list is the text JSON.stringify writes of it');
+  }
+  const first = rows.filter((r) => (JSON.parse(r.pages)[0]?.path ?? null) !== r.firstPath);
+  t.same(first.slice(0, 3).map((r) => [r.pages.slice(0, 80), r.firstPath]), [], `${db} reads the first path JavaScript reads`);
+  t.same(rows.filter((r) => JSON.parse(r.referrers).length !== Number(r.referrerCount)).length, 0, `${db} counts the referrers JavaScript counts`);
+  t.ok(
+    rows.some((r) => /[^\x00-\x7f]/.test(r.pages)),
+    'names beyond ASCII among the lists (bytes and characters differ for them)',
+  );
+}
