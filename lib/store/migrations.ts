@@ -23,8 +23,8 @@ function aggregateTable(knex: Knex, t: Knex.CreateTableBuilder, bucket: (t: Knex
   t.integer('unique_visitors').notNullable().defaultTo(0);
   if (dialectOf(knex) === 'mysql') {
     // JSON text without MariaDB's JSON alias, whose CHECK (json_valid(…)) parsed every list
-    // written: about 30 MB of JSON in a 1M-event import, 190 ms of its 1.1 s last flush. The
-    // lists are JSON as written here (tests check them with JSON_VALID); JSON functions read text.
+    // written: about 30 MB of JSON in a 1M-event import, about 130 ms of its 1.1 s last flush.
+    // The lists are JSON as written here (tests check them with JSON_VALID); JSON functions read text.
     for (const c of ['top_pages', 'referrers']) t.specificType(c, 'longtext CHARACTER SET utf8mb4 COLLATE utf8mb4_bin').notNullable();
   } else {
     t.json('top_pages').notNullable();

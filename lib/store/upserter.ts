@@ -377,8 +377,8 @@ export class BucketWriter {
 
   /** A free writer for a chunk's top lists as bytes, where the connection takes them (see prepareChunk). */
   private jsonWriterFor(driver: Driver | null): { writer: TopJsonWriter; busy: boolean } | null {
-    // mysql2 too would take bytes (with CONVERT(? USING utf8mb4)), but MariaDB imports were no faster
-    // for them (10 runs by turns) and peaked higher.
+    // mysql2 too would take bytes (with CONVERT(? USING utf8mb4)), but 1M imports into MariaDB by
+    // turns were no faster for them once its JSON check was gone (4 runs each), and peaked higher.
     if (driver === null || driver.kind === 'mysql2' || (driver.kind === 'sqlite' && !storesUtf8(driver.db))) return null;
     for (const w of this.jsonWriters) if (!w.busy) return w;
     return null;
