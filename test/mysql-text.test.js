@@ -53,7 +53,8 @@ onServer(t, 'mysql', 'top lists are utf8mb4 JSON text without a CHECK, valid to 
   );
   const [checks] = await knex.raw(`SELECT CONSTRAINT_NAME AS name FROM information_schema.CHECK_CONSTRAINTS WHERE CONSTRAINT_SCHEMA = DATABASE()`);
   t.same(checks, [], 'no CHECK constraints');
-  checkText(t, await storedLists(knex));
+  const rows = await storedLists(knex);
+  checkText(t, rows);
   const problems = diffAggregates(expected, await readAggregates(knex));
   t.same(problems.slice(0, 10), [], `every bucket equals expected.json (${problems.length} differences)`);
 
@@ -63,7 +64,7 @@ onServer(t, 'mysql', 'top lists are utf8mb4 JSON text without a CHECK, valid to 
   checkText(t, merged);
   t.equal(
     merged.reduce((s, r) => s + Number(r.pageViews), 0),
-    2 * expected.month.reduce((s, e) => s + e.page_views, 0) + 2 * expected.day.reduce((s, e) => s + e.page_views, 0) + 2 * expected.hour.reduce((s, e) => s + e.page_views, 0),
+    2 * rows.reduce((s, r) => s + Number(r.pageViews), 0),
     'every page view counted twice after the merge',
   );
 });

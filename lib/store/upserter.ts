@@ -328,7 +328,6 @@ export class BucketWriter {
     // The top lists of rows made from a plan (EncodedRow) go as the bytes of their JSON where the
     // statement takes them so (see the dialect's placeholders): into UTF-8 SQLite and PostgreSQL.
     const slot = this.jsonWriterFor(driver);
-    const bytes = slot?.writer ?? null;
     if (slot !== null) {
       slot.writer.reset();
       slot.busy = true;
@@ -345,9 +344,9 @@ export class BucketWriter {
       const merge = stored !== undefined && (this.mode === 'merge' || stored.importId === importId);
       const out = merge ? mergeRows(storedBucketRow(stored, row), row, this.topN) : row;
       const v = this.encoder.encode(out);
-      const direct = bytes !== null && out instanceof EncodedRow ? out : null;
-      const pages = direct !== null ? direct.topPagesBytes(bytes!) : v.topPagesJson;
-      const referrers = direct !== null ? direct.referrersBytes(bytes!) : v.referrersJson;
+      const direct = slot !== null && out instanceof EncodedRow;
+      const pages = direct ? out.topPagesBytes(slot.writer) : v.topPagesJson;
+      const referrers = direct ? out.referrersBytes(slot.writer) : v.referrersJson;
       const values = [siteId, row.bucket, out.pageViews, v.uniqueVisitors, pages, referrers, v.sketchBytes, importId, now, now];
       if (stored && stored.id !== null && driver?.kind === 'sqlite') {
         // The stored row by its id: no conflicting insert first, no unique index search.
