@@ -7,8 +7,10 @@
 //   node bench/run.js [--events 1000000] [--targets sqlite,postgres,mariadb] [--10m] [--traditional] [--repeat N]
 //
 // Each scenario prints wall time, CPU time (user + system), MB/s, events/s and the peak RSS of the importing process, and
-// checks the monthly page views and visitors against the generator's truth file. Results go to
-// stdout as JSON lines and a Markdown table; bench/RESULTS.md records a run.
+// checks the monthly page views and visitors against the generator's truth file. The run starts
+// with the machine (CPU, memory, Node, kernel, the servers' versions) and a check of how steady
+// its two cores are (bench/steady.js alone and two at once, at the start and again at the end).
+// Results go to stdout as JSON lines and a Markdown table; bench/RESULTS.md records a run.
 import { execFile, spawn } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import os from 'node:os';
@@ -201,6 +203,43 @@ function pairedRatios(rounds, of, to) {
   return `${r[0].toFixed(2)}–${r[r.length - 1].toFixed(2)}× (median ${median.toFixed(2)})`;
 }
 
+/** The CPU, memory, Node, kernel and (when reachable) the target servers' versions, for the record. */
+async function machine() {
+  const cpus = os.cpus();
+  const out = { cpu: cpus[0]?.model.trim() ?? 'unknown', cores: cpus.length, memoryGb: Math.round(os.totalmem() / 2 ** 30), node: process.version, kernel: `${os.type()} ${os.release()}` };
+  try {
+    // Family, model and stepping tell apart CPUs that share a model name (such as "Intel(R) Xeon(R) Processor").
+    const info = readFileSync('/proc/cpuinfo', 'utf8');
+    const field = (name) => new RegExp(`^${name}\\s*:\\s*(.+)$`, 'm').exec(info)?.[1].trim();
+    out.cpu += ` (family ${field('cpu family')}, model ${field('model')}, stepping ${field('stepping')})`;
+  } catch {
+    // Not Linux: the model name alone.
+  }
+  for (const target of targets.filter((t) => SERVER[t])) {
+    const s = SERVER[target];
+    const knex = knexFactory({ client: s.client, connection: s.admin, log: quiet, pool: { min: 0, max: 1 }, acquireConnectionTimeout: 5000 });
+    try {
+      const result = await knex.raw(target === 'postgres' ? 'SHOW server_version' : 'SELECT VERSION() AS v');
+      out[target] = target === 'postgres' ? result.rows[0].server_version : result[0][0].v;
+    } catch (err) {
+      out[target] = `unreachable (${err.message.split('\n')[0]})`;
+    } finally {
+      await knex.destroy();
+    }
+  }
+  return out;
+}
+
+/** bench/steady.js alone, then two copies at once: how steady the host's two cores are (see there). */
+async function steadiness() {
+  const once = async () => JSON.parse(await sh(process.execPath, [path.join(here, 'steady.js')])).ms;
+  const alone = await once();
+  const together = (await Promise.all([once(), once()])).sort((a, b) => a - b);
+  return { aloneMs: alone, togetherMs: together };
+}
+
+const steadyText = (s) => `one loop alone ${s.aloneMs} ms, two at once ${s.togetherMs[0]} and ${s.togetherMs[1]} ms`;
+
 const results = [];
 function report(row) {
   results.push(row);
@@ -209,6 +248,10 @@ function report(row) {
 
 const events = Number(values.events);
 const targets = values.targets.split(',');
+const host = await machine();
+process.stdout.write(`${JSON.stringify({ machine: host })}\n`);
+const steadyAtStart = await steadiness();
+process.stdout.write(`${JSON.stringify({ steadiness: 'start', ...steadyAtStart })}\n`);
 const mariadb = await ensureDump(events, 'mariadb', false);
 const pgdump = await ensureDump(events, 'pgdump', false);
 const gz = await ensureDump(events, 'mariadb', true);
@@ -278,7 +321,13 @@ if (values.traditional) {
   }
 }
 
+const steadyAtEnd = await steadiness();
+process.stdout.write(`${JSON.stringify({ steadiness: 'end', ...steadyAtEnd })}\n`);
+
 const paired = results.some((r) => r.pairedRatios);
+const servers = targets.filter((t) => host[t]).map((t) => `${t === 'postgres' ? 'PostgreSQL' : 'MariaDB'} ${host[t]}`);
+console.log(`\n${host.cores} × ${host.cpu}, ${host.memoryGb} GB, Node ${host.node}, ${host.kernel}${servers.length ? `; ${servers.join(', ')}` : ''}.`);
+console.log(`CPU check (bench/steady.js): at the start ${steadyText(steadyAtStart)}; at the end ${steadyText(steadyAtEnd)}.`);
 console.log(`\n| scenario | wall | CPU | MB/s | events/s | peak RSS | ratio |${paired ? ' ratio within each round |' : ''} check |`);
 console.log(`|---|---:|---:|---:|---:|---:|---|${paired ? '---|' : ''}---|`);
 for (const r of results) {
