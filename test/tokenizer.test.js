@@ -279,6 +279,43 @@ t.test('a gzip dump of many decompressed pieces, read slowly: the plain dump\'s 
   }
 });
 
+t.test('gzip decompression runs ahead of the scanner by four chunks at most, and every row comes whole', async (t) => {
+  // Rows that compress about 200:1: zlib makes its 512 KiB chunks far faster than they are scanned,
+  // so without a bound they would pile up in the tokenizer.
+  const row = `(1,'${'a'.repeat(400)}','${'b'.repeat(400)}')`;
+  const statement = `INSERT INTO \`e\` VALUES ${new Array(500).fill(row).join(',')};\n`;
+  const plain = Buffer.from(HEADER_MYSQL + 'CREATE TABLE `e` (`id` int, `a` text, `b` text);\n' + statement.repeat(100));
+  t.ok(plain.length > 32 << 20, `${plain.length} bytes decompressed`);
+  const gz = zlib.gzipSync(plain, { level: 9 });
+  t.ok(gz.length * 100 < plain.length, `from ${gz.length} compressed`);
+  const tok = createDumpTokenizer();
+  let most = 0;
+  let sampling = true;
+  const sample = () => {
+    // White-box: the decompressed chunks waiting to be scanned.
+    most = Math.max(most, tok.inflated.length);
+    if (sampling) setImmediate(sample);
+  };
+  sample();
+  let rows = 0;
+  let bytes = 0;
+  try {
+    await pipeline(Readable.from([gz]), tok, async function* (src) {
+      for await (const b of src) {
+        rows += b.rows.length;
+        for (const r of b.rows) bytes += r[1].length + r[2].length;
+      }
+    });
+  } finally {
+    sampling = false;
+  }
+  t.equal(tok.bytesDecoded, plain.length, 'every byte decompressed');
+  t.equal(rows, 50000, 'every row');
+  t.equal(bytes, 50000 * 800, 'every value whole');
+  t.ok(most >= 2, `zlib ran ahead of the scanner (${most} chunks waited at once)`);
+  t.ok(most <= 4, `by four chunks at most (${most})`);
+});
+
 t.test('a column given a converter comes as its number wherever the converter reads one, escaped or split across chunks, else as the string', async (t) => {
   // The converter: the value's digits as a number, NaN for anything else.
   // '1\\2' (MySQL: an escaped 2) and 1\\062 (COPY: octal for 2) are 12 once decoded.

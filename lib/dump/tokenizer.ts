@@ -11,6 +11,16 @@ import { DumpScanner, type RowBatch, type ScannerOptions } from './scanner.js';
 
 export type InputFormat = 'auto' | 'sql' | 'json' | 'ndjson';
 
+/**
+ * Decompressed bytes are scanned this many at a time, one piece per turn of the event loop. zlib
+ * hands back each chunk it made on this thread and only then starts the next one; between pieces
+ * that hand-back is taken at once, so zlib keeps working while the scanner does, instead of
+ * waiting for a whole chunk to be scanned.
+ */
+const INFLATED_PIECE = 128 << 10;
+/** Decompressed chunks (512 KiB each) waiting to be scanned at most: zlib pauses at this many, ahead of the scanner. */
+const INFLATED_AHEAD = 4;
+
 /** The JSON reader and its packages, loaded on first use: an SQL import never needs them. */
 let jsonModule: Promise<typeof import('./json.js')> | null = null;
 
@@ -44,7 +54,7 @@ export class DumpTokenizer extends Transform {
   private jsonPending: Buffer[] | null = null;
   private jsonLoading: Promise<void> | null = null;
   private gunzip: zlib.Gunzip | null = null;
-  /** Decompressed chunks not scanned yet, and whether their scan is scheduled. */
+  /** Decompressed chunks not scanned yet (the first maybe in part), and whether their scan is scheduled. */
   private inflated: Buffer[] = [];
   private inflatedScheduled = false;
   /** The end of the gzip stream, when it comes before the last chunk is scanned. */
@@ -115,16 +125,15 @@ export class DumpTokenizer extends Transform {
       // allocates one per chunk: with 1 MiB chunks, those that were read piled up to about 30 MB
       // more at the 1M-event import's peak before they were collected, at no gain in speed.
       const gunzip = zlib.createGunzip({ chunkSize: 1 << 19 });
-      // A chunk is scanned in a microtask, after zlib has handed the next piece of work to the
-      // thread pool: decompression and scanning then overlap instead of taking turns. zlib emits
-      // one chunk per piece of work, so at most one chunk waits here.
+      // Chunks are scanned a piece at a time (see INFLATED_PIECE), up to INFLATED_AHEAD of them
+      // waiting: zlib decompresses on a thread of Node's pool while this thread scans. With each
+      // whole chunk scanned as it came, zlib was one chunk ahead at most and each waited for the
+      // other: the 1M-event gzipped import kept about three quarters of two cores busy.
       gunzip.on('data', (d: Buffer) => {
         if (this.failed) return;
         this.inflated.push(d);
-        if (!this.inflatedScheduled) {
-          this.inflatedScheduled = true;
-          queueMicrotask(this.scanInflated);
-        }
+        if (this.inflated.length >= INFLATED_AHEAD) gunzip.pause();
+        this.scheduleInflated();
       });
       gunzip.on('error', (err) => {
         this.fail(new UmamiAggregateError('UA_CORRUPT_COMPRESSION', `the gzip input cannot be decompressed: ${err.message}`, { offset: this.bytesRead }, { cause: err }));
@@ -134,15 +143,32 @@ export class DumpTokenizer extends Transform {
     return first;
   }
 
+  private scheduleInflated(): void {
+    if (this.inflatedScheduled) return;
+    this.inflatedScheduled = true;
+    setImmediate(this.scanInflated);
+  }
+
+  /** Scans the next piece of decompressed bytes; once none wait and the gzip stream has ended, ends. */
   private readonly scanInflated = (): void => {
     this.inflatedScheduled = false;
+    if (this.failed || this.destroyed) return;
     const queue = this.inflated;
-    while (queue.length > 0) {
-      if (this.failed) return;
+    if (queue.length > 0) {
+      let piece = queue[0];
+      if (piece.length > INFLATED_PIECE) {
+        queue[0] = piece.subarray(INFLATED_PIECE);
+        piece = piece.subarray(0, INFLATED_PIECE);
+      } else queue.shift();
       try {
-        this.decoded(queue.shift()!);
+        this.decoded(piece);
       } catch (err) {
         this.fail(err as Error);
+        return;
+      }
+      if (queue.length < INFLATED_AHEAD && this.gunzip?.isPaused()) this.gunzip.resume();
+      if (queue.length > 0) {
+        this.scheduleInflated();
         return;
       }
     }
