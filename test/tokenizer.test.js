@@ -314,6 +314,21 @@ t.test('gzip decompression runs ahead of the scanner by four chunks at most, and
   t.equal(bytes, 50000 * 800, 'every value whole');
   t.ok(most >= 2, `zlib ran ahead of the scanner (${most} chunks waited at once)`);
   t.ok(most <= 4, `by four chunks at most (${most})`);
+
+  // Destroyed while chunks wait: zlib is stopped with it, the chunks are let go, and nothing more is scanned.
+  const early = createDumpTokenizer();
+  early.on('error', () => {});
+  early.write(gz);
+  await new Promise((resolve) => {
+    const check = () => (early.inflated.length >= 2 ? resolve() : setImmediate(check));
+    check();
+  });
+  early.destroy();
+  const scanned = early.bytesDecoded;
+  await new Promise((resolve) => setTimeout(resolve, 50));
+  t.equal(early.gunzip.destroyed, true, 'destroyed with chunks waiting: zlib is destroyed too');
+  t.equal(early.inflated.length, 0, 'and the chunks are let go');
+  t.equal(early.bytesDecoded, scanned, `nothing scanned after the destroy (${scanned} bytes before it)`);
 });
 
 t.test('a column given a converter comes as its number wherever the converter reads one, escaped or split across chunks, else as the string', async (t) => {

@@ -177,6 +177,13 @@ export class DumpTokenizer extends Transform {
     end?.();
   };
 
+  override _destroy(err: Error | null, cb: (err?: Error | null) => void): void {
+    // zlib stops too (paused with chunks waiting, it would otherwise hold them and its state).
+    this.inflated = [];
+    this.gunzip?.destroy();
+    cb(err);
+  }
+
   private fail(err: Error): void {
     if (this.failed) return;
     this.failed = true;
