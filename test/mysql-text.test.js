@@ -6,17 +6,16 @@ import fs from 'node:fs';
 import path from 'node:path';
 import t from 'tap';
 import { freshDatabase, importBuffer, onServer } from './helpers/db.js';
-import { checkStoredLists, diffAggregates, readAggregates, readJsonFile } from './helpers/expected.js';
+import { AGGREGATE_TABLES, checkStoredLists, diffAggregates, readAggregates, readJsonFile } from './helpers/expected.js';
 
 const samples = path.join(import.meta.dirname, 'fixtures', 'samples');
 const DUMP = path.join(samples, 'umami-v2-mariadb.sql');
 const expected = readJsonFile(path.join(samples, 'umami-v2.expected.json'));
-const TABLES = ['analytics_hourly', 'analytics_daily', 'analytics_monthly'];
 
 /** Every row's top lists as the server sees them. */
 async function storedLists(knex) {
   const rows = [];
-  for (const table of TABLES) {
+  for (const table of AGGREGATE_TABLES) {
     const [result] = await knex.raw(
       `SELECT JSON_VALID(top_pages) AS pagesValid, JSON_VALID(referrers) AS referrersValid, top_pages AS pages, referrers,
               JSON_UNQUOTE(JSON_EXTRACT(top_pages, '$[0].path')) AS firstPath, JSON_LENGTH(referrers) AS referrerCount,

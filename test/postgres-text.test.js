@@ -7,17 +7,16 @@ import path from 'node:path';
 import t from 'tap';
 import { migrate } from '../dist/lib/index.js';
 import { freshDatabase, importBuffer, onServer } from './helpers/db.js';
-import { checkStoredLists, diffAggregates, readAggregates, readJsonFile } from './helpers/expected.js';
+import { AGGREGATE_TABLES, checkStoredLists, diffAggregates, readAggregates, readJsonFile } from './helpers/expected.js';
 
 const samples = path.join(import.meta.dirname, 'fixtures', 'samples');
 const DUMP = path.join(samples, 'umami-v2-postgres.sql');
 const expected = readJsonFile(path.join(samples, 'umami-v2.expected.json'));
-const TABLES = ['analytics_hourly', 'analytics_daily', 'analytics_monthly'];
 
 /** Every row's top lists as the server sees them (as text, whatever the column's type). */
 async function storedLists(knex) {
   const rows = [];
-  for (const table of TABLES) {
+  for (const table of AGGREGATE_TABLES) {
     const result = await knex.raw(
       `SELECT pg_typeof(top_pages)::text AS type, top_pages::text AS pages, referrers::text AS referrers,
               json_typeof(top_pages::json) AS pagesKind, json_typeof(referrers::json) AS referrersKind, (top_pages::json)->0->>'path' AS "firstPath",
@@ -66,6 +65,6 @@ onServer(t, 'postgres', 'top lists are json, stored as the text JSON.stringify w
 onServer(t, 'postgres', "a host's tables with jsonb top lists take the lists too", async (t) => {
   const { knex } = await freshDatabase(t, 'postgres', 'jsonb');
   await migrate(knex);
-  for (const table of TABLES) await knex.raw(`ALTER TABLE ${table} ALTER COLUMN top_pages TYPE jsonb, ALTER COLUMN referrers TYPE jsonb`);
+  for (const table of AGGREGATE_TABLES) await knex.raw(`ALTER TABLE ${table} ALTER COLUMN top_pages TYPE jsonb, ALTER COLUMN referrers TYPE jsonb`);
   await importAndCheck(t, knex, 'jsonb', false);
 });

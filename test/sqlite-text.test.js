@@ -8,7 +8,7 @@ import path from 'node:path';
 import t from 'tap';
 import { cliImport, sqliteAggregates, tempDir } from './helpers/cli.js';
 import { freshDatabase, importBuffer } from './helpers/db.js';
-import { checkStoredLists, diffAggregates, readAggregates, readJsonFile } from './helpers/expected.js';
+import { AGGREGATE_TABLES, checkStoredLists, diffAggregates, readAggregates, readJsonFile } from './helpers/expected.js';
 
 const require = createRequire(import.meta.url);
 const Database = require('better-sqlite3');
@@ -16,14 +16,13 @@ const Database = require('better-sqlite3');
 const samples = path.join(import.meta.dirname, 'fixtures', 'samples');
 const DUMP = path.join(samples, 'umami-v2-postgres.sql');
 const expected = readJsonFile(path.join(samples, 'umami-v2.expected.json'));
-const TABLES = ['analytics_hourly', 'analytics_daily', 'analytics_monthly'];
 
 /** Every row's top lists as SQLite sees them, and the file's text encoding. */
 function storedLists(file) {
   const db = new Database(file, { readonly: true });
   try {
     const rows = [];
-    for (const table of TABLES) {
+    for (const table of AGGREGATE_TABLES) {
       rows.push(
         ...db
           .prepare(

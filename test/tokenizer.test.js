@@ -280,7 +280,7 @@ t.test('a gzip dump of many decompressed pieces, read slowly: the plain dump\'s 
 });
 
 t.test('gzip decompression runs ahead of the scanner by four chunks at most, and every row comes whole', async (t) => {
-  // Rows that compress about 200:1: zlib makes its 512 KiB chunks far faster than they are scanned,
+  // Rows that compress about 270:1: zlib makes its 512 KiB chunks far faster than they are scanned,
   // so without a bound they would pile up in the tokenizer.
   const row = `(1,'${'a'.repeat(400)}','${'b'.repeat(400)}')`;
   const statement = `INSERT INTO \`e\` VALUES ${new Array(500).fill(row).join(',')};\n`;

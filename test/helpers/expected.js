@@ -24,6 +24,9 @@ const TABLES = {
   month: { table: 'analytics_monthly', column: 'year_month', bucket: (v) => text(v) },
 };
 
+/** The aggregate tables' names: hourly, daily, monthly. */
+export const AGGREGATE_TABLES = Object.values(TABLES).map((t) => t.table);
+
 /** { hour: [...], day: [...], month: [...] } from the database, entries like expected.json. */
 export async function readAggregates(knex, { top = 10 } = {}) {
   const sites = new Map((await knex('analytics_sites').select('id', 'umami_website_id')).map((r) => [Number(r.id), r.umami_website_id]));
