@@ -101,3 +101,44 @@ t.test('the library without a worker thread (rows made on the main thread)', asy
   const problems = diffAggregates(expected, await readAggregates(knex));
   t.same(problems.slice(0, 10), [], `every bucket equals expected.json (${problems.length} differences)`);
 });
+
+t.test('each row records its import and its time, bound once per statement into SQLite', async (t) => {
+  const file = path.join(tempDir(t), 'shared.sqlite');
+  /**
+   * Per table: rows, and rows whose import or times are not as written (an updated row keeps its
+   * created_at: updated_at is then the later, or the same second).
+   */
+  const check = (importId) => {
+    const db = new Database(file, { readonly: true });
+    try {
+      return AGGREGATE_TABLES.map((table) =>
+        db
+          .prepare(
+            `SELECT '${table}' AS name, count(*) AS rows,
+                    sum(import_id IS NOT ? OR updated_at < created_at OR updated_at NOT GLOB '[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9] [0-9][0-9]:[0-9][0-9]:[0-9][0-9]' OR site_id IS NULL) AS wrong
+             FROM ${table}`,
+          )
+          .get(importId),
+      );
+    } finally {
+      db.close();
+    }
+  };
+  await cliImport(DUMP, file);
+  const db = new Database(file, { readonly: true });
+  const times = AGGREGATE_TABLES.map((table) => db.prepare(`SELECT count(DISTINCT created_at) AS created, sum(created_at IS NOT updated_at) AS differ FROM ${table}`).get());
+  db.close();
+  t.same(times, AGGREGATE_TABLES.map(() => ({ created: 1, differ: 0 })), 'inserted rows: one time, made and updated');
+  // Statements of 32 rows and a last one of fewer: every table's count is not a multiple of 32.
+  t.same(check(1), [
+    { name: 'analytics_hourly', rows: expected.hour.length, wrong: 0 },
+    { name: 'analytics_daily', rows: expected.day.length, wrong: 0 },
+    { name: 'analytics_monthly', rows: expected.month.length, wrong: 0 },
+  ]);
+  t.ok(expected.hour.length % 32 !== 0 && expected.day.length % 32 !== 0 && expected.month.length % 32 !== 0, 'each table ends with a short statement');
+  const problems = diffAggregates(expected, await sqliteAggregates(file));
+  t.same(problems.slice(0, 10), [], `every bucket equals expected.json (${problems.length} differences)`);
+  // Again in replace mode: the stored rows are updated by the second import.
+  await cliImport(DUMP, file);
+  t.same(check(2).map((r) => r.wrong), [0, 0, 0], 'every row records the second import');
+});

@@ -31,7 +31,7 @@ const INSERTS_KEPT = 64;
 export class Dialect {
   readonly name: DialectName;
   /** INSERT texts made, by table and rows, with the column list they were made for. */
-  private readonly inserts = new Map<string, { columns: readonly string[]; text: string }>();
+  private readonly inserts = new Map<string, { columns: readonly string[]; named: readonly string[] | undefined; text: string }>();
 
   constructor(name: DialectName) {
     this.name = name;
@@ -96,21 +96,26 @@ export class Dialect {
    * fails, so that undo is never needed; the 1M-event import's last flush
    * wrote 8,731 pages (143 MB) to it. Its 49,023 rows, inserted again into a
    * new file (`bench/sqlite-write.js`), took 251–270 ms instead of 298–368 ms.
+   *
+   * SQLite only: the columns in `named` take a named parameter (`@column`), one
+   * per statement whatever its rows, bound once from an object beside the
+   * array of the other columns' values (a value every row shares).
    */
-  insert(table: string, columns: readonly string[], rows: number): string {
+  insert(table: string, columns: readonly string[], rows: number, named?: readonly string[]): string {
+    if (named !== undefined && this.name !== 'sqlite') throw new Error('named parameters are written for SQLite only');
     // The same statement is asked for once per chunk of a flush: its text made once, the same
     // string each time (a new one was built, flattened and hashed again for the statement cache).
-    const key = `${table}\u0000${rows}`;
+    const key = named === undefined ? `${table}\u0000${rows}` : `${table}\u0000${rows}\u0000${named.join(',')}`;
     const kept = this.inserts.get(key);
-    if (kept !== undefined && kept.columns === columns) return kept.text;
-    const text = this.insertText(table, columns, rows);
+    if (kept !== undefined && kept.columns === columns && kept.named === named) return kept.text;
+    const text = this.insertText(table, columns, rows, named);
     if (this.inserts.size >= INSERTS_KEPT) this.inserts.clear();
-    this.inserts.set(key, { columns, text });
+    this.inserts.set(key, { columns, named, text });
     return text;
   }
 
-  private insertText(table: string, columns: readonly string[], rows: number): string {
-    const row = `(${columns.map((c) => this.placeholder(c)).join(', ')})`;
+  private insertText(table: string, columns: readonly string[], rows: number, named: readonly string[] | undefined): string {
+    const row = `(${columns.map((c) => (named?.includes(c) ? `@${c}` : this.placeholder(c))).join(', ')})`;
     return `INSERT${this.name === 'sqlite' ? ' OR FAIL' : ''} INTO ${this.id(table)} (${columns.map((c) => this.id(c)).join(', ')}) VALUES ${new Array<string>(rows).fill(row).join(', ')}`;
   }
 
