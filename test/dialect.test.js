@@ -1,5 +1,6 @@
-// SQL text of the dialects' multi-row INSERTs: SQLite's may bind the values every row shares
-// by name, once per statement, beside the other values bound by position.
+// SQL text of the dialects' multi-row INSERTs: SQLite's and PostgreSQL's may take the values
+// every row shares once per statement (SQLite by name, PostgreSQL as $1…), beside the other
+// values bound by position.
 import { createRequire } from 'node:module';
 import t from 'tap';
 import { Dialect } from '../dist/lib/store/dialect.js';
@@ -41,9 +42,14 @@ t.test('SQLite runs it: each row gets its own values and the shared ones', async
   ]);
 });
 
-t.test('named parameters are refused for the servers (their placeholders are positional)', async (t) => {
-  for (const name of ['postgres', 'mysql']) {
-    t.throws(() => new Dialect(name).insert('t', COLUMNS, 2, SHARED), /SQLite only/, name);
-    t.notMatch(new Dialect(name).insert('t', COLUMNS, 2), /@/, `${name}: positional without`);
-  }
+t.test('PostgreSQL: the shared columns are $1, $2… in every row, the others keep ? (numbered after them)', async (t) => {
+  const d = new Dialect('postgres');
+  const row = '(?, ?, CAST(? AS json), $1, $2)';
+  t.equal(d.insert('analytics_hourly', COLUMNS, 2, SHARED), `INSERT INTO "analytics_hourly" ("site_id", "hour_start", "top_pages", "import_id", "created_at") VALUES ${row}, ${row}`);
+  t.notMatch(d.insert('analytics_hourly', COLUMNS, 2), /\$/, 'without: no numbered parameter');
+});
+
+t.test('MySQL refuses them: its placeholders are positional only', async (t) => {
+  t.throws(() => new Dialect('mysql').insert('t', COLUMNS, 2, SHARED), /no named or numbered parameters/);
+  t.notMatch(new Dialect('mysql').insert('t', COLUMNS, 2), /@|\$/);
 });

@@ -68,3 +68,19 @@ onServer(t, 'postgres', "a host's tables with jsonb top lists take the lists too
   for (const table of AGGREGATE_TABLES) await knex.raw(`ALTER TABLE ${table} ALTER COLUMN top_pages TYPE jsonb, ALTER COLUMN referrers TYPE jsonb`);
   await importAndCheck(t, knex, 'jsonb', false);
 });
+
+onServer(t, 'postgres', 'each row records its import and its time, bound once per statement ($1–$3)', async (t) => {
+  const { knex } = await freshDatabase(t, 'postgres', 'shared');
+  const { importId } = await importBuffer(knex, fs.readFileSync(DUMP), { source: 'umami-v2-postgres.sql' });
+  const counts = { analytics_hourly: expected.hour.length, analytics_daily: expected.day.length, analytics_monthly: expected.month.length };
+  for (const table of AGGREGATE_TABLES) {
+    const { rows } = await knex.raw(
+      `SELECT count(*)::int AS rows, count(DISTINCT created_at)::int AS times, sum((import_id IS DISTINCT FROM ?)::int)::int AS "otherImport",
+              sum((created_at IS DISTINCT FROM updated_at)::int)::int AS "timesDiffer" FROM ${table}`,
+      [importId],
+    );
+    t.same(rows[0], { rows: counts[table], times: 1, otherImport: 0, timesDiffer: 0 }, table);
+  }
+  const problems = diffAggregates(expected, await readAggregates(knex));
+  t.same(problems.slice(0, 10), [], `every bucket equals expected.json (${problems.length} differences)`);
+});

@@ -97,12 +97,14 @@ export class Dialect {
    * wrote 8,731 pages (143 MB) to it. Its 49,023 rows, inserted again into a
    * new file (`bench/sqlite-write.js`), took 251–270 ms instead of 298–368 ms.
    *
-   * SQLite only: the columns in `named` take a named parameter (`@column`), one
-   * per statement whatever its rows, bound once from an object beside the
-   * array of the other columns' values (a value every row shares).
+   * The columns in `named` take one parameter per statement whatever its rows
+   * (a value every row shares): on SQLite a named one (`@column`), bound from
+   * an object beside the array of the other columns' values; on PostgreSQL
+   * `$1`, `$2`… in the order of `named`, the other columns keeping `?` (to be
+   * numbered from the next). MySQL has no such parameters.
    */
   insert(table: string, columns: readonly string[], rows: number, named?: readonly string[]): string {
-    if (named !== undefined && this.name !== 'sqlite') throw new Error('named parameters are written for SQLite only');
+    if (named !== undefined && this.name === 'mysql') throw new Error('MySQL statements have no named or numbered parameters');
     // The same statement is asked for once per chunk of a flush: its text made once, the same
     // string each time (a new one was built, flattened and hashed again for the statement cache).
     const key = named === undefined ? `${table}\u0000${rows}` : `${table}\u0000${rows}\u0000${named.join(',')}`;
@@ -115,7 +117,11 @@ export class Dialect {
   }
 
   private insertText(table: string, columns: readonly string[], rows: number, named: readonly string[] | undefined): string {
-    const row = `(${columns.map((c) => (named?.includes(c) ? `@${c}` : this.placeholder(c))).join(', ')})`;
+    const shared = (c: string): string | null => {
+      const k = named === undefined ? -1 : named.indexOf(c);
+      return k < 0 ? null : this.name === 'sqlite' ? `@${c}` : `$${k + 1}`;
+    };
+    const row = `(${columns.map((c) => shared(c) ?? this.placeholder(c)).join(', ')})`;
     return `INSERT${this.name === 'sqlite' ? ' OR FAIL' : ''} INTO ${this.id(table)} (${columns.map((c) => this.id(c)).join(', ')}) VALUES ${new Array<string>(rows).fill(row).join(', ')}`;
   }
 
