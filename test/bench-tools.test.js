@@ -20,9 +20,11 @@ t.test('bench/steady.js times its fixed loop and prints it as JSON; a bad argume
 });
 
 t.test('bench/threads.js tells the main thread from a worker thread that works beside it', { skip: fs.existsSync('/proc/self/task') ? false : 'reads /proc (Linux only)' }, async (t) => {
-  // The main thread and a worker thread each do the same fixed work (a few hundred ms of CPU
-  // however busy the machine is); the worker is what the tool calls the parse thread.
-  const spin = '(() => { let x = 0; for (let i = 0; i < 6e8; i++) x = (x + i) | 0; if (x === 0.5) console.log(x); })();';
+  // The main thread and a worker thread each spin until they have used 300 ms of CPU, read from
+  // /proc/thread-self/stat (a fixed count of loop steps took 0.1 s or 2.3 s on one machine, as V8
+  // happened to optimise it); the worker is what the tool calls the parse thread.
+  const spin =
+    "(() => { const fs = require('node:fs'); const cpu = () => { const f = fs.readFileSync('/proc/thread-self/stat', 'utf8'); const a = f.slice(f.lastIndexOf(')') + 2).split(' '); return (Number(a[11]) + Number(a[12])) * 10; }; let x = 0; while (cpu() < 300) for (let i = 0; i < 1e6; i++) x = (x + i) | 0; if (x === 0.5) console.log(x); })();";
   const program = `const { Worker } = require('node:worker_threads'); const w = new Worker(${JSON.stringify(spin)}, { eval: true }); w.on('online', () => { ${spin} });`;
   const { stdout } = await run(process.execPath, [path.join(root, 'bench', 'threads.js'), '--every', '100', '--', process.execPath, '-e', program]);
   const lines = stdout.trim().split('\n');
