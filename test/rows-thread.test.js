@@ -9,7 +9,7 @@ import t from 'tap';
 import { Aggregator, ParseThread, collectRows, createAggregator, createDumpTokenizer, createEventParser, createImportPipeline } from '../dist/lib/index.js';
 import { freshDatabase, onServer } from './helpers/db.js';
 import { RowsThread } from '../dist/lib/worker/rows-thread.js';
-import { planBuckets, planBucketsInterleaved } from '../dist/lib/aggregate/rows.js';
+import { partBuffers, planBuckets, planBucketsInterleaved, planParts, planPartsInOrder } from '../dist/lib/aggregate/rows.js';
 import { EncodedRow, topJson } from '../dist/lib/store/encode.js';
 
 const samples = path.join(import.meta.dirname, 'fixtures', 'samples');
@@ -400,3 +400,20 @@ for (const target of ['sqlite', 'postgres']) {
     }
   });
 }
+
+t.test('parts keep their values while the next ones are made (one writer serves them all)', async (t) => {
+  const plan = (await aggregated('umami-v2-mariadb.sql')).flush(true).plan;
+  /** Every array of a part, copied: what it held when it was made. */
+  const snapshot = (part) => partBuffers(part).map((b) => Buffer.from(b).toString('hex'));
+  const check = (t, parts) => {
+    const taken = [];
+    for (const part of parts) taken.push({ part, then: snapshot(part) });
+    t.ok(taken.length > 20, `${taken.length} parts`);
+    // Compared once all were made: a part written over by a later one differs from its copy.
+    t.same(taken.map(({ part }) => snapshot(part)), taken.map(({ then }) => then), 'each part as it was made');
+    const buffers = taken.flatMap(({ part }) => partBuffers(part));
+    t.equal(new Set(buffers).size, buffers.length, 'no two parts share an array');
+  };
+  t.test('planParts', async (t) => check(t, planParts(plan, 16)));
+  t.test('planPartsInOrder', async (t) => check(t, [...planPartsInOrder(plan, 16)].map((o) => o.part)));
+});
