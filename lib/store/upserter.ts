@@ -346,7 +346,7 @@ export class BucketWriter {
       slot.busy = true;
     }
     // Into SQLite and PostgreSQL the shared values of inserted rows are bound once (SHARED_COLUMNS).
-    const bindShared = driver?.kind === 'sqlite' || driver?.kind === 'pg';
+    const bindShared = bindsShared(driver);
     const inserts: unknown[] = [];
     const updates: unknown[] = [];
     const updatesById: unknown[] = [];
@@ -382,15 +382,10 @@ export class BucketWriter {
     return async () => {
       try {
         if (nById > 0) await writeRows(trx, driver, () => this.dialect.updateById(spec.table, UPDATE_COLUMNS), updatesById, UPDATE_COLUMNS.length + 1, false);
-        if (nInsert > 0 && driver?.kind === 'sqlite') {
-          const named = { import_id: importId, created_at: now, updated_at: now };
-          runSqlite(driver.db, (n) => this.dialect.insert(spec.table, columns, n, SHARED_COLUMNS), inserts, OWN_VALUES, named);
-        } else if (nInsert > 0 && driver?.kind === 'pg') {
-          const st = pgStatement(this.dialect.insert(spec.table, columns, nInsert, SHARED_COLUMNS), nInsert, SHARED_COLUMNS.length);
-          inserts.unshift(importId, now, now); // SHARED_COLUMNS' values, $1–$3
-          await driver.client.query({ name: st.name, text: st.text, values: inserts });
-        } else if (nInsert > 0) {
-          await writeRows(trx, driver, (n) => this.dialect.insert(spec.table, columns, n), inserts, columns.length);
+        if (nInsert > 0) {
+          // The values of SHARED_COLUMNS, in their order, as each row's values end.
+          const shared = bindShared ? { columns: SHARED_COLUMNS, values: [importId, now, now] } : undefined;
+          await writeRows(trx, driver, (n) => this.dialect.insert(spec.table, columns, n, shared?.columns), inserts, shared ? OWN_VALUES : columns.length, true, shared);
         }
         if (nUpdate > 0) await writeRows(trx, driver, (n) => this.dialect.upsert(spec.table, columns, ['site_id', spec.column], UPDATE_COLUMNS, n), updates, columns.length);
       } finally {
@@ -547,25 +542,45 @@ async function driverOf(trx: Knex, dialect: Dialect): Promise<Driver | null> {
  * each prepared once per connection; mysql2 gets a server-side prepared
  * statement, its values in the binary protocol instead of escaped into SQL
  * text; pg a named prepared statement (parsed once per connection, not per
- * chunk); other drivers go through knex.
+ * chunk); other drivers go through knex. With `shared` (SQLite and pg, see
+ * {@link bindsShared}), the statement takes those columns once (see
+ * Dialect.insert): their values are bound by name into SQLite and go first,
+ * as `$1…`, to pg; `width` counts the other values of a row.
  */
-async function writeRows(trx: Knex, driver: Driver | null, sql: (rows: number) => string, values: unknown[], width: number, manyRows = true): Promise<void> {
+async function writeRows(trx: Knex, driver: Driver | null, sql: (rows: number) => string, values: unknown[], width: number, manyRows = true, shared?: SharedValues): Promise<void> {
   if (driver?.kind === 'sqlite') {
-    if (manyRows) runSqlite(driver.db, sql, values, width);
-    else runEach(preparedOn(driver.db, sql(1)), values, 0, width);
+    let named: Record<string, unknown> | undefined;
+    if (shared) {
+      named = {};
+      shared.columns.forEach((c, k) => (named![c] = shared.values[k]));
+    }
+    if (manyRows) runSqlite(driver.db, sql, values, width, named);
+    else runEach(preparedOn(driver.db, sql(1)), values, 0, width, named);
     return;
   }
   const n = values.length / width;
+  if (driver?.kind === 'pg') {
+    const st = pgStatement(sql(n), n, shared?.columns.length ?? 0);
+    await driver.client.query({ name: st.name, text: st.text, values: shared ? [...shared.values, ...values] : values });
+    return;
+  }
+  if (shared) throw new Error('values shared by every row are bound into SQLite and PostgreSQL only');
   if (driver?.kind === 'mysql2') {
     const c = driver.connection;
     return new Promise((resolve, reject) => c.execute(sql(n), values, (err) => (err ? reject(err) : resolve())));
   }
-  if (driver?.kind === 'pg') {
-    const st = pgStatement(sql(n), n);
-    await driver.client.query({ name: st.name, text: st.text, values });
-    return;
-  }
   await trx.raw(sql(n), values as Knex.RawBinding[]);
+}
+
+/** Columns whose value every row of a statement shares, and those values (see {@link writeRows}). */
+interface SharedValues {
+  columns: readonly string[];
+  values: readonly unknown[];
+}
+
+/** Whether rows written through this connection take SHARED_COLUMNS once per statement (SQLite, pg). */
+function bindsShared(driver: Driver | null): boolean {
+  return driver?.kind === 'sqlite' || driver?.kind === 'pg';
 }
 
 /** Databases by whether their text is UTF-8 (`PRAGMA encoding`: a file may have been made UTF-16). */
