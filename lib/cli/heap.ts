@@ -38,27 +38,23 @@ function hold(): void {
 }
 
 /**
- * Semi-space size (MB) new isolates start with. The growth factor is one
- * setting for the whole process: held at 1, it would also keep a worker
- * thread's young generation at the 2 MB it starts with, and the parse thread
- * then spent 420 ms scavenging in a 1M-event import, 640 times, instead of
- * 67 ms, 60 times. New isolates start larger instead: the parse thread's
- * young generation starts at 4 MB and stays there, and scavenges 95 times
- * for 69 ms. (Starting at 8 MB gave the same speed and about 12 MB more.)
- */
-const WORKER_SEMI_SPACE_MB = 4;
-
-/**
- * Before the first worker thread starts: worker threads start with their
- * young generation grown, and once {@link capYoungGeneration} has been
- * called, each one coming online holds the growth again. A worker started
- * here before the modules are loaded (the import's parse thread) leaves this
- * thread's young generation free to grow until then.
+ * Before the first worker thread starts: once {@link capYoungGeneration}
+ * has been called, each worker thread coming online holds the growth again.
+ * A worker started here before the modules are loaded (the import's parse
+ * thread) leaves this thread's young generation free to grow until then.
+ *
+ * Worker threads are held too, at the size they start with (2 MB): the
+ * growth factor is one setting for the whole process. The parse thread then
+ * scavenges about 80 times in a 1M-event import (47 ms) where it did 40 times
+ * (37 ms) when new isolates started at 4 MB (`--min-semi-space-size`). That
+ * setting made each worker take 20–25 ms longer to start, and its young
+ * generation held more of zlib's dead output chunks between scavenges: the
+ * 1M-event import peaked 4–6 MB higher, gzipped 9–11 MB higher and about 2%
+ * slower, by turns.
  */
 export function prepareYoungGeneration(): void {
   if (listening) return;
   listening = true;
-  v8.setFlagsFromString(`--min-semi-space-size=${WORKER_SEMI_SPACE_MB}`);
   process.on('worker', (worker) => worker.once('online', () => capped && hold()));
 }
 
