@@ -49,7 +49,7 @@ function hold(): void {
  * (37 ms) when new isolates started at 4 MB (`--min-semi-space-size`). That
  * setting made each worker take 20–25 ms longer to start, and its young
  * generation held more of zlib's dead output chunks between scavenges: the
- * 1M-event import peaked 4–6 MB higher, gzipped 9–11 MB higher and about 2%
+ * 1M-event import peaked 4–6 MB higher, gzipped 8–11 MB higher and up to 2%
  * slower, by turns.
  */
 export function prepareYoungGeneration(): void {
