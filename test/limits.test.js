@@ -41,6 +41,29 @@ t.test('a value larger than maxValueBytes fails with UA_VALUE_TOO_LARGE, decoded
   }
 });
 
+t.test('a COPY value larger than maxValueBytes fails with UA_VALUE_TOO_LARGE, on a line the fast path reads whole', async (t) => {
+  // One chunk holds the whole line, LF included: the fast path reads it, and must see the size
+  // of each value, decoded or not, with escapes or without.
+  const big = 'x'.repeat(3 << 20);
+  const head =
+    '-- PostgreSQL database dump\nCREATE TABLE public.website_event (event_id uuid, website_id uuid, session_id uuid, created_at timestamp without time zone, url_path text, referrer_domain text, event_type integer, hostname text);\n' +
+    'COPY public.website_event (event_id, website_id, session_id, created_at, url_path, referrer_domain, event_type, hostname) FROM stdin;\n';
+  for (const [what, line] of [
+    ['decoded column', `e\ts\tv\t2024-01-01 00:00:00\t/${big}\tt.co\t1\ta.com`],
+    ['decoded column with escapes', `e\ts\tv\t2024-01-01 00:00:00\t/a\\tb${big}\tt.co\t1\ta.com`],
+    ['decoded last column, CR LF line', `e\ts\tv\t2024-01-01 00:00:00\t/\tt.co\t1\t${big}\r`],
+    ['skipped column', `${big}\ts\tv\t2024-01-01 00:00:00\t/\tt.co\t1\ta.com`],
+    ['skipped column with escapes', `it\\'s\\t${big}\ts\tv\t2024-01-01 00:00:00\t/\tt.co\t1\ta.com`],
+  ]) {
+    const input = Readable.from([Buffer.from(head + line + '\n\\.\n')]);
+    await t.rejects(drain(input, { maxValueBytes: 1 << 20 }), { code: 'UA_VALUE_TOO_LARGE', context: { table: 'website_event' } }, what);
+  }
+  // Values under the limit on a line longer than it are read.
+  const half = 'y'.repeat(600 << 10);
+  const fine = Readable.from([Buffer.from(head + `${half}\ts\tv\t2024-01-01 00:00:00\t/${half}\tt.co\t1\ta.com\n\\.\n`)]);
+  t.equal(await drain(fine, { maxValueBytes: 1 << 20 }), 1, 'a 1.2 MB line of values under 1 MiB each is one row');
+});
+
 t.test('a 1 GB INSERT on one line streams in bounded memory', async (t) => {
   const target = 1 << 30;
   const block = Buffer.from(Array.from({ length: 4096 }, (_, i) => rowText(i)).join(',') + ',');

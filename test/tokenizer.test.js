@@ -441,6 +441,33 @@ t.test('COPY values with escapes come the same whether the fast path or the gene
   t.same(bad, [], `all ${dump.length - 1} two-chunk splits give the same values and names`);
 });
 
+t.test('COPY: an interned or converted last field reads the same on LF and CR LF lines', async (t) => {
+  // The fast path finds a line's end at its last field: the CR of a CR LF is not the value's, and
+  // the interner's hash is of the value's bytes alone, so a name seen on both kinds of line is one
+  // name (every name comes on lines of both kinds: every other round of them ends in CR LF).
+  const names = ['/a', '/bcd', '/efgh', '/ijklmnop', '', 'é'];
+  const lines = [];
+  for (let i = 0; i < names.length * 4; i++) lines.push(`${i}\t${names[i % names.length]}\t${i % 7}\t${names[(i + 1) % names.length]}${Math.floor(i / names.length) % 2 === 1 ? '\r\n' : '\n'}`);
+  const dump = Buffer.from('-- PostgreSQL database dump\nCREATE TABLE public.e (id integer, p text, n integer, q text);\nCOPY public.e (id, p, n, q) FROM stdin;\n' + lines.join('') + '\\.\n', 'utf8');
+  const read = (parts) => {
+    const interner = new Interner({ ids: true });
+    const scanner = new DumpScanner({ select: (info) => info.columns.map((c) => (c === 'q' ? interner : c === 'p' ? true : digits)) });
+    const rows = [];
+    for (const b of [...parts.flatMap((part) => scanner.write(part)), ...scanner.end()]) for (const r of b.rows) rows.push(r);
+    return { rows, names: interner.names };
+  };
+  const whole = read([dump]);
+  t.strictSame([...whole.names].sort(), [...names].sort(), 'each name once, without a CR');
+  t.strictSame(whole.rows.map((r) => whole.names[r[3]]), lines.map((_, i) => names[(i + 1) % names.length]), 'every row names its value');
+  t.strictSame(whole.rows.map((r) => r[0]), lines.map((_, i) => i), 'the first field converted on every line');
+  const bytes = [];
+  for (let i = 0; i < dump.length; i++) bytes.push(dump.subarray(i, i + 1));
+  t.strictSame(whole, read(bytes), 'as read a byte at a time (the general machine)');
+  const bad = [];
+  for (let cut = 1; cut < dump.length; cut++) if (JSON.stringify(read([dump.subarray(0, cut), dump.subarray(cut)])) !== JSON.stringify(whole)) bad.push(cut);
+  t.same(bad, [], `all ${dump.length - 1} two-chunk splits give the same values and names`);
+});
+
 t.test('plain bytes read four at a time: a TAB, quote, backslash or non-ASCII byte at every place in a word is found', async (t) => {
   // Values of 0 to 11 bytes with one special byte at each place, in a skipped column and in decoded
   // ones (plain and converted); a byte at a time leaves every byte to the general machine.
