@@ -5,15 +5,20 @@
 // the aggregator's share are steadier than a whole import's wall time on a busy machine, so two
 // builds compared by turns with this show a change of a few percent. With --rows (implies
 // --aggregate), the last flush's plan is made and its rows' sketches and top lists built from it,
-// 64 rows at a time, as the rows thread of an import into SQLite does.
+// 64 rows at a time, as the rows thread of an import into SQLite does. With --passes N, the file is
+// read into memory first and the tokenizer, parser and packer run over it N times, each pass with
+// new ones: the time of the stages alone, without the file's reads (the first pass with the code
+// not yet optimised, as in an import; the later ones with it optimised).
 //
 //   node bench/stages.js FILE [--aggregate] [--rows [--rows-repeat N]] [--dist DIR]
+//   node bench/stages.js FILE --passes N [--dist DIR]
 //
 // --dist         the built library to measure (default: this checkout's dist), e.g. another build's
 // --rows-repeat  build the rows from the same plan N times: rowsMs is the first (code not yet
 //                optimised, as on the rows thread), rowsBestMs the fastest of the N
-// Prints JSON: {file, events, ms, cpuMs, aggregateMs, planMs, rowsMs, rowsBestMs?, rows}.
-import { closeSync, openSync, readSync } from 'node:fs';
+// Prints JSON: {file, events, ms, cpuMs, aggregateMs, planMs, rowsMs, rowsBestMs?, rows}; with
+// --passes, {file, events, passMs: [ms of each pass]}.
+import { closeSync, openSync, readFileSync, readSync } from 'node:fs';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -24,11 +29,18 @@ const { values, positionals } = parseArgs({
     aggregate: { type: 'boolean', default: false },
     rows: { type: 'boolean', default: false },
     'rows-repeat': { type: 'string', default: '1' },
+    passes: { type: 'string' },
     dist: { type: 'string' },
   },
 });
-if (positionals.length !== 1) {
-  console.error('usage: node bench/stages.js FILE [--aggregate] [--rows [--rows-repeat N]] [--dist DIR]');
+const USAGE = 'usage: node bench/stages.js FILE [--aggregate] [--rows [--rows-repeat N]] [--dist DIR]\n       node bench/stages.js FILE --passes N [--dist DIR]';
+if (positionals.length !== 1 || (values.passes !== undefined && (values.aggregate || values.rows))) {
+  console.error(USAGE);
+  process.exit(2);
+}
+const passes = values.passes === undefined ? null : Number(values.passes);
+if (passes !== null && !(Number.isInteger(passes) && passes >= 1)) {
+  console.error(`--passes takes a whole number of at least 1, not ${values.passes}`);
   process.exit(2);
 }
 const rowsRepeat = Number(values['rows-repeat']);
@@ -48,6 +60,35 @@ const { planParts } = await load('aggregate/rows.js');
 /** Events per packed batch, as on the worker thread. */
 const BATCH_EVENTS = 16384;
 const CHUNK = 1 << 20;
+
+if (passes !== null) {
+  const data = readFileSync(file);
+  const passMs = [];
+  let events = 0;
+  for (let p = 0; p < passes; p++) {
+    const parser = new EventParser({ packed: true });
+    const tokenizer = new DumpTokenizer({ select: parser.select });
+    const packer = new EventPacker(BATCH_EVENTS + 2048);
+    const out = [];
+    events = 0;
+    tokenizer.on('data', (rows) => {
+      parser.parse(rows, out, packer);
+      tokenizer.recycle(rows);
+      out.length = 0;
+      if (packer.count >= BATCH_EVENTS) events += packer.take().count;
+    });
+    const started = performance.now();
+    for (let at = 0; at < data.length; at += CHUNK) {
+      const chunk = data.subarray(at, Math.min(data.length, at + CHUNK));
+      await new Promise((resolve, reject) => tokenizer.write(chunk, (err) => (err ? reject(err) : resolve())));
+    }
+    await new Promise((resolve, reject) => tokenizer.end((err) => (err ? reject(err) : resolve())));
+    events += packer.take()?.count ?? 0;
+    passMs.push(Math.round(performance.now() - started));
+  }
+  console.log(JSON.stringify({ file, events, passMs }));
+  process.exit(0);
+}
 
 const parser = new EventParser({ packed: true });
 const tokenizer = new DumpTokenizer({ select: parser.select });

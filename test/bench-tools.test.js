@@ -38,3 +38,18 @@ t.test('bench/threads.js tells the main thread from a worker thread that works b
   const bad = await run(process.execPath, [path.join(root, 'bench', 'threads.js')]).catch((err) => err);
   t.equal(bad.code, 2, 'no command: exit code 2');
 });
+
+t.test('bench/stages.js --passes reads the file once and runs the first stages over it again each pass', async (t) => {
+  const stages = path.join(root, 'bench', 'stages.js');
+  const file = path.join(root, 'test', 'fixtures', 'samples', 'umami-v2-postgres.sql');
+  const fromFile = JSON.parse((await run(process.execPath, [stages, file])).stdout);
+  t.ok(fromFile.events > 0, `${fromFile.events} events read from the file`);
+  const passes = JSON.parse((await run(process.execPath, [stages, file, '--passes', '3'])).stdout);
+  t.equal(passes.events, fromFile.events, 'the same events in each pass from memory');
+  t.equal(passes.passMs.length, 3, 'a time for each pass');
+  t.ok(passes.passMs.every((ms) => Number.isInteger(ms) && ms >= 0), `${passes.passMs.join(', ')} ms`);
+  for (const args of [['--passes', '0'], ['--passes', '2', '--aggregate']]) {
+    const bad = await run(process.execPath, [stages, file, ...args]).catch((err) => err);
+    t.equal(bad.code, 2, `${args.join(' ')}: exit code 2`);
+  }
+});
