@@ -405,6 +405,15 @@ t.test('quoted values with escapes or doubled quotes come the same whether the f
   }
 });
 
+/** The rows a scanner reads from `parts`, and the names of an interner that `column` may give for a column. */
+function readWithInterner(parts, column) {
+  const interner = new Interner({ ids: true });
+  const scanner = new DumpScanner({ select: (info) => info.columns.map((c) => column(c, interner)) });
+  const rows = [];
+  for (const b of [...parts.flatMap((part) => scanner.write(part)), ...scanner.end()]) for (const r of b.rows) rows.push(r);
+  return { rows, names: interner.names };
+}
+
 t.test('COPY values with escapes come the same whether the fast path or the general machine reads them', async (t) => {
   // Decoded columns (converted, interned, plain, and the last on the line) holding escapes of
   // every kind, on lines ending in LF and in CR LF; one-byte chunks leave every byte to the
@@ -416,13 +425,7 @@ t.test('COPY values with escapes come the same whether the fast path or the gene
     lines.push(`${i % 3 === 0 ? `${i}\\06${i % 8}` : i}\t${v(0)}\t${v(5)}\t${v(9)}${i % 2 === 0 ? '\r\n' : '\n'}`);
   }
   const dump = Buffer.from('-- PostgreSQL database dump\nCREATE TABLE public.e (id integer, p text, q text, r text);\nCOPY public.e (id, p, q, r) FROM stdin;\n' + lines.join('') + '\\.\n');
-  const read = (parts) => {
-    const interner = new Interner({ ids: true });
-    const scanner = new DumpScanner({ select: (info) => info.columns.map((c) => (c === 'id' ? digits : c === 'p' ? interner : true)) });
-    const rows = [];
-    for (const b of [...parts.flatMap((part) => scanner.write(part)), ...scanner.end()]) for (const r of b.rows) rows.push(r);
-    return { rows, names: interner.names };
-  };
+  const read = (parts) => readWithInterner(parts, (c, interner) => (c === 'id' ? digits : c === 'p' ? interner : true));
   const bytes = [];
   for (let i = 0; i < dump.length; i++) bytes.push(dump.subarray(i, i + 1));
   const general = read(bytes);
@@ -449,13 +452,7 @@ t.test('COPY: an interned or converted last field reads the same on LF and CR LF
   const lines = [];
   for (let i = 0; i < names.length * 4; i++) lines.push(`${i}\t${names[i % names.length]}\t${i % 7}\t${names[(i + 1) % names.length]}${Math.floor(i / names.length) % 2 === 1 ? '\r\n' : '\n'}`);
   const dump = Buffer.from('-- PostgreSQL database dump\nCREATE TABLE public.e (id integer, p text, n integer, q text);\nCOPY public.e (id, p, n, q) FROM stdin;\n' + lines.join('') + '\\.\n', 'utf8');
-  const read = (parts) => {
-    const interner = new Interner({ ids: true });
-    const scanner = new DumpScanner({ select: (info) => info.columns.map((c) => (c === 'q' ? interner : c === 'p' ? true : digits)) });
-    const rows = [];
-    for (const b of [...parts.flatMap((part) => scanner.write(part)), ...scanner.end()]) for (const r of b.rows) rows.push(r);
-    return { rows, names: interner.names };
-  };
+  const read = (parts) => readWithInterner(parts, (c, interner) => (c === 'q' ? interner : c === 'p' ? true : digits));
   const whole = read([dump]);
   t.strictSame([...whole.names].sort(), [...names].sort(), 'each name once, without a CR');
   t.strictSame(whole.rows.map((r) => whole.names[r[3]]), lines.map((_, i) => names[(i + 1) % names.length]), 'every row names its value');
