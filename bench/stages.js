@@ -61,75 +61,74 @@ const { planParts } = await load('aggregate/rows.js');
 const BATCH_EVENTS = 16384;
 const CHUNK = 1 << 20;
 
+/**
+ * The tokenizer, the packed event parser and the packer over `chunks` (with `aggregator`, taking
+ * each batch as the main thread does); events read and the aggregator's share of the time.
+ */
+async function runStages(chunks, aggregator = null) {
+  const parser = new EventParser({ packed: true });
+  const tokenizer = new DumpTokenizer({ select: parser.select });
+  const packer = new EventPacker(BATCH_EVENTS + 2048);
+  let events = 0;
+  let aggregateMs = 0;
+  const take = () => {
+    const batch = packer.take();
+    if (batch === null) return;
+    events += batch.count;
+    if (aggregator === null) return;
+    const t = performance.now();
+    aggregator.addPacked(batch);
+    aggregateMs += performance.now() - t;
+  };
+  const out = [];
+  tokenizer.on('data', (rows) => {
+    parser.parse(rows, out, packer);
+    // As on the worker: the rows' arrays are built into again (a build without recycle() makes new ones).
+    tokenizer.recycle?.(rows);
+    for (const b of out) if (b.kind === 'websites') aggregator?.addWebsites(b.websites);
+    out.length = 0;
+    if (packer.count >= BATCH_EVENTS) take();
+  });
+  for (const chunk of chunks) await new Promise((resolve, reject) => tokenizer.write(chunk, (err) => (err ? reject(err) : resolve())));
+  await new Promise((resolve, reject) => tokenizer.end((err) => (err ? reject(err) : resolve())));
+  take();
+  return { events, aggregateMs };
+}
+
+/** The file, CHUNK bytes at a time, each chunk read into a new buffer. */
+function* fileChunks() {
+  const fd = openSync(file, 'r');
+  try {
+    for (;;) {
+      const chunk = Buffer.allocUnsafe(CHUNK);
+      const n = readSync(fd, chunk, 0, CHUNK, null);
+      if (n === 0) return;
+      yield chunk.subarray(0, n);
+    }
+  } finally {
+    closeSync(fd);
+  }
+}
+
 if (passes !== null) {
   const data = readFileSync(file);
   const passMs = [];
   let events = 0;
   for (let p = 0; p < passes; p++) {
-    const parser = new EventParser({ packed: true });
-    const tokenizer = new DumpTokenizer({ select: parser.select });
-    const packer = new EventPacker(BATCH_EVENTS + 2048);
-    const out = [];
-    events = 0;
-    tokenizer.on('data', (rows) => {
-      parser.parse(rows, out, packer);
-      tokenizer.recycle(rows);
-      out.length = 0;
-      if (packer.count >= BATCH_EVENTS) events += packer.take().count;
-    });
+    const chunks = [];
+    for (let at = 0; at < data.length; at += CHUNK) chunks.push(data.subarray(at, Math.min(data.length, at + CHUNK)));
     const started = performance.now();
-    for (let at = 0; at < data.length; at += CHUNK) {
-      const chunk = data.subarray(at, Math.min(data.length, at + CHUNK));
-      await new Promise((resolve, reject) => tokenizer.write(chunk, (err) => (err ? reject(err) : resolve())));
-    }
-    await new Promise((resolve, reject) => tokenizer.end((err) => (err ? reject(err) : resolve())));
-    events += packer.take()?.count ?? 0;
+    ({ events } = await runStages(chunks));
     passMs.push(Math.round(performance.now() - started));
   }
   console.log(JSON.stringify({ file, events, passMs }));
   process.exit(0);
 }
 
-const parser = new EventParser({ packed: true });
-const tokenizer = new DumpTokenizer({ select: parser.select });
-const packer = new EventPacker(BATCH_EVENTS + 2048);
 const aggregator = values.aggregate || values.rows ? new Aggregator() : null;
-let events = 0;
-let aggregateMs = 0;
-const take = () => {
-  const batch = packer.take();
-  if (batch === null) return;
-  events += batch.count;
-  if (aggregator === null) return;
-  const t = performance.now();
-  aggregator.addPacked(batch);
-  aggregateMs += performance.now() - t;
-};
-const out = [];
-tokenizer.on('data', (rows) => {
-  parser.parse(rows, out, packer);
-  // As on the worker: the rows' arrays are built into again (a build without recycle() makes new ones).
-  tokenizer.recycle?.(rows);
-  for (const b of out) if (b.kind === 'websites') aggregator?.addWebsites(b.websites);
-  out.length = 0;
-  if (packer.count >= BATCH_EVENTS) take();
-});
-
 const started = performance.now();
 const cpu = process.cpuUsage();
-const fd = openSync(file, 'r');
-try {
-  for (;;) {
-    const chunk = Buffer.allocUnsafe(CHUNK);
-    const n = readSync(fd, chunk, 0, CHUNK, null);
-    if (n === 0) break;
-    await new Promise((resolve, reject) => tokenizer.write(chunk.subarray(0, n), (err) => (err ? reject(err) : resolve())));
-  }
-} finally {
-  closeSync(fd);
-}
-await new Promise((resolve, reject) => tokenizer.end((err) => (err ? reject(err) : resolve())));
-take();
+const { events, aggregateMs } = await runStages(fileChunks(), aggregator);
 const used = process.cpuUsage(cpu);
 const result = { file, events, ms: Math.round(performance.now() - started), cpuMs: Math.round((used.user + used.system) / 1000), aggregateMs: aggregator ? Math.round(aggregateMs) : null };
 if (values.rows) {
